@@ -1,0 +1,31 @@
+"""Reproduced paper figures: one module per figure, each with ``make(out_dir, quick=False)``.
+
+``names()`` lists them; ``make(name, out_dir, quick)`` draws one and returns the
+paths it wrote.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+__all__ = ["FIGURES", "make", "names"]
+
+#: Figure modules under ``figures/``, by model family.
+FIGURES = ("diagonal_alpha",)
+
+
+def names() -> list[str]:
+    """The figure names accepted by :func:`make` and ``solvable figure``."""
+    return list(FIGURES)
+
+
+def make(name: str, out_dir: str | Path, quick: bool = False) -> list[Path]:
+    """Draw figure ``name`` into ``out_dir``; return the files written."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; one of {list(FIGURES)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module = importlib.import_module(f"figures.{name}")
+    paths = module.make(out, quick=quick)
+    return [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]

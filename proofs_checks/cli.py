@@ -1,0 +1,117 @@
+"""The ``solvable`` command line (also ``python -m proofs_checks``).
+
+``solvable verify``   run the claims, print a table, write a report; exit 1 if any fails
+``solvable list``     list the registered claims
+``solvable figure``   reproduce a paper figure (or all of them)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from sims.backend import BACKENDS
+from sims.trajectory import environment
+
+from . import registry
+from .report import format_table, write_json, write_report
+from .runner import run_claims
+
+__all__ = ["main"]
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="solvable", description="Solvable models of deep-learning theory, checked.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("verify", help="run the claims and write a report")
+    v.add_argument("--model", choices=registry.MODELS, help="only this model family")
+    v.add_argument("--claim", action="append", metavar="ID", help="only this claim (repeatable)")
+    v.add_argument("--backend", default="numpy", choices=sorted(BACKENDS), help="array backend for the simulations")
+    v.add_argument("--quick", action="store_true", help="small sizes (seconds per claim), as in the test suite")
+    v.add_argument("--seed", type=_seed, default=0, help="seed of every random draw (default 0)")
+    v.add_argument("--report", default="report", metavar="DIR", help="report directory (default ./report)")
+    v.add_argument("--no-report", action="store_true", help="do not write the report directory")
+    v.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    v.add_argument("--no-timing", action="store_true", help="leave run times out of the JSON (bit-identical reruns)")
+    v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    ls = sub.add_parser("list", help="list the registered claims")
+    ls.add_argument("--model", choices=registry.MODELS)
+
+    f = sub.add_parser("figure", help="reproduce a paper figure")
+    f.add_argument("name", nargs="?", help="figure name (see `solvable figure --list`)")
+    f.add_argument("--all", action="store_true", help="every figure")
+    f.add_argument("--list", action="store_true", help="list the figures")
+    f.add_argument("--out", default="figures_out", metavar="DIR", help="output directory (default ./figures_out)")
+    f.add_argument("--quick", action="store_true", help="small sizes")
+    return p
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if args.claim:
+        claims = [registry.get(c) for c in args.claim]
+    else:
+        claims = registry.all_claims(args.model)
+    results = run_claims(claims, backend=args.backend, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    print(format_table(results))
+    meta = {"backend": args.backend, "quick": args.quick, "seed": args.seed, "dtype": "float64",
+            "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
+    if args.json:
+        write_json(results, args.json, meta, timing=not args.no_timing)
+        print(f"results: {args.json}")
+    if not args.no_report:
+        index = write_report(results, args.report, meta)
+        print(f"report: {index}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    claims = registry.all_claims(args.model)
+    width = max((len(c.id) for c in claims), default=5)
+    for c in claims:
+        print(f"{c.id.ljust(width)}  [{c.kind}, backends: {c.backends}]  {c.source}\n{' ' * width}  {c.statement}")
+    return 0
+
+
+def _figure(args: argparse.Namespace) -> int:
+    import figures
+
+    if args.list:
+        for name in figures.names():
+            print(name)
+        return 0
+    if args.all == bool(args.name):
+        raise SystemExit("solvable figure: give a figure NAME or --all (see --list)")
+    names = figures.names() if args.all else [args.name]
+    out = Path(args.out)
+    for name in names:
+        for path in figures.make(name, out, quick=args.quick):
+            print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``solvable`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return {"verify": _verify, "list": _list, "figure": _figure}[args.command](args)
+    except ValueError as exc:  # bad argument values: a message, not a traceback
+        print(f"solvable {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Running claims: one :class:`Result` per claim, timed, with errors caught and reported."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sims.backend import BACKENDS, check_seed
+
+from .registry import Claim, Evidence, jsonable
+
+__all__ = ["Result", "run_claim", "run_claims", "VERDICTS"]
+
+#: ``passed`` and ``failed`` come from the evidence; ``error`` means the check
+#: raised; ``unsupported`` means the claim cannot run on the requested backend.
+VERDICTS = ("passed", "failed", "error", "unsupported")
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one claim on one backend."""
+
+    claim: Claim
+    verdict: str
+    backend: str
+    seconds: float
+    evidence: Evidence | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Not a failure: passed, or unsupported on this backend."""
+        return self.verdict in ("passed", "unsupported")
+
+    def to_json(self, timing: bool = True) -> dict[str, Any]:
+        ev = self.evidence
+        out: dict[str, Any] = {
+            "id": self.claim.id,
+            "model": self.claim.model,
+            "kind": self.claim.kind,
+            "source": self.claim.source,
+            "statement": self.claim.statement,
+            "verdict": self.verdict,
+            "passed": self.verdict == "passed",
+            "backend": self.backend,
+            "error": ev.error if ev else None,
+            "tolerance": ev.tolerance if ev else None,
+            "error_measure": ev.error_measure if ev else None,
+            "tolerance_reason": ev.tolerance_reason if ev else None,
+            "predicted": ev.predicted if ev else None,
+            "observed": ev.observed if ev else None,
+            "details": ev.details if ev else {},
+            "note": ev.note if ev else "",
+            "message": self.message,
+        }
+        if timing:
+            out["seconds"] = round(self.seconds, 3)
+        return jsonable(out)
+
+
+def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: int = 0) -> Result:
+    """Run one claim's check and classify the outcome (never raises for a failing check)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {backend!r}")
+    seed = check_seed(seed)
+    shown = "n/a" if claim.backends == "none" else backend
+    if not claim.supports(backend):
+        return Result(claim, "unsupported", backend, 0.0,
+                      message=f"needs numpy: its loop holds CPU-only code ({claim.kind}); rerun with --backend numpy")
+    start = time.perf_counter()
+    try:
+        evidence = claim.check(backend, quick, seed)
+    except ImportError as exc:
+        return Result(claim, "unsupported", backend, time.perf_counter() - start, message=str(exc))
+    except Exception as exc:  # a failing check is a result, not a crash
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return Result(claim, "error", shown, time.perf_counter() - start, message=tb)
+    seconds = time.perf_counter() - start
+    if not isinstance(evidence, Evidence):
+        return Result(claim, "error", shown, seconds, message=f"check returned {type(evidence).__name__}, not Evidence")
+    return Result(claim, "passed" if evidence.passed else "failed", shown, seconds, evidence)
+
+
+def run_claims(
+    claims: Iterable[Claim], backend: str = "numpy", quick: bool = False, seed: int = 0, progress: bool = True
+) -> list[Result]:
+    """Run claims in order, with a tqdm progress bar on stderr."""
+    from tqdm import tqdm
+
+    claims = list(claims)
+    results = []
+    with tqdm(claims, desc="verifying", unit="claim", disable=not progress, leave=False) as bar:
+        for c in bar:
+            bar.set_postfix_str(c.id)
+            results.append(run_claim(c, backend, quick, seed))
+    return results

@@ -1,0 +1,371 @@
+r"""Diagonal linear networks, simulated.
+
+Model (Woodworth et al. 2020, "Kernel and Rich Regimes in Overparametrized
+Models", Sec. 4): predictor :math:`w = u \odot u - v \odot v`, initialised at
+:math:`u(0) = v(0) = \alpha` (a scale per run, or per run and coordinate), and
+the square loss
+
+.. math:: L(u, v) = \frac{1}{2n}\|X w - y\|^2 .
+
+Its gradient, written by hand, is
+:math:`\nabla_u L = 2u \odot g`, :math:`\nabla_v L = -2v \odot g` with
+:math:`g = X^\top (Xw - y)/n`; with sample weights :math:`\omega` (SGD) the
+mean becomes :math:`\sum_j \omega_j (\cdot)_j`.
+
+Examples
+--------
+>>> problem = Problem.random(n=20, d=40, sparsity=3, seed=0)
+>>> traj = simulate(problem, alpha=[1e-3, 1.0], t_max=1e3)
+>>> traj.final["w"].shape
+(2, 40)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import flow
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array
+from .backend import asarray, check_seed, namespace, xp_of
+from .trajectory import Trajectory, environment
+
+__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "observe", "simulate", "predictor"]
+
+ALGORITHMS = ("flow", "gd", "sgd", "sam")
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A regression problem ``(X, y)`` for a diagonal linear network.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, d)
+        Design matrix, finite.
+    y : ndarray, shape (n,)
+        Targets, finite.
+    w_star : ndarray, shape (d,), optional
+        The teacher, when known (enables the distance-to-teacher observable).
+    noise : float
+        Standard deviation of the label noise used to make ``y`` (provenance only).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    w_star: np.ndarray | None = None
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        X = real_array("X", self.X, 2)
+        y = real_array("y", self.y, 1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must have length n={X.shape[0]} (the rows of X); got {y.shape[0]}")
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+        if self.w_star is not None:
+            w = real_array("w_star", self.w_star, 1)
+            if w.shape[0] != X.shape[1]:
+                raise ValueError(f"w_star must have length d={X.shape[1]} (the columns of X); got {w.shape[0]}")
+            object.__setattr__(self, "w_star", w)
+        object.__setattr__(self, "noise", nonneg_float("noise", self.noise))
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.X.shape[0])
+
+    @property
+    def d(self) -> int:
+        """Number of coordinates."""
+        return int(self.X.shape[1])
+
+    @classmethod
+    def random(cls, n: int, d: int, sparsity: int, noise: float = 0.0, seed: int = 0) -> "Problem":
+        r"""Gaussian design and a sparse teacher (Woodworth et al. 2020, Sec. 6).
+
+        :math:`X_{ij} \sim N(0, 1)`; :math:`w^*` has ``sparsity`` non-zero
+        entries equal to :math:`1/\sqrt{\text{sparsity}}` on a random support
+        (so :math:`\|w^*\|_2 = 1`); :math:`y = Xw^* + \text{noise}\cdot\xi`,
+        :math:`\xi \sim N(0, I_n)`.
+        """
+        n = positive_int("n", n)
+        d = positive_int("d", d)
+        sparsity = positive_int("sparsity", sparsity, 1, d)
+        noise = nonneg_float("noise", noise)
+        rng = np.random.default_rng(check_seed(seed))
+        X = rng.standard_normal((n, d))
+        w_star = np.zeros(d)
+        w_star[rng.choice(d, size=sparsity, replace=False)] = 1.0 / math.sqrt(sparsity)
+        y = X @ w_star + noise * rng.standard_normal(n)
+        return cls(X=X, y=y, w_star=w_star, noise=noise)
+
+    def digest(self) -> str:
+        """A short stable hash of the data, for provenance in results."""
+        h = hashlib.sha256()
+        for a in (self.X, self.y) + ((self.w_star,) if self.w_star is not None else ()):
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()[:16]
+
+
+def alpha_grid(alpha: Any, d: int) -> np.ndarray:
+    """Initial scales as a ``(B, d)`` host array.
+
+    A number gives one run; a 1-D array gives one run per value (the batch);
+    a 2-D ``(B, d)`` array gives a per-coordinate scale for each run.
+    """
+    a = positive_array("alpha", alpha, (0, 1, 2))
+    if a.ndim == 0:
+        return np.full((1, d), float(a))
+    if a.ndim == 1:
+        return np.repeat(a[:, None], d, axis=1)
+    if a.shape[1] != d:
+        raise ValueError(f"a 2-D alpha must have shape (B, d={d}); got {a.shape}")
+    return a
+
+
+def initial_state(problem: Problem, alpha: Any, *, backend: str = "numpy", dtype: str = "float64") -> tuple[Any]:
+    """The state ``(z,)`` with ``z = [u | v]`` of shape ``(B, 2d)`` at ``u = v = alpha``, on the backend.
+
+    The two factors live side by side in one array so that the integrator
+    works on a single buffer (no packing per gradient evaluation).
+    """
+    xp = namespace(backend)
+    a = alpha_grid(alpha, problem.d)
+    return (asarray(np.concatenate([a, a], axis=1), xp, dtype),)
+
+
+def split(state: tuple[Any, ...]) -> tuple[Any, Any]:
+    """``(u, v)`` from the state ``(z,)``, ``z = [u | v]`` (views)."""
+    (z,) = state
+    d = z.shape[1] // 2
+    return z[:, :d], z[:, d:]
+
+
+def predictor(state: tuple[Any, ...]) -> Any:
+    """The linear predictor ``w = u*u - v*v``."""
+    (z,) = state
+    d = z.shape[1] // 2
+    z2 = z * z
+    return z2[:, :d] - z2[:, d:]
+
+
+def loss_grad(problem_data: tuple[Any, Any], state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+    r"""Loss and its hand-written gradient, batched.
+
+    Parameters
+    ----------
+    problem_data : (X, y) on the backend, shapes (n, d) and (n,)
+    state : (z,) with z = [u | v] of shape (B, 2d)
+    weights : (B, n) or None
+        Sample weights summing to one per run; ``None`` is the uniform 1/n.
+
+    Returns
+    -------
+    loss : (B,)
+        :math:`\sum_j \omega_j r_j^2 / 2`, :math:`r = Xw - y`, :math:`w = u^2 - v^2`.
+    grads : (grad_z,)
+        :math:`[2u \odot g \mid -2v \odot g]`, :math:`g = X^\top(\omega \odot r)`.
+    """
+    X, y = problem_data
+    xp = xp_of(X)
+    w = predictor(state)
+    r = xp.matmul(w, X.T) - y  # (B, n)
+    if weights is None:
+        n = X.shape[0]
+        loss = xp.sum(r * r, axis=1) / (2 * n)
+        g2 = xp.matmul(r, X) * (2.0 / n)
+    else:
+        wr = weights * r
+        loss = xp.sum(wr * r, axis=1) / 2
+        g2 = 2.0 * xp.matmul(wr, X)
+    (z,) = state
+    return loss, (z * xp.concat([g2, -g2], axis=1),)
+
+
+def observe(problem_data: tuple[Any, Any], w_star: Any, state: tuple[Any, ...], record_w: bool = False) -> dict[str, Any]:
+    """Observables: ``loss``, ``l1`` (:math:`\\|w\\|_1`), ``distance`` (to the teacher), optionally ``w``."""
+    X, y = problem_data
+    xp = xp_of(X)
+    w = predictor(state)
+    r = xp.matmul(w, X.T) - y
+    out = {"loss": xp.sum(r * r, axis=1) / (2 * X.shape[0]), "l1": xp.sum(xp.abs(w), axis=1)}
+    if w_star is not None:
+        diff = w - w_star
+        out["distance"] = xp.sqrt(xp.sum(diff * diff, axis=1))
+    if record_w:
+        out["w"] = w
+    return out
+
+
+def default_loss_tol(problem: Problem, alpha: np.ndarray, dtype: str, rel_error: float) -> np.ndarray:
+    r"""Per-run convergence threshold: the loss below which the residual is noise.
+
+    The larger of two floors:
+
+    * round-off in :math:`r = Xw - y`: ``(1e3 eps)^2 mean(y^2) / 2``;
+    * the relative error ``rel_error`` of ``u`` and ``v`` (the flow's ``rtol``;
+      ``eps`` for discrete steps). It is an absolute error
+      :math:`\text{rel}\,(u_i^2 + v_i^2) \le \text{rel}\,(|w_i| + 2\alpha^2)` on
+      each coordinate of :math:`w = u^2 - v^2` (at large alpha the
+      cancellation makes it large), hence a residual of about
+      :math:`\text{rel}\,\|x_j\|\,(\|w\|/\sqrt d + 2\alpha^2)` per sample,
+      with :math:`\|w\|` estimated by the minimum-norm interpolator. A margin of
+      10 keeps the threshold above what the integrator resolves: below it the
+      loss stalls on this floor and the run would never stop.
+
+    Returns an array ``(B,)``.
+    """
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    roundoff = (1e3 * eps) ** 2 * (float(np.mean(problem.y**2)) / 2 or 1.0)
+    row_sq = float(np.mean(np.sum(problem.X**2, axis=1)))
+    w_ref = float(np.linalg.norm(np.linalg.lstsq(problem.X, problem.y, rcond=None)[0]))
+    coord = w_ref / math.sqrt(problem.d) + 2 * np.max(alpha, axis=1) ** 2
+    integration = 0.5 * (10 * max(rel_error, eps) * coord) ** 2 * row_sq
+    return np.maximum(roundoff, integration)
+
+
+def simulate(
+    problem: Problem,
+    alpha: Any,
+    algorithm: str = "flow",
+    lr: Any = None,
+    batch_size: int | None = None,
+    t_max: float = 1e4,
+    *,
+    steps: int | None = None,
+    rho: float | None = None,
+    sam_normalized: bool = True,
+    t_eval: Any = None,
+    rtol: float = 1e-10,
+    atol: float = 0.0,
+    loss_tol: float | None = None,
+    max_steps: int = 200_000,
+    record_w: bool = False,
+    seed: int = 0,
+    backend: str = "numpy",
+    dtype: str = "float64",
+) -> Trajectory:
+    r"""Train a batch of diagonal linear networks.
+
+    Parameters
+    ----------
+    problem : Problem
+    alpha : float, 1-D array (B,) or 2-D array (B, d)
+        Initial scale ``u(0) = v(0) = alpha``; one run per row.
+    algorithm : {"flow", "gd", "sgd", "sam"}
+        Gradient flow (adaptive Dormand-Prince), gradient descent, mini-batch
+        SGD, or SAM.
+    lr : float or 1-D array (B,), required unless ``algorithm="flow"``
+        Step size (one per run if an array).
+    batch_size : int, optional
+        SGD mini-batch size (default 1).
+    t_max : float
+        Flow: final time. Discrete algorithms: the step budget is
+        ``ceil(t_max / min(lr))`` unless ``steps`` is given.
+    rho : float, required for SAM
+        Perturbation radius; ``sam_normalized`` picks ``g/||g||`` or ``g``.
+    t_eval : array_like, optional
+        Output times (flow) or recording steps (discrete); log-spaced by default.
+    rtol, atol : float
+        Flow tolerances. ``atol = 0`` (pure relative control) is the right
+        default here: ``u`` and ``v`` stay strictly positive, are multiplicative
+        (``u = alpha exp(-2 int g)``) and span many decades when alpha is small.
+    loss_tol : float, optional
+        A run converges when its loss falls below this (default
+        :func:`default_loss_tol`).
+    record_w : bool
+        Also record the predictor ``w`` at every output time.
+    seed : int
+        Seed of SGD's mini-batch schedule (initial states are deterministic).
+    backend, dtype : str
+        Array backend (see :func:`sims.backend.namespace`) and precision.
+
+    Returns
+    -------
+    Trajectory
+        ``final`` has ``w``, ``u`` and ``v`` of shape ``(B, d)``; observables are
+        ``loss``, ``l1``, ``distance`` (when the teacher is known) and ``w``
+        when ``record_w``.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a sims.diagonal.Problem; got {type(problem).__name__}")
+    algorithm = choice("algorithm", algorithm, ALGORITHMS)
+    dtype = choice("dtype", dtype, ("float64", "float32"))
+    seed = check_seed(seed)
+    t_max = positive_float("t_max", t_max)
+    xp = namespace(backend)
+    a = alpha_grid(alpha, problem.d)
+    rule: flow.Algorithm | None = None
+    if algorithm == "flow":
+        if lr is not None or batch_size is not None or rho is not None or steps is not None:
+            raise ValueError("lr, batch_size, rho and steps apply to discrete algorithms, not algorithm='flow'")
+        method = flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps)
+    else:
+        if lr is None:
+            raise ValueError(f"lr is required for algorithm={algorithm!r}: a number > 0 or one per run")
+        lr_arr = positive_array("lr", lr, (0, 1))
+        if lr_arr.ndim == 1 and lr_arr.shape[0] != a.shape[0]:
+            if a.shape[0] != 1:
+                raise ValueError(f"lr has {lr_arr.shape[0]} values but alpha gives {a.shape[0]} runs")
+            a = np.repeat(a, lr_arr.shape[0], axis=0)  # one alpha, a sweep over step sizes
+        n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
+        lr_val: Any = float(lr_arr) if lr_arr.ndim == 0 else lr_arr
+        if algorithm == "gd":
+            rule = flow.GD(lr=lr_val)
+        elif algorithm == "sgd":
+            rule = flow.SGD(lr=lr_val, batch_size=1 if batch_size is None else positive_int(
+                "batch_size", batch_size, 1, problem.n))
+        else:
+            if rho is None:
+                raise ValueError("rho is required for algorithm='sam': a number >= 0")
+            rule = flow.SAM(lr=lr_val, rho=nonneg_float("rho", rho), normalized=bool(sam_normalized))
+    state0 = initial_state(problem, a, backend=backend, dtype=dtype)
+    data = (asarray(problem.X, xp, dtype), asarray(problem.y, xp, dtype))
+    w_star = None if problem.w_star is None else asarray(problem.w_star, xp, dtype)
+
+    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+        return loss_grad(data, state, weights)
+
+    def obs(state: tuple[Any, ...]) -> dict[str, Any]:
+        return observe(data, w_star, state, bool(record_w))
+
+    if loss_tol is None:
+        tol = default_loss_tol(problem, a, dtype, rtol if rule is None else 0.0)
+    else:
+        tol = np.full(a.shape[0], nonneg_float("loss_tol", loss_tol))
+    stop = flow.StopRule(loss_tol=tuple(tol.tolist()))
+    meta: dict[str, Any] = {
+        "model": "diagonal",
+        "algorithm": algorithm,
+        "problem": {"n": problem.n, "d": problem.d, "noise": problem.noise, "digest": problem.digest()},
+        "alpha": a[:, 0].tolist() if np.all(a == a[:, :1]) else a.tolist(),
+        "seed": seed,
+        "backend": backend,
+        "dtype": dtype,
+        "loss_tol": tol.tolist(),
+        "versions": environment(),
+    }
+    if rule is None:
+        result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=obs, method=method, stop=stop,
+                                     compact=True)
+        meta.update(time_unit="time", t_max=t_max, rtol=rtol, atol=atol)
+    else:
+        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=obs, stop=stop,
+                                   n_samples=problem.n, seed=seed)
+        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist(), batch_size=batch_size,
+                    rho=rho, sam_normalized=sam_normalized)
+    u, v = split(result.final)
+    return Trajectory(
+        times=result.times,
+        observables=result.observables,
+        final={"w": u * u - v * v, "u": u, "v": v},
+        status=result.status,
+        stop_step=result.stop_step,
+        stop_time=result.stop_time,
+        meta=meta,
+    )

@@ -1,0 +1,75 @@
+"""The contract every model family signs: one spec per family, one suite over all specs.
+
+Adding a family means adding one :class:`ModelSpec` to :data:`SPECS`; the suite
+in ``test_contract.py`` then checks its hand-written gradient against finite
+differences, seed determinism, numpy vs array_api_strict agreement, divergence
+reporting and the validation of every Problem field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from sims import diagonal
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    #: seed -> a small Problem
+    make_problem: Callable[[int], Any]
+    #: (problem, rng) -> a random state, tuple of host arrays with batch axis 2
+    random_state: Callable[[Any, np.random.Generator], tuple[np.ndarray, ...]]
+    #: (problem, state, weights or None) -> (loss (B,), grads) on host arrays
+    loss_grad: Callable[..., tuple[Any, tuple[Any, ...]]]
+    #: number of samples (for SGD weights), or None
+    n_samples: Callable[[Any], int | None]
+    #: (problem, **kw) -> Trajectory
+    simulate: Callable[..., Any]
+    #: small, quick runs for every algorithm the family supports
+    runs: dict[str, dict[str, Any]]
+    #: a run whose step size is far too large
+    divergent: dict[str, Any]
+    #: the Problem class and valid keyword arguments, and bad values per field
+    problem_cls: type
+    problem_kwargs: Callable[[int], dict[str, Any]]
+    bad_fields: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _diag_kwargs(seed: int) -> dict[str, Any]:
+    p = diagonal.Problem.random(6, 10, 2, seed=seed)
+    return {"X": p.X, "y": p.y, "w_star": p.w_star}
+
+
+DIAGONAL = ModelSpec(
+    name="diagonal",
+    make_problem=lambda seed: diagonal.Problem.random(6, 10, 2, seed=seed),
+    random_state=lambda p, rng: (rng.uniform(0.2, 1.5, (2, 2 * p.d)),),
+    loss_grad=lambda p, state, weights=None: diagonal.loss_grad((p.X, p.y), state, weights),
+    n_samples=lambda p: p.n,
+    simulate=diagonal.simulate,
+    runs={
+        "flow": dict(alpha=[0.1, 1.0], t_max=50.0),
+        "gd": dict(alpha=[0.1, 1.0], algorithm="gd", lr=0.02, steps=200),
+        "sgd": dict(alpha=[0.1, 1.0], algorithm="sgd", lr=0.02, steps=200, batch_size=2),
+        "sam": dict(alpha=[0.1, 1.0], algorithm="sam", lr=0.02, rho=0.05, steps=200),
+    },
+    divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 50.0], steps=300),
+    problem_cls=diagonal.Problem,
+    problem_kwargs=_diag_kwargs,
+    bad_fields=[
+        ("X", np.ones(5)),
+        ("X", np.full((6, 10), np.nan)),
+        ("X", "matrix"),
+        ("y", np.ones(5)),
+        ("y", np.array([np.inf] * 6)),
+        ("w_star", np.ones(3)),
+        ("noise", -1.0),
+        ("noise", float("nan")),
+    ],
+)
+
+SPECS = [DIAGONAL]

@@ -1,0 +1,69 @@
+"""Every registered claim passes in quick mode; the registry refuses malformed claims."""
+
+import math
+
+import pytest
+
+from proofs_checks import registry
+from proofs_checks.registry import Evidence
+from proofs_checks.runner import run_claim
+
+CLAIMS = registry.all_claims()
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+def test_claim_passes_quick(claim):
+    result = run_claim(claim, "numpy", quick=True)
+    assert result.verdict == "passed", (result.message, result.evidence)
+    ev = result.evidence
+    assert ev.tolerance_reason and ev.error_measure
+    assert math.isfinite(ev.error) and ev.error <= ev.tolerance
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+def test_claim_passes_quick_on_array_api_strict(claim):
+    result = run_claim(claim, "array_api_strict", quick=True)
+    assert result.verdict in ("passed", "unsupported"), (result.message, result.evidence)
+    if claim.backends == "any":
+        assert result.verdict == "passed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+def test_claim_passes_full(claim):
+    result = run_claim(claim, "numpy", quick=False)
+    assert result.verdict == "passed", (result.message, result.evidence)
+
+
+def test_every_claim_cites_a_source():
+    for c in CLAIMS:
+        assert any(ch.isdigit() for ch in c.source), f"{c.id}: the source should name a year/theorem"
+        assert c.model in registry.MODELS
+
+
+def test_evidence_verdicts():
+    ok = Evidence(predicted=1, observed=1, error=0.1, tolerance=0.2, error_measure="m", tolerance_reason="r")
+    assert ok.passed
+    nan = Evidence(predicted=1, observed=1, error=float("nan"), tolerance=1, error_measure="m", tolerance_reason="r")
+    assert not nan.passed
+    with pytest.raises(ValueError, match="reason"):
+        Evidence(predicted=1, observed=1, error=0, tolerance=1, error_measure="m", tolerance_reason=" ")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(id="NoDot", source="s 1", statement="s", kind="simulation"), "claim id"),
+    (dict(id="m.x", source="s 1", statement="s", kind="guess"), "kind must be"),
+    (dict(id="m.x", source="s 1", statement="s", kind="symbolic", backends="gpu"), "backends must be"),
+    (dict(id="m.x", source=" ", statement="s", kind="symbolic"), "source and a statement"),
+])
+def test_registry_refuses_malformed_claims(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        registry.claim(**kwargs)
+
+
+def test_unknown_claim_and_model():
+    with pytest.raises(ValueError, match="unknown claim"):
+        registry.get("diagonal.nope")
+    with pytest.raises(ValueError, match="model must be one of"):
+        registry.all_claims("resnet")

@@ -1,0 +1,97 @@
+"""The `solvable` command line: verify's table, JSON and report; exit codes; bad arguments."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from proofs_checks import registry
+from proofs_checks.cli import main
+from proofs_checks.registry import Claim, Evidence
+
+REQUIRED = {"id", "model", "source", "statement", "passed", "error", "tolerance", "predicted", "observed",
+            "seconds", "backend"}
+
+
+def test_verify_writes_json_and_report(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["verify", "--quick", "--no-progress", "--claim", "diagonal.potential_symbolic",
+                 "--claim", "diagonal.implicit_bias", "--json", str(out), "--report", str(tmp_path / "rep")])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["seed"] == 0 and doc["meta"]["versions"]["numpy"]
+    assert len(doc["claims"]) == 2
+    for rec in doc["claims"]:
+        assert REQUIRED <= rec.keys()
+        assert rec["passed"] is True
+    for name in ("index.html", "summary.md", "results.json", "figures/diagonal.implicit_bias.png"):
+        assert (tmp_path / "rep" / name).exists(), name
+    table = capsys.readouterr().out
+    assert "diagonal.implicit_bias" in table and "2 passed, 0 failed" in table
+
+
+def _fake(monkeypatch, check, backends="any"):
+    c = Claim(id="diagonal.fake", model="diagonal", source="Test 2026", statement="fake", kind="simulation",
+              check=check, backends=backends)
+    monkeypatch.setitem(registry._REGISTRY, c.id, c)
+
+
+def test_failing_claim_exits_nonzero(monkeypatch, tmp_path, capsys):
+    _fake(monkeypatch, lambda b, q, s: Evidence(predicted=1, observed=2, error=1.0, tolerance=0.1,
+                                                error_measure="m", tolerance_reason="r"))
+    assert main(["verify", "--claim", "diagonal.fake", "--no-progress", "--no-report"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_raising_check_is_an_error_not_a_crash(monkeypatch, capsys):
+    def boom(b, q, s):
+        raise RuntimeError("solver exploded")
+
+    _fake(monkeypatch, boom)
+    assert main(["verify", "--claim", "diagonal.fake", "--no-progress", "--no-report"]) == 1
+    assert "solver exploded" in capsys.readouterr().out
+
+
+def test_cpu_only_claim_is_unsupported_on_strict(monkeypatch, capsys):
+    _fake(monkeypatch, lambda b, q, s: 1 / 0, backends="numpy")
+    assert main(["verify", "--claim", "diagonal.fake", "--backend", "array_api_strict", "--no-progress",
+                 "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "unsupported" in out and "needs numpy" in out
+
+
+def test_seed_reaches_the_checks(monkeypatch):
+    seen = []
+    _fake(monkeypatch, lambda b, q, s: seen.append(s) or Evidence(predicted=0, observed=0, error=0, tolerance=0,
+                                                                  error_measure="m", tolerance_reason="r"))
+    main(["verify", "--claim", "diagonal.fake", "--seed", "17", "--no-progress", "--no-report"])
+    assert seen == [17]
+
+
+@pytest.mark.parametrize("argv", [["verify", "--seed", "-3"], ["verify", "--backend", "jax"],
+                                  ["verify", "--model", "resnet"], ["nonsense"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "solvable" in capsys.readouterr().err
+
+
+def test_unknown_claim_is_a_clear_message(capsys):
+    assert main(["verify", "--claim", "diagonal.nope", "--no-report"]) == 2
+    assert "unknown claim" in capsys.readouterr().err
+
+
+def test_list_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "proofs_checks", "list"], capture_output=True, text=True, check=True)
+    for c in registry.all_claims():
+        assert c.id in out.stdout
+
+
+def test_figure_list_and_make(tmp_path, capsys):
+    assert main(["figure", "--list"]) == 0
+    assert "diagonal_alpha" in capsys.readouterr().out
+    assert main(["figure", "diagonal_alpha", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "diagonal_alpha.png").stat().st_size > 10_000
+    assert main(["figure", "nope", "--out", str(tmp_path)]) == 2

@@ -1,0 +1,267 @@
+"""The engine: the Dormand-Prince method's order, per-run control and events, and the discrete rules."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.integrate._ivp.rk import RK45
+
+from sims import flow
+from sims.backend import asarray, namespace, to_numpy
+
+
+def quadratic(xp, a):
+    """L = sum a x^2 / 2 per run: the flow is x(t) = x0 exp(-a t)."""
+
+    def loss_grad(state, weights=None):
+        (x,) = state
+        return xp.sum(a * x * x, axis=1) / 2, (a * x,)
+
+    return loss_grad
+
+
+def test_tableau_matches_scipy():
+    np.testing.assert_allclose(np.array(flow._DP_P), RK45.P, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(np.abs(flow._DP_E), np.abs(RK45.E), rtol=1e-15)
+    for i, row in enumerate(flow._DP_A):
+        np.testing.assert_allclose(row, RK45.A[i, :i], rtol=1e-15)
+    np.testing.assert_allclose(flow._DP_B, RK45.B, rtol=1e-15)
+
+
+def _fit_order(hs, errs):
+    return stats.linregress(np.log(hs), np.log(errs)).slope
+
+
+def test_global_order_is_five():
+    """Fixed steps on dy/dt = -lam y: the global error slope against h is the order, 5."""
+    lam = np.array([[1.0, 2.0, 0.5]])
+    y0 = np.ones((1, 3))
+    hs = np.array([0.2, 0.1, 0.05, 0.025])
+    errs = []
+    for h in hs:
+        y = y0.copy()
+        for _ in range(int(round(1.0 / h))):
+            y, _, _ = flow.dopri5_step(lambda z: -lam * z, y, h)
+        errs.append(np.max(np.abs(y - np.exp(-lam))))
+    assert abs(_fit_order(hs, errs) - flow.DP_ORDER) < 0.5
+
+
+def test_local_error_estimate_and_dense_output_orders():
+    """One step from y0: the embedded estimate is O(h^5) and the dense output's local error O(h^5)."""
+    lam = np.array([[1.0, 3.0]])
+    y0 = np.ones((1, 2))
+    hs = np.array([0.4, 0.2, 0.1, 0.05])
+    est, dense = [], []
+    for h in hs:
+        _, err, at = flow.dopri5_step(lambda z: -lam * z, y0, h)
+        est.append(np.max(np.abs(err)))
+        dense.append(np.max(np.abs(at(0.5) - np.exp(-lam * h / 2))))
+    assert abs(_fit_order(hs, est) - (flow.DP_ERROR_ORDER + 1)) < 0.5
+    assert abs(_fit_order(hs, dense) - 5) < 0.6  # 4th-order interpolant: local error h^5
+
+
+@pytest.mark.parametrize("rtol", [1e-6, 1e-9, 1e-12])
+def test_adaptive_error_tracks_rtol(rtol):
+    xp = namespace("numpy")
+    a = np.array([[1.0, 5.0], [0.3, 2.0]])
+    t = np.linspace(0, 4, 9)
+    res = flow.integrate_flow(quadratic(xp, a), (np.ones((2, 2)),), t_max=4.0, t_eval=t,
+                              observe=lambda s: {"x": s[0]}, method=flow.Flow(rtol=rtol, atol=0.0))
+    exact = np.exp(-a[:, None, :] * t[None, :, None])
+    rel = np.max(np.abs(res.observables["x"] - exact) / exact)
+    assert rel < 200 * rtol
+    assert list(res.status) == ["out_of_time", "out_of_time"]
+
+
+def test_per_run_step_sizes_are_independent():
+    """A batched run equals its runs done one by one (each has its own step sequence)."""
+    xp = namespace("numpy")
+    a = np.array([[1.0, 50.0], [0.1, 0.2]])
+    kw = dict(t_max=3.0, t_eval=np.linspace(0, 3, 7), observe=lambda s: {"x": s[0]})
+    both = flow.integrate_flow(quadratic(xp, a), (np.ones((2, 2)),), **kw)
+    for b in range(2):
+        one = flow.integrate_flow(quadratic(xp, a[b : b + 1]), (np.ones((1, 2)),), **kw)
+        # same step sequence; the stage sums may round differently with the batch size (BLAS)
+        np.testing.assert_allclose(both.observables["x"][b], one.observables["x"][0], rtol=1e-12, atol=1e-15)
+        assert both.stop_step[b] == one.stop_step[0]
+    assert both.stop_step[0] > 2 * both.stop_step[1]  # the stiff run took more steps
+
+
+def test_converged_run_stops_and_repeats_its_final_value():
+    xp = namespace("numpy")
+    a = np.array([[10.0], [0.01]])
+    res = flow.integrate_flow(quadratic(xp, a), (np.ones((2, 1)),), t_max=100.0,
+                              observe=lambda s: {"x": s[0]}, stop=flow.StopRule(loss_tol=1e-20))
+    assert list(res.status) == ["converged", "out_of_time"]
+    assert res.stop_time[0] < 3.0
+    x = res.observables["x"][0, :, 0]
+    assert np.all(np.isfinite(x)) and x[-1] == pytest.approx(res.final[0][0, 0])
+
+
+def test_finite_time_blowup_is_diverged():
+    """dy/dt = y^2 from y = 1 blows up at t = 1: reported as diverged near t = 1."""
+
+    def loss_grad(state, weights=None):
+        (y,) = state
+        return -np.sum(y**3, axis=1) / 3, (-(y**2),)
+
+    res = flow.integrate_flow(loss_grad, (np.ones((1, 1)),), t_max=2.0, observe=lambda s: {"y": s[0]})
+    assert res.status[0] == "diverged"
+    assert res.stop_time[0] == pytest.approx(1.0, abs=1e-6)
+    assert np.isnan(res.observables["y"][0, -1, 0])  # no value after the blow-up
+
+
+def test_singular_field_is_step_underflow():
+    """dy/dt = 1/sqrt(2 - y): y stays bounded but the field is singular at y = 2 (t* = 4 sqrt(2)/3)."""
+
+    def loss_grad(state, weights=None):
+        (y,) = state
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 2 * np.sqrt(2 - y[:, 0]), (-1 / np.sqrt(2 - y),)
+
+    res = flow.integrate_flow(loss_grad, (np.zeros((1, 1)),), t_max=3.0)
+    assert res.status[0] == "step_underflow"
+    assert res.stop_time[0] == pytest.approx(4 * np.sqrt(2) / 3, rel=1e-3)
+
+
+def test_max_steps_is_reported():
+    xp = namespace("numpy")
+    res = flow.integrate_flow(quadratic(xp, np.ones((1, 1))), (np.ones((1, 1)),), t_max=1e3,
+                              method=flow.Flow(max_steps=5))
+    assert res.status[0] == "max_steps" and res.stop_step[0] == 5
+
+
+def test_gd_matches_a_plain_loop_and_diverges_per_run():
+    xp = namespace("numpy")
+    a = np.array([[1.0, 4.0], [1.0, 4.0]])
+    lr = np.array([0.1, 0.6])  # 0.6 * 4 > 2: the second run is unstable
+    res = flow.run_discrete(flow.GD(lr=lr), quadratic(xp, a), (np.ones((2, 2)),), steps=200,
+                            observe=lambda s: {"x": s[0]})
+    assert list(res.status) == ["out_of_time", "diverged"]
+    x = np.ones(2)
+    for _ in range(200):
+        x = x - 0.1 * a[0] * x
+    np.testing.assert_allclose(res.final[0][0], x, rtol=1e-14)
+    k = res.stop_step[1]
+    assert 0 < k < 200 and np.all(np.isfinite(res.final[0][1]))
+    # the first iterate whose loss exceeds 1e10 x the initial loss (2.5), by a plain loop
+    x, first = np.ones(2), None
+    for j in range(1, 200):
+        x = x - 0.6 * a[1] * x
+        if np.sum(a[1] * x * x) / 2 > 1e10 * 2.5:
+            first = j
+            break
+    assert k == first
+    rec = res.times >= k
+    assert np.all(np.isnan(res.observables["x"][1, rec])) and np.all(np.isfinite(res.observables["x"][1, ~rec]))
+
+
+def test_sam_matches_its_formula():
+    xp = namespace("numpy")
+    a = np.array([[1.0, 3.0]])
+    for normalized in (True, False):
+        res = flow.run_discrete(flow.SAM(lr=0.1, rho=0.05, normalized=normalized), quadratic(xp, a),
+                                (np.ones((1, 2)),), steps=30)
+        x = np.ones(2)
+        for _ in range(30):
+            g = a[0] * x
+            e = 0.05 * g / np.linalg.norm(g) if normalized else 0.05 * g
+            x = x - 0.1 * a[0] * (x + e)
+        np.testing.assert_allclose(res.final[0][0], x, rtol=1e-13)
+
+
+def test_preconditioned_identity_is_gd_and_schedule_applies():
+    xp = namespace("numpy")
+    a = np.array([[1.0, 3.0]])
+    gd = flow.run_discrete(flow.GD(lr=0.1, schedule=flow.geometric(0.9)), quadratic(xp, a), (np.ones((1, 2)),), steps=20)
+    pre = flow.run_discrete(flow.PreconditionedGD(lr=0.1, precondition=lambda s, g: g, schedule=flow.geometric(0.9)),
+                            quadratic(xp, a), (np.ones((1, 2)),), steps=20)
+    np.testing.assert_array_equal(gd.final[0], pre.final[0])
+    x = np.ones(2)
+    for k in range(20):
+        x = x - 0.1 * 0.9**k * a[0] * x
+    np.testing.assert_allclose(gd.final[0][0], x, rtol=1e-14)
+
+
+def _per_sample(xp):
+    """Two samples, each pulling its own coordinate: L = mean_j (x_j - 1)^2 / 2."""
+
+    def loss_grad(state, weights=None):
+        (x,) = state
+        r = x - 1.0
+        w = weights if weights is not None else xp.full(r.shape, 0.5, dtype=r.dtype)
+        return xp.sum(w * r * r, axis=1) / 2, (w * r,)
+
+    return loss_grad
+
+
+def test_sgd_schedule_is_seeded_and_backend_independent():
+    finals = []
+    for backend in ("numpy", "array_api_strict"):
+        xp = namespace(backend)
+        x0 = asarray(np.zeros((3, 2)), xp)
+        res = flow.run_discrete(flow.SGD(lr=0.5, batch_size=1), _per_sample(xp), (x0,), steps=7, n_samples=2, seed=3)
+        finals.append(res.final[0])
+    np.testing.assert_array_equal(finals[0], finals[1])
+    # batch size 1: each step moves exactly one coordinate halfway to 1
+    moved = 1 - finals[0]
+    assert np.allclose(np.log2(moved).round(), np.log2(moved))
+    assert np.all(np.log2(1 / moved).sum(axis=1) == 7)
+    other = flow.run_discrete(flow.SGD(lr=0.5, batch_size=1), _per_sample(np), (np.zeros((3, 2)),), steps=7,
+                              n_samples=2, seed=4)
+    assert not np.array_equal(other.final[0], finals[0])
+
+
+def test_full_batch_sgd_is_gd():
+    a = np.zeros((2, 2))
+    sgd = flow.run_discrete(flow.SGD(lr=0.3, batch_size=2), _per_sample(np), (a,), steps=5, n_samples=2)
+    gd = flow.run_discrete(flow.GD(lr=0.3), _per_sample(np), (a,), steps=5)
+    np.testing.assert_allclose(sgd.final[0], gd.final[0], rtol=1e-15)
+
+
+def test_engine_runs_on_array_api_strict():
+    xp = namespace("array_api_strict")
+    a = asarray([[1.0, 2.0]], xp)
+    res = flow.integrate_flow(quadratic(xp, a), (asarray(np.ones((1, 2)), xp),), t_max=1.0,
+                              t_eval=[0.0, 0.5, 1.0], observe=lambda s: {"x": s[0]})
+    np.testing.assert_allclose(res.observables["x"][0, -1], np.exp(-np.array([1.0, 2.0])), rtol=1e-8)
+    assert isinstance(res.final[0], np.ndarray)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(t_max=-1.0), "t_max must be"),
+    (dict(t_max=1.0, t_eval=[0.5, 0.2]), "strictly increasing"),
+    (dict(t_max=1.0, t_eval=[0.0, 2.0]), r"must lie in \[0, t_max"),
+])
+def test_flow_rejects_bad_times(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        flow.integrate_flow(quadratic(np, np.ones((1, 1))), (np.ones((1, 1)),), **kwargs)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: flow.Flow(rtol=0), "rtol must lie in"),
+    (lambda: flow.Flow(atol=-1), "atol must be"),
+    (lambda: flow.GD(lr=-0.1), "lr must be"),
+    (lambda: flow.GD(lr=[0.1, np.nan]), "lr must be"),
+    (lambda: flow.SGD(lr=0.1, batch_size=0), "batch_size must be"),
+    (lambda: flow.SAM(lr=0.1, rho=-1), "rho must be"),
+    (lambda: flow.StopRule(loss_tol=-1), "loss_tol must be"),
+    (lambda: flow.StopRule(blowup=1), "blowup must be"),
+    (lambda: flow.geometric(1.5), "q must lie in"),
+    (lambda: flow.log_steps(0), "steps must be"),
+])
+def test_engine_arguments_are_validated(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_mismatched_batch_is_refused():
+    with pytest.raises(ValueError, match="leading batch axis"):
+        flow.integrate_flow(quadratic(np, np.ones((1, 1))), (np.ones((2, 1)), np.ones((3, 1))), t_max=1.0)
+    with pytest.raises(ValueError, match="lr has 3 values"):
+        flow.run_discrete(flow.GD(lr=[0.1, 0.1, 0.1]), quadratic(np, np.ones((2, 1))), (np.ones((2, 1)),), steps=2)
+
+
+def test_to_numpy_of_results_is_host():
+    xp = namespace("array_api_strict")
+    x = asarray(np.ones((1, 1)), xp)
+    assert isinstance(to_numpy(x), np.ndarray)

@@ -1,0 +1,151 @@
+"""Predictions for diagonal networks against independent references (scipy), plus properties."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import optimize
+
+from theory import diagonal as th
+from theory.convex import SolverError
+
+
+def problem(seed, n=8, d=20):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    w = np.zeros(d)
+    w[:2] = [1.0, -0.5]
+    return X, X @ w
+
+
+def test_q_closed_form_values():
+    # q(0) = 0; q(2) = 2 - sqrt(8) + 2 asinh(1)
+    assert th.q(0.0) == 0.0
+    assert th.q(2.0) == pytest.approx(2 - np.sqrt(8) + 2 * np.arcsinh(1.0), rel=1e-15)
+    # small z: q ~ z^2/4 without cancellation
+    assert th.q(1e-8) == pytest.approx(1e-16 / 4, rel=1e-10)
+
+
+@given(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3), st.floats(0.0, 1.0))
+def test_q_is_convex(a, b, lam):
+    lhs = th.q(lam * a + (1 - lam) * b)
+    rhs = lam * th.q(a) + (1 - lam) * th.q(b)
+    assert lhs <= rhs + 1e-9 * (1 + abs(rhs))
+
+
+@given(st.floats(-1e4, 1e4).filter(lambda z: z != 0))
+def test_q_is_minimised_at_zero_and_even(z):
+    assert th.q(z) > 0
+    assert th.q(z) == pytest.approx(th.q(-z), rel=1e-14)
+
+
+@given(st.floats(1e-3, 1e2), st.integers(0, 3))
+def test_q_alpha_limits(alpha, seed):
+    w = np.random.default_rng(seed).standard_normal(5)
+    # kernel regime: Q_alpha(w) -> ||w||^2 / (4 alpha^2) when |w| << alpha^2
+    if alpha > 10:
+        assert th.q_alpha(w, alpha) == pytest.approx(np.sum(w**2) / (4 * alpha**2), rel=1e-2)
+    assert th.q_alpha(w, alpha) >= 0
+
+
+def test_q_alpha_rich_limit():
+    """Q_alpha(w) / log(1/alpha^2) -> ||w||_1 as alpha -> 0 (Woodworth et al. 2020, Thm 2)."""
+    w = np.array([1.0, -0.5, 0.25])
+    gaps = [abs(th.q_alpha(w, a) / np.log(1 / a**2) - 1.75) for a in (1e-4, 1e-8, 1e-16, 1e-64)]
+    assert all(b < a for a, b in zip(gaps, gaps[1:])) and gaps[-1] < 0.02
+
+
+def _dual_by_scipy(X, y, alpha):
+    """Independent reference: the same dual, minimised by scipy's trust-region Newton."""
+    a2 = alpha**2
+
+    def f(nu):
+        z = X.T @ nu
+        return np.sum(a2 * 2 * np.cosh(z)) - y @ nu
+
+    def g(nu):
+        return X @ (2 * a2 * np.sinh(X.T @ nu)) - y
+
+    def h(nu):
+        z = X.T @ nu
+        return (X * (2 * a2 * np.cosh(z))) @ X.T
+
+    res = optimize.minimize(f, np.zeros(X.shape[0]), jac=g, hess=h, method="trust-exact", options={"gtol": 1e-13})
+    w = 2 * a2 * np.sinh(X.T @ res.x)
+    return w, np.linalg.norm(X @ w - y)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.3, 1.0, 5.0])
+def test_implicit_bias_matches_scipy_reference(alpha):
+    X, y = problem(0)
+    sol = th.implicit_bias(X, y, alpha)
+    ref, ref_residual = _dual_by_scipy(X, y, alpha)
+    # scipy stops at a gradient (= residual) of ~1e-7; the difference is bounded by that
+    # residual over the smallest curvature, so compare at 1e-6 relative
+    assert np.linalg.norm(sol.x - ref) <= 1e-6 * np.linalg.norm(ref)
+    assert np.linalg.norm(X @ sol.x - y) <= max(ref_residual, 1e-14)
+    assert sol.kkt_residual < 1e-10
+
+
+@given(st.integers(0, 10_000), st.floats(1e-4, 1e2))
+def test_implicit_bias_interpolates_with_small_kkt(seed, alpha):
+    X, y = problem(seed, n=5, d=12)
+    sol = th.implicit_bias(X, y, alpha)
+    assert np.linalg.norm(X @ sol.x - y) <= 1e-9 * np.linalg.norm(y)
+    assert sol.kkt_residual < 1e-8
+    # minimality: feasible perturbations along the null space do not decrease Q_alpha
+    null = np.linalg.svd(X)[2][X.shape[0]:]
+    for v in null[:3]:
+        for t in (1e-3, -1e-3):
+            assert th.q_alpha(sol.x + t * v, alpha) >= sol.value - 1e-12 * (1 + sol.value)
+
+
+def test_min_l1_matches_scipy_linprog():
+    X, y = problem(1)
+    d = X.shape[1]
+    # basis pursuit as an LP in (w+, w-) >= 0: independent of cvxpy
+    res = optimize.linprog(np.ones(2 * d), A_eq=np.hstack([X, -X]), b_eq=y, bounds=(0, None), method="highs")
+    ref = res.x[:d] - res.x[d:]
+    sol = th.min_l1_interpolator(X, y)
+    assert sol.value == pytest.approx(np.abs(ref).sum(), rel=1e-8)
+    np.testing.assert_allclose(sol.x, ref, atol=1e-7)
+    assert sol.kkt_residual < 1e-7
+
+
+def test_min_l2_is_the_pseudo_inverse():
+    X, y = problem(2)
+    sol = th.min_l2_interpolator(X, y)
+    np.testing.assert_allclose(sol.x, np.linalg.pinv(X) @ y, rtol=1e-10)
+    assert sol.kkt_residual < 1e-12
+
+
+def test_limits_of_the_potential_minimiser():
+    X, y = problem(3)
+    l1 = th.min_l1_interpolator(X, y).x
+    l2 = th.min_l2_interpolator(X, y).x
+    assert np.linalg.norm(th.implicit_bias(X, y, 1e-6).x - l1) < 1e-3 * np.linalg.norm(l1)
+    assert np.linalg.norm(th.implicit_bias(X, y, 1e2).x - l2) < 1e-6 * np.linalg.norm(l2)
+
+
+def test_infeasible_programs_raise_with_status():
+    X = np.ones((3, 2))
+    y = np.array([1.0, 2.0, 3.0])  # not in the range of X
+    with pytest.raises(SolverError) as info:
+        th.min_l2_interpolator(X, y)
+    assert info.value.status == "infeasible"
+    with pytest.raises(SolverError):
+        th.min_l1_interpolator(X, y)
+    with pytest.raises(SolverError):
+        th.implicit_bias(X, y, 1.0)
+
+
+@pytest.mark.parametrize("args, match", [
+    ((np.ones(3), np.ones(3), 1.0), "X must be 2-D"),
+    ((np.ones((3, 2)), np.ones(2), 1.0), "y must have length"),
+    ((np.ones((3, 2)), np.ones(3), -1.0), "alpha must be finite and > 0"),
+    ((np.ones((3, 2)), np.ones(3), [1.0, 2.0, 3.0]), "per-coordinate alpha"),
+    ((np.full((3, 2), np.nan), np.ones(3), 1.0), "X must be finite"),
+])
+def test_bad_input_names_the_argument(args, match):
+    with pytest.raises(ValueError, match=match):
+        th.implicit_bias(*args)
