@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from sims.backend import BACKENDS
+from sims.backend import BACKENDS, DTYPES
 from sims.trajectory import environment
 
 from . import registry
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", default="numpy", choices=sorted(BACKENDS), help="array backend for the simulations")
     v.add_argument("--quick", action="store_true", help="small sizes (seconds per claim), as in the test suite")
     v.add_argument("--seed", type=_seed, default=0, help="seed of every random draw (default 0)")
+    v.add_argument("--dtype", default="float64", choices=DTYPES, help="precision of the simulations")
     v.add_argument("--report", default="report", metavar="DIR", help="report directory (default ./report)")
     v.add_argument("--no-report", action="store_true", help="do not write the report directory")
     v.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
@@ -65,9 +66,10 @@ def _verify(args: argparse.Namespace) -> int:
         claims = [registry.get(c) for c in args.claim]
     else:
         claims = registry.all_claims(args.model)
-    results = run_claims(claims, backend=args.backend, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    results = run_claims(claims, backend=args.backend, quick=args.quick, seed=args.seed, dtype=args.dtype,
+                         progress=not args.no_progress)
     print(format_table(results))
-    meta = {"backend": args.backend, "quick": args.quick, "seed": args.seed, "dtype": "float64",
+    meta = {"backend": args.backend, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
             "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
     if args.json:
         write_json(results, args.json, meta, timing=not args.no_timing)

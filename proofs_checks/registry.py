@@ -8,7 +8,7 @@ A claim is registered with :func:`claim`::
         statement="The gradient-flow limit minimises Q_alpha over the interpolators.",
         kind="simulation",
     )
-    def implicit_bias(backend: str, quick: bool, seed: int) -> Evidence:
+    def implicit_bias(ctx: Context) -> Evidence:
         ...
 
 and returns :class:`Evidence`: predicted and observed values, the error
@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["KINDS", "MODELS", "Claim", "Evidence", "all_claims", "claim", "get", "load_all"]
+__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "all_claims", "claim", "get", "load_all"]
 
 #: Kinds of claim. ``simulation``: a simulated algorithm against a prediction;
 #: ``closed_form``: a closed form against an independent numerical reference;
@@ -96,7 +96,29 @@ class Evidence:
             raise ValueError("every tolerance needs its reason")
 
 
-Check = Callable[[str, bool, int], Evidence]
+@dataclass(frozen=True)
+class Context:
+    """What a check is asked to do.
+
+    Attributes
+    ----------
+    backend : str
+        Array backend for the simulations (see :func:`sims.backend.namespace`).
+    quick : bool
+        Small sizes (seconds), as in the test suite; full sizes otherwise.
+    seed : int
+        Seed of every random draw (problems, initialisations, SGD schedules).
+    dtype : {"float64", "float32"}
+        Precision of the simulations.
+    """
+
+    backend: str = "numpy"
+    quick: bool = False
+    seed: int = 0
+    dtype: str = "float64"
+
+
+Check = Callable[[Context], Evidence]
 
 
 @dataclass(frozen=True)
@@ -121,7 +143,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
 def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any") -> Callable[[Check], Check]:
-    """Register ``check(backend, quick, seed) -> Evidence`` as a claim.
+    """Register ``check(ctx: Context) -> Evidence`` as a claim.
 
     The model is the part of ``id`` before the dot.
     """

@@ -7,9 +7,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sims.backend import BACKENDS, check_seed
+from sims.backend import BACKENDS, DTYPES, check_seed
 
-from .registry import Claim, Evidence, jsonable
+from .registry import Claim, Context, Evidence, jsonable
 
 __all__ = ["Result", "run_claim", "run_claims", "VERDICTS"]
 
@@ -60,10 +60,13 @@ class Result:
         return jsonable(out)
 
 
-def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: int = 0) -> Result:
+def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: int = 0,
+              dtype: str = "float64") -> Result:
     """Run one claim's check and classify the outcome (never raises for a failing check)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {backend!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
     seed = check_seed(seed)
     shown = "n/a" if claim.backends == "none" else backend
     if not claim.supports(backend):
@@ -71,7 +74,7 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
                       message=f"needs numpy: its loop holds CPU-only code ({claim.kind}); rerun with --backend numpy")
     start = time.perf_counter()
     try:
-        evidence = claim.check(backend, quick, seed)
+        evidence = claim.check(Context(backend=backend, quick=quick, seed=seed, dtype=dtype))
     except ImportError as exc:
         return Result(claim, "unsupported", backend, time.perf_counter() - start, message=str(exc))
     except Exception as exc:  # a failing check is a result, not a crash
@@ -84,7 +87,8 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
 
 
 def run_claims(
-    claims: Iterable[Claim], backend: str = "numpy", quick: bool = False, seed: int = 0, progress: bool = True
+    claims: Iterable[Claim], backend: str = "numpy", quick: bool = False, seed: int = 0, progress: bool = True,
+    dtype: str = "float64",
 ) -> list[Result]:
     """Run claims in order, with a tqdm progress bar on stderr."""
     from tqdm import tqdm
@@ -94,5 +98,5 @@ def run_claims(
     with tqdm(claims, desc="verifying", unit="claim", disable=not progress, leave=False) as bar:
         for c in bar:
             bar.set_postfix_str(c.id)
-            results.append(run_claim(c, backend, quick, seed))
+            results.append(run_claim(c, backend, quick, seed, dtype))
     return results

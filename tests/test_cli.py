@@ -38,14 +38,14 @@ def _fake(monkeypatch, check, backends="any"):
 
 
 def test_failing_claim_exits_nonzero(monkeypatch, tmp_path, capsys):
-    _fake(monkeypatch, lambda b, q, s: Evidence(predicted=1, observed=2, error=1.0, tolerance=0.1,
+    _fake(monkeypatch, lambda ctx: Evidence(predicted=1, observed=2, error=1.0, tolerance=0.1,
                                                 error_measure="m", tolerance_reason="r"))
     assert main(["verify", "--claim", "diagonal.fake", "--no-progress", "--no-report"]) == 1
     assert "FAILED" in capsys.readouterr().out
 
 
 def test_raising_check_is_an_error_not_a_crash(monkeypatch, capsys):
-    def boom(b, q, s):
+    def boom(ctx):
         raise RuntimeError("solver exploded")
 
     _fake(monkeypatch, boom)
@@ -54,7 +54,7 @@ def test_raising_check_is_an_error_not_a_crash(monkeypatch, capsys):
 
 
 def test_cpu_only_claim_is_unsupported_on_strict(monkeypatch, capsys):
-    _fake(monkeypatch, lambda b, q, s: 1 / 0, backends="numpy")
+    _fake(monkeypatch, lambda ctx: 1 / 0, backends="numpy")
     assert main(["verify", "--claim", "diagonal.fake", "--backend", "array_api_strict", "--no-progress",
                  "--no-report"]) == 0
     out = capsys.readouterr().out
@@ -63,7 +63,7 @@ def test_cpu_only_claim_is_unsupported_on_strict(monkeypatch, capsys):
 
 def test_seed_reaches_the_checks(monkeypatch):
     seen = []
-    _fake(monkeypatch, lambda b, q, s: seen.append(s) or Evidence(predicted=0, observed=0, error=0, tolerance=0,
+    _fake(monkeypatch, lambda ctx: seen.append(ctx.seed) or Evidence(predicted=0, observed=0, error=0, tolerance=0,
                                                                   error_measure="m", tolerance_reason="r"))
     main(["verify", "--claim", "diagonal.fake", "--seed", "17", "--no-progress", "--no-report"])
     assert seen == [17]

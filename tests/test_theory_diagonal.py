@@ -149,3 +149,19 @@ def test_infeasible_programs_raise_with_status():
 def test_bad_input_names_the_argument(args, match):
     with pytest.raises(ValueError, match=match):
         th.implicit_bias(*args)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kernel_correction_matches_the_convex_program(seed):
+    """w_alpha - w_2 = c / alpha^4 + O(alpha^-8): the relative gap falls like alpha^-4."""
+    X, y = problem(seed, n=10, d=30)
+    c = th.kernel_correction(X, y)
+    w2 = th.min_l2_interpolator(X, y).x
+    gaps = []
+    for alpha in (2.0, 4.0, 8.0):
+        w = th.implicit_bias(X, y, alpha).x
+        gaps.append(np.linalg.norm(w - w2 - c / alpha**4) / np.linalg.norm(c / alpha**4))
+    assert gaps[-1] < 1e-4
+    slope = np.polyfit(np.log([2.0, 4.0, 8.0]), np.log(gaps), 1)[0]
+    assert abs(slope + 4) < 0.3
+    assert np.abs(X @ c).max() < 1e-12  # the correction lies in the null space

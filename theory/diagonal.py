@@ -21,7 +21,7 @@ import numpy as np
 
 from .convex import ConvexSolution, SolverError, check_matrix, check_vector, solve
 
-__all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator"]
+__all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction"]
 
 
 def q(z: Any) -> np.ndarray:
@@ -259,3 +259,39 @@ def min_l2_interpolator(X: Any, y: Any) -> ConvexSolution:
     if residuals["primal_feasibility"] > 1e-8:
         raise SolverError("X w = y has no solution: y is not in the range of X", "infeasible")
     return ConvexSolution.certified(w, 0.5 * float(w @ w), residuals, dual=nu, status="closed form", solver="lstsq")
+
+
+def kernel_correction(X: Any, y: Any) -> np.ndarray:
+    r"""Leading-order departure of the flow limit from the min-:math:`\ell_2` interpolator at large alpha.
+
+    .. math::
+        \arg\min_{Xw = y} Q_\alpha(w) = w_2 + \frac{c}{\alpha^4} + O(\alpha^{-8}),
+        \qquad c = \tfrac{1}{24} P_{\ker X}\big(w_2^{\odot 3}\big),
+
+    with :math:`w_2` the min-:math:`\ell_2` interpolator and
+    :math:`P_{\ker X}` the orthogonal projector on the null space of ``X``.
+
+    Derivation (this library, from Woodworth et al. 2020, Theorem 1): the
+    series :math:`q(z) = z^2/4 - z^4/192 + O(z^6)` (checked by sympy in
+    :mod:`theory.diagonal_symbolic`) gives
+    :math:`Q_\alpha(w) = \|w\|^2/(4\alpha^2) - \sum_i w_i^4/(192\alpha^6) + O(\alpha^{-10})`.
+    On the interpolators :math:`w = w_2 + N\delta` (:math:`N` an orthonormal
+    basis of :math:`\ker X`, :math:`w_2 \perp \ker X`) stationarity in
+    :math:`\delta` reads :math:`\delta/(2\alpha^2) = N^\top w^{\odot 3}/(48\alpha^6)`,
+    so :math:`N\delta = P_{\ker X}(w_2^{\odot 3})/(24\alpha^4)` to leading order.
+    The neglected terms are smaller by a factor of order
+    :math:`\max_i w_{2,i}^2/\alpha^4`. Hence the distance to the
+    min-:math:`\ell_2` interpolator decays like :math:`\alpha^{-4}` in the
+    kernel regime.
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        The vector ``c``.
+    """
+    X = check_matrix("X", X)
+    y = check_vector("y", y)
+    w2 = min_l2_interpolator(X, y).x
+    cube = w2**3
+    basis, _ = np.linalg.qr(X.T)  # orthonormal basis of range(X^T)
+    return (cube - basis @ (basis.T @ cube)) / 24.0

@@ -10,6 +10,8 @@ the implicit-bias prediction rests on:
 * ``stationarity``: :math:`\partial_w[\alpha^2 q(w/\alpha^2)] = s` solves to
   :math:`w = 2\alpha^2\sinh(s)`; with :math:`s = (X^\top\nu)_i` this is the
   Lagrangian's stationarity condition and the form of the flow's iterates;
+* ``kernel_series``: :math:`q(z) = z^2/4 - z^4/192 + z^6/2560 + O(z^8)`, the
+  expansion behind :func:`theory.diagonal.kernel_correction`;
 * ``conjugate``: the Legendre transform is
   :math:`\sup_w\, ws - \alpha^2 q(w/\alpha^2) = 2\alpha^2(\cosh s - 1)`, the
   dual objective used by :func:`theory.diagonal.implicit_bias`.
@@ -53,6 +55,8 @@ def verify() -> dict[str, bool]:
     d2q = sp.diff(q, z, 2)
     out["q_convex"] = bool(sp.simplify(d2q - 1 / sp.sqrt(z**2 + 4)) == 0 and (1 / sp.sqrt(z**2 + 4)).is_positive)
     out["q_min_at_zero"] = bool(q.subs(z, 0) == 0 and dq.subs(z, 0) == 0)
+    series = sp.series(q, z, 0, 8).removeO()
+    out["kernel_series"] = sp.simplify(series - (z**2 / 4 - z**4 / 192 + z**6 / 2560)) == 0
     Q = a**2 * q.subs(z, w / a**2)
     sols = sp.solve(sp.Eq(sp.diff(Q, w), s), w)
     out["stationarity"] = len(sols) == 1 and sp.simplify(sols[0] - 2 * a**2 * sp.sinh(s)) == 0
