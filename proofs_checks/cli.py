@@ -3,6 +3,7 @@
 ``solvable verify``   run the claims, print a table, write a report; exit 1 if any fails
 ``solvable list``     list the registered claims
 ``solvable figure``   reproduce a paper figure (or all of them)
+``solvable sweep``    run a parameter sweep described in a TOML file (resumable)
 """
 
 from __future__ import annotations
@@ -58,7 +59,35 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--list", action="store_true", help="list the figures")
     f.add_argument("--out", default="figures_out", metavar="DIR", help="output directory (default ./figures_out)")
     f.add_argument("--quick", action="store_true", help="small sizes")
+    sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file")
+    sw.add_argument("config", help="TOML file: task, store, [fixed], [grid] (see sims.sweep.load_config)")
+    sw.add_argument("--n-jobs", type=int, help="parallel workers (overrides the file)")
+    sw.add_argument("--out", metavar="CSV", help="table file (default: <store>/table.csv)")
+    sw.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sims import sweep
+
+    cfg = sweep.load_config(args.config)
+    n_jobs = cfg.n_jobs if args.n_jobs is None else args.n_jobs
+    if n_jobs == 0:
+        raise ValueError("--n-jobs must be a non-zero integer")
+    result = sweep.run(cfg.task, cfg.points(), cfg.store, executor=cfg.executor, n_jobs=n_jobs,
+                       progress=not args.no_progress)
+    out = Path(args.out) if args.out else cfg.store / "table.csv"
+    if hasattr(result, "to_csv"):
+        result.to_csv(out, index=False)
+    else:  # pragma: no cover - without pandas
+        import csv
+
+        with open(out, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=sorted({k for r in result for k in r}))
+            writer.writeheader()
+            writer.writerows(result)
+    print(f"{len(cfg.points())} points, table: {out}")
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -109,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``solvable`` console script."""
     args = _parser().parse_args(argv)
     try:
-        return {"verify": _verify, "list": _list, "figure": _figure}[args.command](args)
+        return {"verify": _verify, "list": _list, "figure": _figure, "sweep": _sweep}[args.command](args)
     except ValueError as exc:  # bad argument values: a message, not a traceback
         print(f"solvable {args.command}: {exc}", file=sys.stderr)
         return 2

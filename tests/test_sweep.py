@@ -1,0 +1,142 @@
+"""Sweeps: stable keys, resumption after an interruption, atomic files, executors, safe TOML configs."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from proofs_checks.cli import main
+from sims import sweep
+
+
+
+def square(x, fail_on=None, log=None):
+    """A picklable task that logs each call and can fail on one point."""
+    if log is not None:
+        with open(log, "a") as fh:
+            fh.write(f"{x}\n")
+    if fail_on is not None and x == fail_on:
+        raise RuntimeError("interrupted")
+    return {"y": x * x, "tag": "ok"}
+
+
+def test_keys_are_stable_and_canonical():
+    assert sweep.point_key("t", {"a": 1, "b": 2.5}) == sweep.point_key("t", {"b": 2.5, "a": 1.0})
+    assert sweep.point_key("t", {"a": 1}) != sweep.point_key("t", {"a": 2})
+    assert sweep.point_key("t", {"a": 1}) != sweep.point_key("u", {"a": 1})
+    with pytest.raises(ValueError, match="finite"):
+        sweep.point_key("t", {"a": float("nan")})
+    with pytest.raises(TypeError, match="sweep parameters"):
+        sweep.point_key("t", {"a": object()})
+
+
+def test_grid_is_the_cartesian_product():
+    pts = sweep.grid(a=[1, 2], b=["x", "y", "z"])
+    assert len(pts) == 6 and pts[0] == {"a": 1, "b": "x"} and pts[-1] == {"a": 2, "b": "z"}
+    with pytest.raises(ValueError, match="non-empty"):
+        sweep.grid(a=[])
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
+    log = tmp_path / "calls.txt"
+    pts = [{"x": x, "log": str(log)} for x in range(6)]
+    with pytest.raises(RuntimeError, match="interrupted"):
+        sweep.run(square, [dict(p, fail_on=3) for p in pts[:4]] + pts[4:], tmp_path / "store",
+                  executor="sequential", progress=False)
+    done_before = len(list((tmp_path / "store").glob("*.json")))
+    assert done_before == 3  # points 0, 1, 2 were stored as they finished
+    assert not list((tmp_path / "store").glob(".*.tmp")), "no half-written files"
+    log.write_text("")
+    table = sweep.run(square, pts, tmp_path / "store2", executor="sequential", progress=False)
+    assert list(table["y"]) == [x * x for x in range(6)]
+    log.write_text("")
+    again = sweep.run(square, pts, tmp_path / "store2", executor="sequential", progress=False)
+    assert log.read_text() == "", "a complete store recomputes nothing"
+    assert list(again["y"]) == list(table["y"])
+
+
+@pytest.mark.parametrize("executor", ["loky", "threading"])
+def test_joblib_executors(tmp_path, executor):
+    table = sweep.run(square, sweep.grid(x=[1, 2, 3]), tmp_path, executor=executor, n_jobs=2, progress=False)
+    assert sorted(table["y"]) == [1, 4, 9]
+
+
+def test_any_concurrent_futures_executor(tmp_path):
+    with ThreadPoolExecutor(2) as pool:
+        table = sweep.run(square, sweep.grid(x=[4, 5]), tmp_path, executor=pool, progress=False)
+    assert list(table["y"]) == [16, 25]
+
+
+def test_dask_distributed(tmp_path):
+    distributed = pytest.importorskip("distributed")  # part of the test extra
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            table = sweep.run(square, sweep.grid(x=[2, 3]), tmp_path, executor="dask", client=client,
+                              progress=False)
+    assert list(table["y"]) == [4, 9]
+
+
+def test_named_task_runs_a_diagonal_limit(tmp_path):
+    points = [dict(n=10, d=20, sparsity=2, alpha=a) for a in (0.1, 1.0)]
+    table = sweep.run("diagonal.limit", points, tmp_path, executor="sequential", progress=False)
+    assert list(table["status"]) == ["converged", "converged"]
+    assert table["l1"][0] < table["l1"][1]  # the small-alpha limit is sparser (smaller l1 norm)
+
+
+def test_unknown_task_and_executor(tmp_path):
+    with pytest.raises(ValueError, match="task must be one of"):
+        sweep.run("os.system", [{}], tmp_path)
+    with pytest.raises(ValueError, match="executor must be"):
+        sweep.run(square, [{"x": 1}], tmp_path, executor="mpi")
+
+
+def test_malformed_point_file_is_refused(tmp_path):
+    st = sweep.Store(tmp_path)
+    key = sweep.point_key("square", {"x": 1})
+    st.file(key).write_text(json.dumps({"format": "other", "result": {}}))
+    with pytest.raises(ValueError, match="not a solvable.sweep-point"):
+        st.read(key)
+    st.file(key).write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read"):
+        st.read(key)
+
+
+def _config(tmp_path, text):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return path
+
+
+def test_cli_sweep_from_toml(tmp_path, capsys):
+    cfg = _config(tmp_path, """
+task = "diagonal.limit"
+store = "store"
+executor = "sequential"
+[fixed]
+n = 10
+d = 20
+sparsity = 2
+[grid]
+alpha = [0.1, 1.0]
+seed = [0, 1]
+""")
+    assert main(["sweep", str(cfg), "--no-progress"]) == 0
+    table = (tmp_path / "store" / "table.csv").read_text().splitlines()
+    assert len(table) == 5 and "alpha" in table[0] and "distance" in table[0]
+    assert "4 points" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, match", [
+    ('task = "diagonal.limit"\nstore = "s"\nimport = "os"\n', "unknown keys"),
+    ('task = "__import__(\'os\').system(\'touch pwned\')"\nstore = "s"\n', "task must be one of"),
+    ('task = "diagonal.limit"\n', "store must be"),
+    ('task = "diagonal.limit"\nstore = "s"\n[grid]\nalpha = 3\n', "non-empty list"),
+    ('task = "diagonal.limit"\nstore = "s"\nexecutor = "dask"\n', "executor must be"),
+    ('task = = "x"', "cannot read sweep config"),
+])
+def test_bad_configs_are_refused_and_never_executed(tmp_path, text, match, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=match):
+        sweep.load_config(_config(tmp_path, text))
+    assert not (tmp_path / "pwned").exists()
