@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "all_claims", "claim", "get", "load_all"]
+__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "PrecisionError", "all_claims", "claim", "get",
+           "load_all", "require_precision"]
 
 #: Kinds of claim. ``simulation``: a simulated algorithm against a prediction;
 #: ``closed_form``: a closed form against an independent numerical reference;
@@ -119,6 +120,24 @@ class Context:
 
 
 Check = Callable[[Context], Evidence]
+
+
+class PrecisionError(Exception):
+    """A claim's tolerance is finer than the requested dtype can deliver (reported, not failed)."""
+
+
+def require_precision(ctx: Context, relative: float, what: str) -> None:
+    """Raise :class:`PrecisionError` if ``ctx.dtype`` cannot resolve ``relative`` accuracy.
+
+    A dtype resolves about ``100 eps`` after the round-off of a long
+    computation (float32: ~1e-5; float64: ~2e-14).
+    """
+    eps = float(np.finfo(np.dtype(ctx.dtype)).eps)
+    if relative < 100 * eps:
+        raise PrecisionError(
+            f"{what} needs relative accuracy {relative:.0e}, below what {ctx.dtype} delivers (~{100 * eps:.0e}); "
+            f"rerun with --dtype float64"
+        )
 
 
 @dataclass(frozen=True)

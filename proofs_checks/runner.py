@@ -9,12 +9,13 @@ from typing import Any, Iterable
 
 from sims.backend import BACKENDS, DTYPES, check_seed
 
-from .registry import Claim, Context, Evidence, jsonable
+from .registry import Claim, Context, Evidence, PrecisionError, jsonable
 
 __all__ = ["Result", "run_claim", "run_claims", "VERDICTS"]
 
 #: ``passed`` and ``failed`` come from the evidence; ``error`` means the check
-#: raised; ``unsupported`` means the claim cannot run on the requested backend.
+#: raised; ``unsupported`` means the claim cannot run as asked: a backend it
+#: cannot use, a missing optional library, or a dtype too coarse for its tolerance.
 VERDICTS = ("passed", "failed", "error", "unsupported")
 
 
@@ -75,8 +76,8 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
     start = time.perf_counter()
     try:
         evidence = claim.check(Context(backend=backend, quick=quick, seed=seed, dtype=dtype))
-    except ImportError as exc:
-        return Result(claim, "unsupported", backend, time.perf_counter() - start, message=str(exc))
+    except (ImportError, PrecisionError) as exc:
+        return Result(claim, "unsupported", shown, time.perf_counter() - start, message=str(exc))
     except Exception as exc:  # a failing check is a result, not a crash
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Result(claim, "error", shown, time.perf_counter() - start, message=tb)

@@ -19,7 +19,7 @@ def real_array(name: str, a: Any, ndim: int | tuple[int, ...], *, allow_empty: b
         arr = np.asarray(a)
     except Exception as exc:
         raise TypeError(f"{name} must be a real array: {exc}") from exc
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
     dims = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in dims:

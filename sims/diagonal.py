@@ -38,6 +38,9 @@ __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "observe", "si
 
 ALGORITHMS = ("flow", "gd", "sgd", "sam")
 
+#: Largest design matrix Problem.random builds (a guard against typos such as d=10**9).
+MAX_ENTRIES = 10**8
+
 
 @dataclass(frozen=True, eq=False)
 class Problem:
@@ -93,8 +96,10 @@ class Problem:
         (so :math:`\|w^*\|_2 = 1`); :math:`y = Xw^* + \text{noise}\cdot\xi`,
         :math:`\xi \sim N(0, I_n)`.
         """
-        n = positive_int("n", n)
-        d = positive_int("d", d)
+        n = positive_int("n", n, 1, MAX_ENTRIES)
+        d = positive_int("d", d, 1, MAX_ENTRIES)
+        if n * d > MAX_ENTRIES:
+            raise ValueError(f"n * d must be at most {MAX_ENTRIES:.0e} entries; got n={n}, d={d}")
         sparsity = positive_int("sparsity", sparsity, 1, d)
         noise = nonneg_float("noise", noise)
         rng = np.random.default_rng(check_seed(seed))
@@ -119,6 +124,8 @@ def alpha_grid(alpha: Any, d: int) -> np.ndarray:
     a 2-D ``(B, d)`` array gives a per-coordinate scale for each run.
     """
     a = positive_array("alpha", alpha, (0, 1, 2))
+    if np.any(a < 1e-150) or np.any(a > 1e150):
+        raise ValueError("alpha must lie in [1e-150, 1e150]: u*u and v*v must stay normal floats")
     if a.ndim == 0:
         return np.full((1, d), float(a))
     if a.ndim == 1:
@@ -241,7 +248,7 @@ def simulate(
     rho: float | None = None,
     sam_normalized: bool = True,
     t_eval: Any = None,
-    rtol: float = 1e-10,
+    rtol: float | None = None,
     atol: float = 0.0,
     loss_tol: float | None = None,
     max_steps: int = 200_000,
@@ -272,7 +279,8 @@ def simulate(
     t_eval : array_like, optional
         Output times (flow) or recording steps (discrete); log-spaced by default.
     rtol, atol : float
-        Flow tolerances. ``atol = 0`` (pure relative control) is the right
+        Flow tolerances; ``rtol`` defaults to 1e-10 in float64 and 1e-5 in
+        float32 (it must stay above 10 eps of the dtype). ``atol = 0`` (pure relative control) is the right
         default here: ``u`` and ``v`` stay strictly positive, are multiplicative
         (``u = alpha exp(-2 int g)``) and span many decades when alpha is small.
     loss_tol : float, optional
@@ -298,6 +306,7 @@ def simulate(
     dtype = choice("dtype", dtype, ("float64", "float32"))
     seed = check_seed(seed)
     t_max = positive_float("t_max", t_max)
+    rtol = (1e-10 if dtype == "float64" else 1e-5) if rtol is None else positive_float("rtol", rtol)
     xp = namespace(backend)
     a = alpha_grid(alpha, problem.d)
     rule: flow.Algorithm | None = None

@@ -32,6 +32,7 @@ is recorded; the other runs carry on), or out of time.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -408,6 +409,23 @@ def dopri5_step(f: Callable[[Any], Any], y: Any, h: float) -> tuple[Any, Any, Ca
 _TINY = float(np.finfo(np.float64).tiny)
 
 
+def _quiet(fn: Callable) -> Callable:
+    """Silence NumPy's floating-point warnings inside an integrator.
+
+    Overflow in a run that blows up is detected and reported per run (status
+    ``diverged``, with its step); NumPy's warnings about it would only be
+    noise, and other backends do not warn.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
 def integrate_flow(
     loss_grad: LossGrad,
     state0: Sequence[Any],
@@ -464,12 +482,16 @@ def integrate_flow(
     xp, batch = flat.xp, flat.batch
     y = flat.pack(state0)
     dev = _device(y)
+    eps = float(np.finfo(np.float64 if y.dtype == xp.float64 else np.float32).eps)
+    if method.rtol < 10 * eps:
+        name = "float64" if y.dtype == xp.float64 else "float32"
+        raise ValueError(f"rtol={method.rtol:g} is below what {name} resolves: rtol must be >= {10 * eps:.1e} "
+                         f"(10 eps); use float64 or a larger rtol")
     t_eval = _check_times(t_eval, t_max)
     n_out = t_eval.shape[0]
     observe_flat = (lambda z: observe(flat.unpack(z))) if observe is not None else (lambda z: {})
     f64 = xp.float64
     rtol, atol = float(method.rtol), float(method.atol)
-    eps = float(np.finfo(np.float64 if y.dtype == xp.float64 else np.float32).eps)
     grad_tol2 = stop.grad_tol**2
     t_end = float(t_max)
 
@@ -738,6 +760,7 @@ def _minibatches(rng: np.random.Generator, batch: int, n_samples: int, size: int
             yield dev_idx[c, ...]
 
 
+@_quiet
 def run_discrete(
     rule: Algorithm,
     loss_grad: LossGrad,
@@ -859,6 +882,9 @@ def run_discrete(
 
     status = np.array([_DISCRETE_CODES[int(c)] for c in to_numpy(code)])
     stop_h = to_numpy(stop_step).astype(np.int64)
+    converged = np.nonzero(status == Status.CONVERGED)[0]
+    if rec_pos < record.shape[0] and converged.size:  # stopped early: converged runs keep their final values
+        rec.fill_after(observe_flat(y), converged, converged, np.full(converged.size, rec_pos))
     diverged = status == Status.DIVERGED
     if diverged.any():
         rec.blank_after(np.searchsorted(record, stop_h, side="left"), diverged)

@@ -265,3 +265,12 @@ def test_to_numpy_of_results_is_host():
     xp = namespace("array_api_strict")
     x = asarray(np.ones((1, 1)), xp)
     assert isinstance(to_numpy(x), np.ndarray)
+
+
+def test_discrete_run_that_converges_early_keeps_its_final_values():
+    xp = namespace("numpy")
+    res = flow.run_discrete(flow.GD(lr=0.5), quadratic(xp, np.ones((1, 1))), (np.ones((1, 1)),), steps=1000,
+                            observe=lambda s: {"x": s[0]}, stop=flow.StopRule(loss_tol=1e-20))
+    assert res.status[0] == "converged" and res.stop_step[0] < 100
+    x = res.observables["x"][0, :, 0]
+    assert np.all(np.isfinite(x)) and x[-1] == res.final[0][0, 0]

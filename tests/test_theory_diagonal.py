@@ -142,7 +142,7 @@ def test_infeasible_programs_raise_with_status():
 @pytest.mark.parametrize("args, match", [
     ((np.ones(3), np.ones(3), 1.0), "X must be 2-D"),
     ((np.ones((3, 2)), np.ones(2), 1.0), "y must have length"),
-    ((np.ones((3, 2)), np.ones(3), -1.0), "alpha must be finite and > 0"),
+    ((np.ones((3, 2)), np.ones(3), -1.0), "alpha must lie in"),
     ((np.ones((3, 2)), np.ones(3), [1.0, 2.0, 3.0]), "per-coordinate alpha"),
     ((np.full((3, 2), np.nan), np.ones(3), 1.0), "X must be finite"),
 ])

@@ -94,6 +94,8 @@ def check_matrix(name: str, a: Any, *, ndim: int = 2) -> np.ndarray:
         raise TypeError(f"{name} must be a real {ndim}-D array: {exc}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must be a real numeric array, not booleans")
     arr = arr.astype(float)
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D; got shape {arr.shape}")

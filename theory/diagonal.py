@@ -30,19 +30,36 @@ def q(z: Any) -> np.ndarray:
     Source: Woodworth et al. 2020, Theorem 1. It is even, convex, ``q(0) = 0``,
     :math:`q'(z) = \operatorname{arcsinh}(z/2)`, behaves like :math:`z^2/4` near
     0 and like :math:`|z| \log|z|` at infinity. ``2 - sqrt(4 + z^2)`` is
-    evaluated as ``-z^2 / (2 + sqrt(4 + z^2))`` to avoid cancellation.
+    evaluated as ``-z (z / (2 + hypot(2, z)))``: no cancellation near 0 and no
+    overflow for large ``|z|``.
     """
     z = np.asarray(z, dtype=float)
-    root = np.sqrt(4.0 + z * z)
-    return -(z * z) / (2.0 + root) + z * np.arcsinh(z / 2.0)
+    with np.errstate(invalid="ignore"):
+        out = -z * (z / (2.0 + np.hypot(2.0, z))) + z * np.arcsinh(z / 2.0)
+    return np.where(np.isinf(z), np.inf, out)
+
+
+#: alpha^2 must be a normal float64 number: alpha in [ALPHA_MIN, ALPHA_MAX].
+ALPHA_MIN, ALPHA_MAX = 1e-150, 1e150
+
+
+def _as_real(name: str, x: Any, allowed_ndim: tuple[int, ...]) -> np.ndarray:
+    """A finite real array of one of ``allowed_ndim`` dimensions (scalars are 0-D)."""
+    try:
+        ndim = np.ndim(x) if not isinstance(x, (str, bytes)) else -1
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(f"{name} must be a real array: {exc}") from exc
+    if ndim < 0:
+        raise TypeError(f"{name} must be a real number or array; got {type(x).__name__}")
+    if ndim not in allowed_ndim:
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed_ndim))} dimension(s); got {ndim}")
+    return check_matrix(name, x, ndim=ndim)
 
 
 def _check_alpha(alpha: Any, d: int | None = None) -> np.ndarray:
-    a = np.asarray(alpha, dtype=float) if not isinstance(alpha, (str, bytes)) else None
-    if a is None or a.ndim > 1:
-        raise ValueError(f"alpha must be a number > 0 or a 1-D array of them (one per coordinate); got {alpha!r}")
-    if not np.all(np.isfinite(a)) or np.any(a <= 0) or a.size == 0:
-        raise ValueError(f"alpha must be finite and > 0; got {alpha!r}")
+    a = _as_real("alpha", alpha, (0, 1))
+    if np.any(a < ALPHA_MIN) or np.any(a > ALPHA_MAX):
+        raise ValueError(f"alpha must lie in [{ALPHA_MIN:g}, {ALPHA_MAX:g}] (alpha^2 a normal float); got {alpha!r}")
     if d is not None and a.ndim == 1 and a.shape[0] != d:
         raise ValueError(f"per-coordinate alpha must have length d={d}; got {a.shape[0]}")
     return a
@@ -66,7 +83,7 @@ def q_alpha(w: Any, alpha: Any) -> np.ndarray:
     -------
     ndarray, shape (...)
     """
-    w = np.asarray(w, dtype=float)
+    w = _as_real("w", w, (0, 1, 2, 3))
     a2 = _check_alpha(alpha) ** 2
     return np.sum(a2 * q(w / a2), axis=-1)
 

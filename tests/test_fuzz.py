@@ -1,0 +1,230 @@
+"""Fuzzing the public API: arbitrary values in, only documented exceptions out.
+
+For every public entry point a valid, tiny baseline call is taken and one
+argument is replaced by an arbitrary value. The call must then either succeed
+-- with finite results wherever a run's status says it finished normally -- or
+raise one of the documented exceptions (ValueError, TypeError, and SolverError
+for convex programs). Anything else (a crash, an IndexError, a silent NaN) fails.
+Hypothesis' deterministic CI profile bounds the examples; values are bounded
+where a valid value would merely be slow (a billion steps is valid, not a bug).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from proofs_checks.cli import main
+from sims import diagonal, flow, sweep
+from sims.backend import asarray, check_seed, namespace
+from sims.trajectory import Status
+from theory import diagonal as th
+from theory.convex import SolverError
+
+DOCUMENTED = (ValueError, TypeError)
+
+# Warnings from our code mean a value slipped past validation.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning", "error::numpy.exceptions.ComplexWarning")
+
+special_floats = st.sampled_from([0.0, -0.0, -1.0, 1e-300, 1e300, float("nan"), float("inf"), -float("inf")])
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.integers(-5, 300),
+    st.floats(allow_nan=True, allow_infinity=True), special_floats, st.text(max_size=5), st.complex_numbers(),
+)
+arrays = hnp.arrays(
+    dtype=st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.complex128]),
+    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6),
+    elements=None,
+)
+anything = st.one_of(scalars, arrays, st.lists(st.floats(allow_nan=True), max_size=6), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+PROBLEM = diagonal.Problem.random(5, 8, 2, seed=0)
+
+
+def finite_where_finished(traj) -> None:
+    """No NaN without a status that says the run did not finish normally."""
+    ok = np.isin(traj.status, (Status.CONVERGED, Status.OUT_OF_TIME))
+    for name, arr in traj.final.items():
+        assert np.all(np.isfinite(arr[ok])), f"final[{name}] has NaN on a finished run"
+    for name, arr in traj.observables.items():
+        assert np.all(np.isfinite(arr[ok])), f"observable {name} has NaN on a finished run"
+
+
+def call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except DOCUMENTED + (SolverError,):
+        return None
+
+
+SIMULATE_BASE = dict(alpha=[0.5, 1.0], algorithm="gd", lr=0.05, steps=20)
+SIMULATE_ARGS = ["alpha", "algorithm", "lr", "batch_size", "t_max", "steps", "rho", "t_eval", "rtol", "atol",
+                 "loss_tol", "max_steps", "seed", "backend", "dtype", "sam_normalized", "record_w"]
+
+
+@given(st.sampled_from(SIMULATE_ARGS), anything, st.sampled_from(["flow", "gd", "sgd", "sam"]))
+@settings(max_examples=120)
+@example("lr", 1e300, "gd")
+@example("lr", 1e300, "sgd")
+@example("rho", 1e300, "sam")
+@example("alpha", 1e300, "gd")
+@example("alpha", 1e-300, "flow")
+@example("alpha", [[0.5] * 8, [np.nan] * 8], "flow")
+@example("t_max", 1e300, "flow")
+@example("lr", float("inf"), "gd")
+@example("steps", 2**63, "gd")
+@example("rtol", 1e-300, "flow")
+@example("loss_tol", 1e300, "flow")
+@example("t_eval", [0.0, 1.0, 1.0], "flow")
+@example("t_eval", [0.0, 3.0, 30.0], "gd")
+@example("batch_size", 10**6, "sgd")
+def test_fuzz_simulate(name, value, algorithm):
+    kwargs = dict(SIMULATE_BASE, algorithm=algorithm)
+    if algorithm == "flow":
+        kwargs = dict(alpha=[0.5, 1.0], t_max=5.0, max_steps=300)
+    if algorithm == "sam":
+        kwargs["rho"] = 0.01
+    if name in ("steps", "max_steps") and isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 2000:
+        value = 2000  # valid but slow
+    kwargs[name] = value
+    traj = call(diagonal.simulate, PROBLEM, **kwargs)
+    if traj is not None:
+        assert set(traj.status) <= set(Status.ALL)
+        finite_where_finished(traj)
+
+
+PROBLEM_FIELDS = dict(X=PROBLEM.X, y=PROBLEM.y, w_star=PROBLEM.w_star, noise=0.0)
+
+
+@given(st.sampled_from(sorted(PROBLEM_FIELDS)), anything)
+def test_fuzz_problem(name, value):
+    kwargs = dict(PROBLEM_FIELDS, **{name: value})
+    p = call(diagonal.Problem, **kwargs)
+    if p is not None:
+        assert np.all(np.isfinite(p.X)) and np.all(np.isfinite(p.y))
+
+
+@given(st.sampled_from(["n", "d", "sparsity", "noise", "seed"]), anything)
+def test_fuzz_problem_random(name, value):
+    kwargs = dict(n=5, d=8, sparsity=2, noise=0.1, seed=0)
+    if name in ("n", "d") and isinstance(value, int) and not isinstance(value, bool) and 500 < value <= 10**8:
+        value = 500  # valid but large
+    kwargs[name] = value
+    p = call(diagonal.Problem.random, **kwargs)
+    if p is not None:
+        assert np.all(np.isfinite(p.X)) and np.all(np.isfinite(p.y))
+
+
+X, Y = PROBLEM.X, PROBLEM.y
+
+
+@given(st.sampled_from(["X", "y", "alpha"]), anything)
+@settings(max_examples=60)
+def test_fuzz_convex_predictions(name, value):
+    args = dict(X=X, y=Y, alpha=0.5)
+    args[name] = value
+    sol = call(th.implicit_bias, args["X"], args["y"], args["alpha"])
+    if sol is not None:
+        assert np.all(np.isfinite(sol.x)) and math.isfinite(sol.kkt_residual)
+    for fn in (th.min_l1_interpolator, th.min_l2_interpolator, th.kernel_correction):
+        out = call(fn, args["X"], args["y"])
+        if out is not None:
+            x = out.x if hasattr(out, "x") else out
+            assert np.all(np.isfinite(x))
+
+
+@given(anything, anything)
+def test_fuzz_potential(w, alpha):
+    out = call(th.q_alpha, w, alpha)
+    if out is not None:
+        assert not np.any(np.isnan(out)), "Q_alpha of valid inputs is a number (possibly +inf), never NaN"
+
+
+@given(st.floats(allow_nan=False))
+def test_q_never_nan_on_the_real_line(z):
+    assert not np.isnan(th.q(z)) and th.q(z) >= 0
+
+
+@given(st.sampled_from(["Flow", "GD", "SGD", "SAM", "StopRule", "geometric", "log_times", "log_steps"]), anything)
+def test_fuzz_engine_constructors(name, value):
+    makers = {
+        "Flow": lambda v: flow.Flow(rtol=v),
+        "GD": lambda v: flow.GD(lr=v),
+        "SGD": lambda v: flow.SGD(lr=0.1, batch_size=v),
+        "SAM": lambda v: flow.SAM(lr=0.1, rho=v),
+        "StopRule": lambda v: flow.StopRule(loss_tol=v),
+        "geometric": lambda v: flow.geometric(v),
+        "log_times": lambda v: flow.log_times(v),
+        "log_steps": lambda v: flow.log_steps(min(v, 10**6) if isinstance(v, int) and not isinstance(v, bool) else v),
+    }
+    call(makers[name], value)
+
+
+@given(anything, st.sampled_from(["namespace", "seed", "asarray"]))
+def test_fuzz_backend(value, which):
+    if which == "namespace":
+        call(namespace, value)
+    elif which == "seed":
+        call(check_seed, value)
+    else:
+        call(asarray, [1.0, 2.0], np, value)
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=60)
+def test_fuzz_sweep_config(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("cfg") / "s.toml"
+    path.write_text(text)
+    call(sweep.load_config, path)
+
+
+toml_values = st.one_of(st.integers(-3, 3), st.floats(allow_nan=False), st.text(max_size=4), st.booleans(),
+                        st.lists(st.integers(-2, 2), max_size=3))
+
+
+@given(st.dictionaries(st.sampled_from(["task", "store", "n_jobs", "executor", "extra"]), toml_values, max_size=5))
+def test_fuzz_structured_sweep_config(tmp_path_factory, doc):
+    lines = []
+    for k, v in doc.items():
+        if isinstance(v, str):
+            lines.append(f"{k} = {v!r}".replace("'", '"') if '"' not in v and "\\" not in v else f"{k} = 1")
+        elif isinstance(v, bool):
+            lines.append(f"{k} = {str(v).lower()}")
+        else:
+            lines.append(f"{k} = {v}".replace("inf", "1").replace("nan", "1"))
+    path = tmp_path_factory.mktemp("cfg") / "s.toml"
+    path.write_text("\n".join(lines))
+    call(sweep.load_config, path)
+
+
+argv_tokens = st.one_of(
+    st.sampled_from(["list", "figure", "--list", "sweep", "verify", "--claim", "--backend", "--seed", "--dtype",
+                     "--model", "--quick", "--json", "--report", "--no-report", "--no-progress", "--all",
+                     "diagonal.nope", "numpy", "float16", "-1", "x", "diagonal"]),
+    st.text(max_size=6),
+)
+
+
+@given(st.lists(argv_tokens, max_size=5))
+@settings(max_examples=80)
+def test_fuzz_cli(argv):
+    if argv[:1] == ["verify"] and "--claim" not in argv:
+        argv = argv + ["--claim", "diagonal.nope"]  # a full verify run is valid but slow
+    if argv[:1] == ["figure"] and "--list" not in argv:
+        argv = argv[:1] + ["--list"]  # drawing is valid but slow
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors and --help
+        assert exc.code in (0, 2)
+    else:
+        assert code in (0, 1, 2)
+
+
+def test_fuzz_does_not_hang_on_huge_but_valid_sizes():
+    with pytest.raises(ValueError, match="n \\* d must be at most"):
+        diagonal.Problem.random(10**5, 10**5, 1)
