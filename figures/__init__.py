@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ["FIGURES", "make", "names"]
 
 #: Figure modules under ``figures/``, by model family.
-FIGURES = ("diagonal_alpha",)
+FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize")
 
 
 def names() -> list[str]:

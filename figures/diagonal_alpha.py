@@ -21,6 +21,8 @@ import numpy as np
 from sims import diagonal as sim
 from theory import diagonal as th
 
+from ._style import figure
+
 __all__ = ["compute", "draw", "make"]
 
 
@@ -68,18 +70,7 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
 
 def make(out_dir: str | Path, quick: bool = False) -> Path:
     """Compute, draw and save ``diagonal_alpha.png`` in ``out_dir``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = compute(quick=quick)
-    fig = plt.figure(figsize=(10, 3.4))
-    try:
-        draw(fig, data)
-        fig.tight_layout()
-        path = Path(out_dir) / "diagonal_alpha.png"
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
+    path = Path(out_dir) / "diagonal_alpha.png"
+    with figure(path, (10, 3.4)) as fig:
+        draw(fig, compute(quick=quick))
     return path

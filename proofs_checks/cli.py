@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # bad argument values: a message, not a traceback
         print(f"solvable {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,9 +34,10 @@ from ._validate import choice, nonneg_float, positive_array, positive_float, pos
 from .backend import asarray, check_seed, namespace, xp_of
 from .trajectory import Trajectory, environment
 
-__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "observe", "simulate", "predictor"]
+__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "observe", "predictor", "shaped_initial_state",
+           "shaped_loss_grad", "shaped_predictor", "simulate", "simulate_rescaled", "split", "sweep_limit"]
 
-ALGORITHMS = ("flow", "gd", "sgd", "sam")
+ALGORITHMS = ("flow", "gd", "sgd", "sam", "gr")
 
 #: Largest design matrix Problem.random builds (a guard against typos such as d=10**9).
 MAX_ENTRIES = 10**8
@@ -194,11 +195,57 @@ def loss_grad(problem_data: tuple[Any, Any], state: tuple[Any, ...], weights: An
     return loss, (z * xp.concat([g2, -g2], axis=1),)
 
 
-def observe(problem_data: tuple[Any, Any], w_star: Any, state: tuple[Any, ...], record_w: bool = False) -> dict[str, Any]:
+def shaped_initial_state(problem: Problem, alpha: Any, shape: float, *, backend: str = "numpy",
+                         dtype: str = "float64") -> tuple[Any]:
+    r"""State ``(z,)``, ``z = [u+ | v+ | u- | v-]`` of shape ``(B, 4d)``, of the shaped network.
+
+    Model (Azulay et al. 2021, Sec. 4): :math:`w = u_+ \odot v_+ - u_- \odot v_-`
+    with :math:`u_\pm(0) = \alpha((1+s)/(1-s))^{1/4}` and
+    :math:`v_\pm(0) = \alpha((1-s)/(1+s))^{1/4}`: the product
+    :math:`u_0 v_0 = \alpha^2` is fixed and the shape
+    :math:`s = (u_0^2 - v_0^2)/(u_0^2 + v_0^2)` sets how unbalanced the layers are.
+    """
+    xp = namespace(backend)
+    a = alpha_grid(alpha, problem.d)
+    s = float(shape)
+    u0, v0 = a * ((1 + s) / (1 - s)) ** 0.25, a * ((1 - s) / (1 + s)) ** 0.25
+    return (asarray(np.concatenate([u0, v0, u0, v0], axis=1), xp, dtype),)
+
+
+def shaped_predictor(state: tuple[Any, ...]) -> Any:
+    """``w = u+ v+ - u- v-`` from ``z = [u+ | v+ | u- | v-]``."""
+    (z,) = state
+    d = z.shape[1] // 4
+    return z[:, :d] * z[:, d : 2 * d] - z[:, 2 * d : 3 * d] * z[:, 3 * d :]
+
+
+def shaped_loss_grad(problem_data: tuple[Any, Any], state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+    r"""Loss of the shaped network and its hand-written gradient:
+    :math:`\partial_{u_\pm} L = \pm v_\pm \odot g`, :math:`\partial_{v_\pm} L = \pm u_\pm \odot g`."""
+    X, y = problem_data
+    xp = xp_of(X)
+    (z,) = state
+    d = X.shape[1]
+    w = shaped_predictor(state)
+    r = xp.matmul(w, X.T) - y
+    if weights is None:
+        loss = xp.sum(r * r, axis=1) / (2 * X.shape[0])
+        g = xp.matmul(r, X) / X.shape[0]
+    else:
+        wr = weights * r
+        loss = xp.sum(wr * r, axis=1) / 2
+        g = xp.matmul(wr, X)
+    # [v+ g | u+ g | -v- g | -u- g]: swap the halves of each pair, then scale by +-g
+    swapped = xp.concat([z[:, d : 2 * d], z[:, :d], z[:, 3 * d :], z[:, 2 * d : 3 * d]], axis=1)
+    return loss, (swapped * xp.concat([g, g, -g, -g], axis=1),)
+
+
+def observe(problem_data: tuple[Any, Any], w_star: Any, state: tuple[Any, ...], record_w: bool = False,
+            shaped: bool = False) -> dict[str, Any]:
     """Observables: ``loss``, ``l1`` (:math:`\\|w\\|_1`), ``distance`` (to the teacher), optionally ``w``."""
     X, y = problem_data
     xp = xp_of(X)
-    w = predictor(state)
+    w = shaped_predictor(state) if shaped else predictor(state)
     r = xp.matmul(w, X.T) - y
     out = {"loss": xp.sum(r * r, axis=1) / (2 * X.shape[0]), "l1": xp.sum(xp.abs(w), axis=1)}
     if w_star is not None:
@@ -247,6 +294,9 @@ def simulate(
     steps: int | None = None,
     rho: float | None = None,
     sam_normalized: bool = True,
+    lam: float | None = None,
+    gr_eps: float = 1e-6,
+    shape: float = 0.0,
     t_eval: Any = None,
     rtol: float | None = None,
     atol: float = 0.0,
@@ -264,9 +314,12 @@ def simulate(
     problem : Problem
     alpha : float, 1-D array (B,) or 2-D array (B, d)
         Initial scale ``u(0) = v(0) = alpha``; one run per row.
-    algorithm : {"flow", "gd", "sgd", "sam"}
+    algorithm : {"flow", "gd", "sgd", "sam", "gr"}
         Gradient flow (adaptive Dormand-Prince), gradient descent, mini-batch
-        SGD, or SAM.
+        SGD, SAM, or gradient descent on the gradient-regularised loss
+        :math:`L + \tfrac{\lambda}{2}\|\nabla L\|^2` (``lam``; ``gr_eps`` is the
+        finite-difference step of Karakida et al. 2023, see
+        :class:`sims.flow.GradientRegularized`).
     lr : float or 1-D array (B,), required unless ``algorithm="flow"``
         Step size (one per run if an array).
     batch_size : int, optional
@@ -276,6 +329,14 @@ def simulate(
         ``ceil(t_max / min(lr))`` unless ``steps`` is given.
     rho : float, required for SAM
         Perturbation radius; ``sam_normalized`` picks ``g/||g||`` or ``g``.
+    lam, gr_eps : float
+        Gradient-regularisation strength (required for ``"gr"``) and its
+        finite-difference step.
+    shape : float in (-1, 1)
+        0 simulates :math:`w = u^2 - v^2`; otherwise the shaped network
+        :math:`w = u_+ v_+ - u_- v_-` with :math:`u_0 v_0 = \alpha^2` and
+        :math:`(u_0^2 - v_0^2)/(u_0^2 + v_0^2) =` ``shape`` (Azulay et al. 2021; see
+        :func:`shaped_initial_state`).
     t_eval : array_like, optional
         Output times (flow) or recording steps (discrete); log-spaced by default.
     rtol, atol : float
@@ -307,12 +368,16 @@ def simulate(
     seed = check_seed(seed)
     t_max = positive_float("t_max", t_max)
     rtol = (1e-10 if dtype == "float64" else 1e-5) if rtol is None else positive_float("rtol", rtol)
+    shape = float(real_array("shape", shape, 0))
+    if not -1 < shape < 1:
+        raise ValueError(f"shape must lie in (-1, 1); got {shape}")
+    shaped = shape != 0.0
     xp = namespace(backend)
     a = alpha_grid(alpha, problem.d)
     rule: flow.Algorithm | None = None
     if algorithm == "flow":
-        if lr is not None or batch_size is not None or rho is not None or steps is not None:
-            raise ValueError("lr, batch_size, rho and steps apply to discrete algorithms, not algorithm='flow'")
+        if lr is not None or batch_size is not None or rho is not None or steps is not None or lam is not None:
+            raise ValueError("lr, batch_size, rho, lam and steps apply to discrete algorithms, not algorithm='flow'")
         method = flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps)
     else:
         if lr is None:
@@ -329,19 +394,29 @@ def simulate(
         elif algorithm == "sgd":
             rule = flow.SGD(lr=lr_val, batch_size=1 if batch_size is None else positive_int(
                 "batch_size", batch_size, 1, problem.n))
-        else:
+        elif algorithm == "sam":
             if rho is None:
                 raise ValueError("rho is required for algorithm='sam': a number >= 0")
             rule = flow.SAM(lr=lr_val, rho=nonneg_float("rho", rho), normalized=bool(sam_normalized))
-    state0 = initial_state(problem, a, backend=backend, dtype=dtype)
+        else:
+            if lam is None:
+                raise ValueError("lam is required for algorithm='gr': a number > 0")
+            rule = flow.GradientRegularized(lr=lr_val, lam=positive_float("lam", lam),
+                                            eps=positive_float("gr_eps", gr_eps))
+    if shaped:
+        state0 = shaped_initial_state(problem, a, shape, backend=backend, dtype=dtype)
+        model_grad = shaped_loss_grad
+    else:
+        state0 = initial_state(problem, a, backend=backend, dtype=dtype)
+        model_grad = loss_grad
     data = (asarray(problem.X, xp, dtype), asarray(problem.y, xp, dtype))
     w_star = None if problem.w_star is None else asarray(problem.w_star, xp, dtype)
 
     def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
-        return loss_grad(data, state, weights)
+        return model_grad(data, state, weights)
 
     def obs(state: tuple[Any, ...]) -> dict[str, Any]:
-        return observe(data, w_star, state, bool(record_w))
+        return observe(data, w_star, state, bool(record_w), shaped)
 
     if loss_tol is None:
         tol = default_loss_tol(problem, a, dtype, rtol if rule is None else 0.0)
@@ -353,6 +428,7 @@ def simulate(
         "algorithm": algorithm,
         "problem": {"n": problem.n, "d": problem.d, "noise": problem.noise, "digest": problem.digest()},
         "alpha": a[:, 0].tolist() if np.all(a == a[:, :1]) else a.tolist(),
+        "shape": shape,
         "seed": seed,
         "backend": backend,
         "dtype": dtype,
@@ -364,15 +440,23 @@ def simulate(
                                      compact=True)
         meta.update(time_unit="time", t_max=t_max, rtol=rtol, atol=atol)
     else:
+        # SGD's step does not evaluate the full loss; testing convergence every 10 steps keeps that cost small
         result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=obs, stop=stop,
-                                   n_samples=problem.n, seed=seed)
+                                   n_samples=problem.n, seed=seed, check_every=10 if algorithm == "sgd" else 1)
         meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist(), batch_size=batch_size,
-                    rho=rho, sam_normalized=sam_normalized)
-    u, v = split(result.final)
+                    rho=rho, sam_normalized=sam_normalized, lam=lam, gr_eps=gr_eps)
+    if shaped:
+        (z,) = result.final
+        d = problem.d
+        final = {"w": shaped_predictor(result.final), "u_plus": z[:, :d], "v_plus": z[:, d : 2 * d],
+                 "u_minus": z[:, 2 * d : 3 * d], "v_minus": z[:, 3 * d :]}
+    else:
+        u, v = split(result.final)
+        final = {"w": u * u - v * v, "u": u, "v": v}
     return Trajectory(
         times=result.times,
         observables=result.observables,
-        final={"w": u * u - v * v, "u": u, "v": v},
+        final=final,
         status=result.status,
         stop_step=result.stop_step,
         stop_time=result.stop_time,
@@ -410,3 +494,31 @@ def sweep_limit(
         "l1": float(np.abs(w).sum()),
         "distance": float(np.linalg.norm(w - problem.w_star)),
     }
+
+
+def simulate_rescaled(problem: Problem, alphas: Any, tau: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, Trajectory]:
+    r"""Gradient flow for several alphas, read at common *rescaled* times :math:`\tilde t = t/\ln(1/\alpha)`.
+
+    The saddle-to-saddle limit (Pesme & Flammarion 2023) lives on this time
+    scale. One batched run: the real output times are the union of
+    :math:`\tilde t \ln(1/\alpha_b)` over the batch, and each run is read at its own.
+
+    Returns
+    -------
+    w : ndarray (B, T, d)
+    loss : ndarray (B, T)
+    traj : Trajectory
+        The underlying run (on the union of the real times).
+    """
+    a = positive_array("alphas", alphas, 1)
+    if np.any(a >= 1):
+        raise ValueError("alphas must lie in (0, 1): the rescaling divides by ln(1/alpha)")
+    tau = positive_array("tau", tau, 1)
+    if np.any(np.diff(tau) <= 0):
+        raise ValueError("tau must be strictly increasing")
+    scale = np.log(1 / a)
+    t_eval = np.unique(np.concatenate([[0.0], (tau[None, :] * scale[:, None]).ravel()]))
+    traj = simulate(problem, a, t_max=float(t_eval[-1]), t_eval=t_eval, record_w=True, **kwargs)
+    cols = np.searchsorted(t_eval, tau[None, :] * scale[:, None])
+    rows = np.arange(len(a))[:, None]
+    return traj.observables["w"][rows, cols], traj.observables["loss"][rows, cols], traj

@@ -45,6 +45,7 @@ from .trajectory import Status
 
 __all__ = [
     "GD",
+    "GradientRegularized",
     "SAM",
     "SGD",
     "Flow",
@@ -740,7 +741,42 @@ class PreconditionedGD:
         return loss, _rowsq(g), y - lr * direction
 
 
-Algorithm = GD | SGD | SAM | PreconditionedGD
+@dataclass(frozen=True)
+class GradientRegularized:
+    r"""Gradient descent on the gradient-regularised loss :math:`L + 	frac{\lambda}{2}\|
+abla L\|^2`.
+
+    Its gradient :math:`
+abla L + \lambda H
+abla L` is computed by the
+    finite difference of Karakida et al. 2023 ("Understanding Gradient
+    Regularization in Deep Learning", Sec. 3): a gradient-ascent step of size
+    ``eps`` then :math:`
+abla L + 	frac{\lambda}{\epsilon}(
+abla L(	heta + \epsilon g) - g)`.
+    Small ``eps`` (the default) is exact GR up to :math:`O(\epsilon)`; a
+    finite ``eps`` is their "finite-difference GR", with an extra bias of its own.
+    """
+
+    lr: Any
+    lam: float
+    eps: float = 1e-6
+    schedule: Callable[[int], float] | None = None
+
+    def __post_init__(self) -> None:
+        _check_lr(self.lr)
+        for name in ("lam", "eps"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0; got {v!r}")
+
+    def step(self, y: Any, lg: Callable, lr: Any, weights: Any, flat: _Flat) -> tuple[Any, Any, Any]:
+        loss, g = lg(y)
+        _, g_up = lg(y + self.eps * g)
+        return loss, _rowsq(g), y - lr * (g + (self.lam / self.eps) * (g_up - g))
+
+
+Algorithm = GD | SGD | SAM | PreconditionedGD | GradientRegularized
 
 
 def _minibatch_weights(xp: Any, idx: Any, n_samples: int, dtype: Any, dev: Any) -> Any:
@@ -778,7 +814,7 @@ def run_discrete(
 
     Parameters
     ----------
-    rule : GD, SGD, SAM or PreconditionedGD
+    rule : GD, SGD, SAM, PreconditionedGD or GradientRegularized
         The update rule; its ``lr`` is a number or one value per run.
     loss_grad : callable
         ``loss_grad(state, weights=None) -> (loss (B,), grads)``.

@@ -8,6 +8,7 @@ reporting and the validation of every Problem field.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -56,6 +57,7 @@ DIAGONAL = ModelSpec(
         "gd": dict(alpha=[0.1, 1.0], algorithm="gd", lr=0.02, steps=200),
         "sgd": dict(alpha=[0.1, 1.0], algorithm="sgd", lr=0.02, steps=200, batch_size=2),
         "sam": dict(alpha=[0.1, 1.0], algorithm="sam", lr=0.02, rho=0.05, steps=200),
+        "gr": dict(alpha=[0.1, 1.0], algorithm="gr", lr=0.02, lam=0.05, steps=200),
     },
     divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 50.0], steps=300),
     problem_cls=diagonal.Problem,
@@ -72,4 +74,18 @@ DIAGONAL = ModelSpec(
     ],
 )
 
-SPECS = [DIAGONAL]
+DIAGONAL_SHAPED = ModelSpec(
+    name="diagonal_shaped",
+    make_problem=DIAGONAL.make_problem,
+    random_state=lambda p, rng: (rng.uniform(0.2, 1.5, (2, 4 * p.d)),),
+    loss_grad=lambda p, state, weights=None: diagonal.shaped_loss_grad((p.X, p.y), state, weights),
+    n_samples=DIAGONAL.n_samples,
+    simulate=functools.partial(diagonal.simulate, shape=0.5),
+    runs={k: v for k, v in DIAGONAL.runs.items()},
+    divergent=DIAGONAL.divergent,
+    problem_cls=diagonal.Problem,
+    problem_kwargs=_diag_kwargs,
+    bad_fields=DIAGONAL.bad_fields,
+)
+
+SPECS = [DIAGONAL, DIAGONAL_SHAPED]

@@ -15,13 +15,16 @@ when it interpolates, is the minimiser of the hyperbolic-entropy potential
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .convex import ConvexSolution, SolverError, check_matrix, check_vector, solve
 
-__all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction"]
+__all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction",
+           "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "effective_alpha", "discrete_bias_bound",
+           "hessian_trace", "hessian_top", "stability_bounds"]
 
 
 def q(z: Any) -> np.ndarray:
@@ -312,3 +315,255 @@ def kernel_correction(X: Any, y: Any) -> np.ndarray:
     cube = w2**3
     basis, _ = np.linalg.qr(X.T)  # orthonormal basis of range(X^T)
     return (cube - basis @ (basis.T @ cube)) / 24.0
+
+
+@dataclass(frozen=True)
+class SaddleToSaddle:
+    r"""The alpha -> 0 limit of gradient flow in rescaled time (see :func:`saddle_to_saddle`).
+
+    Attributes
+    ----------
+    times : ndarray, shape (K + 1,)
+        Rescaled jump times :math:`\tilde t_0 = 0 < \tilde t_1 < \dots < \tilde t_K`; the
+        flow sits at ``saddles[k]`` on :math:`(\tilde t_k, \tilde t_{k+1})`.
+    saddles : ndarray, shape (K + 1, d)
+        Visited saddles; ``saddles[0] = 0`` and ``saddles[-1]`` is the min-l1 interpolator.
+    s : ndarray, shape (K + 1, d)
+        The dual variable :math:`s(\tilde t_k)`, in :math:`[-1, 1]^d`.
+    active : list of ndarray
+        Coordinates allowed to be non-zero on each plateau (``|s_i| = 1``).
+    losses : ndarray, shape (K + 1,)
+        Training loss on each plateau.
+    """
+
+    times: np.ndarray
+    saddles: np.ndarray
+    s: np.ndarray
+    active: list
+    losses: np.ndarray
+
+    def at(self, t: Any) -> np.ndarray:
+        """The limiting trajectory at rescaled times ``t``: the saddle of the plateau containing each."""
+        idx = np.searchsorted(self.times, np.asarray(t, dtype=float), side="right") - 1
+        return self.saddles[np.clip(idx, 0, len(self.times) - 1)]
+
+
+def _sign_constrained_lstsq(X: np.ndarray, y: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """argmin ||X beta - y||^2 subject to sign(beta_i) in {0, signs[i]} (zero outside the support).
+
+    Flipping the columns by their sign turns it into non-negative least squares,
+    solved exactly by the Lawson-Hanson active-set method (scipy.optimize.nnls).
+    """
+    from scipy.optimize import nnls
+
+    beta = np.zeros(X.shape[1])
+    support = np.nonzero(signs)[0]
+    if support.size:
+        coef, _ = nnls(X[:, support] * signs[support], y, maxiter=50 * max(support.size, 10))
+        beta[support] = coef * signs[support]
+    return beta
+
+
+def saddle_to_saddle(X: Any, y: Any, *, max_jumps: int | None = None, tol: float = 1e-10) -> SaddleToSaddle:
+    r"""The saddle-to-saddle limit of gradient flow as alpha -> 0 (Pesme & Flammarion 2023, Algorithm 1).
+
+    Parametrisation and time constants, derived for this library's model
+    :math:`w = u^2 - v^2`, :math:`u(0) = v(0) = \alpha`,
+    :math:`L = \|Xw - y\|^2/(2n)`: along the flow
+    :math:`u = \alpha e^{-2G}`, :math:`v = \alpha e^{2G}` with
+    :math:`G(t) = \int_0^t \nabla L(w(\tau))\,d\tau`, so
+    :math:`w_i = \alpha^2(\alpha^{-2S_i} - \alpha^{2S_i})` with
+    :math:`S = -2G/\ln(1/\alpha)`. In rescaled time
+    :math:`\tilde t = t/\ln(1/\alpha)` the dual variable obeys
+    :math:`dS/d\tilde t = -2\nabla L(\beta)`, and as :math:`\alpha \to 0` a
+    coordinate can be non-zero only once :math:`|S_i| = 1`, with the sign of
+    :math:`S_i`. Hence the algorithm (Pesme & Flammarion's Algorithm 1 with the
+    rate 2 of this parametrisation: their jump times are twice ours):
+
+    from :math:`s = 0, \beta = 0, \tilde t = 0`, repeat
+
+    1. :math:`g = \nabla L(\beta) = X^\top(X\beta - y)/n`; stop when :math:`g = 0`;
+    2. :math:`\Delta = \min_i \{(1 - \operatorname{sign}(-g_i) s_i)/(2|g_i|) : |s_i| < 1, g_i \ne 0\}`
+       (the first new coordinate to reach the boundary);
+    3. :math:`s \leftarrow s - 2\Delta g`, :math:`\tilde t \leftarrow \tilde t + \Delta`;
+    4. :math:`\beta \leftarrow \arg\min L` subject to :math:`\beta_i \ge 0` where
+       :math:`s_i = 1`, :math:`\beta_i \le 0` where :math:`s_i = -1`,
+       :math:`\beta_i = 0` elsewhere (a non-negative least-squares problem).
+
+    The last saddle is the minimum-:math:`\ell_1` interpolator (Pesme &
+    Flammarion 2023, Theorem 2), which a test checks against the LP.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+    max_jumps : int, optional
+        Safety bound on the number of jumps (default ``10 * d``).
+    tol : float
+        Relative tolerance on the gradient below which a saddle is stationary.
+    """
+    X = check_matrix("X", X)
+    y = check_vector("y", y)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have length n={X.shape[0]} (rows of X); got {y.shape[0]}")
+    n, d = X.shape
+    max_jumps = 10 * d if max_jumps is None else int(max_jumps)
+    s = np.zeros(d)
+    beta = np.zeros(d)
+    t = 0.0
+    times, saddles, duals, actives, losses = [0.0], [beta.copy()], [s.copy()], [np.array([], dtype=int)], []
+    scale = np.linalg.norm(X.T @ y) / n
+    for _ in range(max_jumps):
+        r = X @ beta - y
+        losses.append(float(r @ r / (2 * n)))
+        g = X.T @ r / n
+        inside = np.abs(s) < 1 - 1e-12
+        moving = inside & (np.abs(g) > tol * scale)
+        if not moving.any():
+            break
+        target = np.sign(-g)
+        delta = np.full(d, np.inf)
+        delta[moving] = (1 - target[moving] * s[moving]) / (2 * np.abs(g[moving]))
+        i = int(np.argmin(delta))
+        step = delta[i]
+        s = np.clip(s - 2 * step * g, -1.0, 1.0)
+        s[i] = target[i]
+        t += step
+        boundary = np.where(np.abs(s) >= 1 - 1e-12, np.sign(s), 0.0)
+        beta = _sign_constrained_lstsq(X, y, boundary)
+        times.append(t)
+        saddles.append(beta.copy())
+        duals.append(s.copy())
+        actives.append(np.nonzero(boundary)[0])
+    else:
+        raise RuntimeError(f"saddle_to_saddle did not reach a stationary saddle in {max_jumps} jumps")
+    return SaddleToSaddle(times=np.array(times), saddles=np.array(saddles), s=np.array(duals), active=actives,
+                          losses=np.array(losses))
+
+
+def shape_equivalent_alpha(alpha: Any, shape: Any) -> np.ndarray:
+    r"""The scale of the potential minimised by a diagonal network of initialisation shape ``shape``.
+
+    Model (Azulay et al. 2021, "On the Implicit Bias of Initialization Shape",
+    Sec. 4): :math:`w = u_+ \odot v_+ - u_- \odot v_-`, initialised with
+    :math:`u_\pm(0) = u_0`, :math:`v_\pm(0) = v_0`, parametrised here by the
+    scale :math:`\alpha^2 = u_0 v_0` and the shape
+    :math:`s = (u_0^2 - v_0^2)/(u_0^2 + v_0^2) \in (-1, 1)`.
+
+    Derivation (this library; it reproduces Azulay et al.'s closed form):
+    gradient flow conserves :math:`\delta = u_\pm^2 - v_\pm^2` and gives
+    :math:`\dot w_\pm = \mp\sqrt{\delta^2 + 4w_\pm^2}\,\nabla L`, whose solution
+    is :math:`w = -(u_0^2 + v_0^2)\sinh(2G)`, :math:`G = \int \nabla L`. The
+    limit therefore minimises
+    :math:`\sum_i K_i - \sqrt{K_i^2 + w_i^2} + w_i\operatorname{arcsinh}(w_i/K_i)`
+    with :math:`K = u_0^2 + v_0^2`, which is :math:`Q_{\alpha'}` of
+    :func:`q_alpha` with :math:`2\alpha'^2 = K`:
+
+    .. math:: \alpha' = \alpha\,(1 - s^2)^{-1/4}.
+
+    Only :math:`u_0^2 + v_0^2` enters: at a fixed product :math:`u_0 v_0`, an
+    unbalanced shape enlarges the effective scale and pushes the limit toward
+    the kernel regime. (Azulay et al. write the scale as
+    :math:`k = 2(u_0^2 + v_0^2)` for their normalisation of the model; in this
+    library's normalisation it is :math:`K = u_0^2 + v_0^2`, confirmed by the
+    claim ``diagonal.init_shape``.)
+    """
+    a = _check_alpha(alpha)
+    s = _as_real("shape", shape, (0, 1))
+    if np.any(np.abs(s) >= 1):
+        raise ValueError(f"shape must lie in (-1, 1); got {shape!r}")
+    return a * (1 - s**2) ** -0.25
+
+
+def effective_alpha(u: Any, v: Any) -> np.ndarray:
+    r"""The effective initial scale :math:`\alpha_\infty = \sqrt{u \odot v}` of a discrete run.
+
+    Derivation (this library, after Pesme, Pillaud-Vivien & Flammarion 2021
+    and Even, Pesme, Gunasekar & Flammarion 2023): a GD or SGD step with
+    (stochastic) gradient :math:`g_k` of :math:`L` in :math:`w` multiplies
+    :math:`u` by :math:`1 - 2\gamma g_k` and :math:`v` by :math:`1 + 2\gamma g_k`,
+    so :math:`u_k v_k = \alpha^2\prod_j (1 - 4\gamma^2 g_j^2)` and
+    :math:`w_k = 2\,u_k v_k \sinh(-2\theta_k)` with
+    :math:`\theta_k = \sum_j \operatorname{arctanh}(2\gamma g_j)`. The limit is
+    the minimiser of :math:`Q_{\alpha_\infty}` over the interpolators, up to the
+    non-linear part of :math:`\operatorname{arctanh}` (see
+    :func:`discrete_bias_bound`); gradient flow keeps :math:`uv = \alpha^2`.
+    Valid while every factor stays positive (:math:`2\gamma|g_k| < 1`).
+
+    Raises
+    ------
+    ValueError
+        If some :math:`u_i v_i \le 0` (a factor changed sign: the step was too large
+        for this description).
+    """
+    u = _as_real("u", u, (1, 2))
+    v = _as_real("v", v, (1, 2))
+    prod = u * v
+    if np.any(prod <= 0):
+        raise ValueError("u * v must stay > 0: a factor changed sign, the step was too large for this description")
+    return np.sqrt(prod)
+
+
+def discrete_bias_bound(X: Any, u: Any, v: Any) -> float:
+    r"""How far a discrete run's limit may sit from :math:`\arg\min Q_{\alpha_\infty}` (absolute, in w).
+
+    With :math:`\alpha_\infty = \sqrt{uv}` the final iterate satisfies exactly
+    :math:`\operatorname{arcsinh}(w/2\alpha_\infty^2) = \ln(u/v) =: z`
+    (the parametrisation); for the flow :math:`z \in \operatorname{range}(X^\top)`,
+    which is the optimality condition of the potential problem. For discrete
+    steps :math:`z` has a component :math:`e_\perp = P_{\ker X} z` outside it
+    (from the cubic and higher terms of arctanh), so the iterate is the exact
+    minimiser of :math:`Q_{\alpha_\infty}(w) - e_\perp^\top w` over the
+    interpolators. :math:`Q_{\alpha_\infty}` is
+    :math:`1/\max_i\sqrt{w_i^2 + 4\alpha_{\infty,i}^4}`-strongly convex on that
+    set, hence the bound
+    :math:`\|w - \arg\min Q_{\alpha_\infty}\| \le \|e_\perp\| \max_i \sqrt{w_i^2 + 4\alpha_{\infty,i}^4}`.
+    """
+    X = check_matrix("X", X)
+    u = _as_real("u", u, (1,))
+    v = _as_real("v", v, (1,))
+    a2 = effective_alpha(u, v) ** 2
+    z = np.log(u / v)  # = arcsinh(w / 2 a2) exactly
+    basis, _ = np.linalg.qr(X.T)
+    e_perp = z - basis @ (basis.T @ z)
+    w = u * u - v * v
+    return float(np.linalg.norm(e_perp) * np.max(np.sqrt(w**2 + 4 * a2**2)))
+
+
+def hessian_trace(X: Any, u: Any, v: Any) -> float:
+    r"""Trace of the loss Hessian in :math:`(u, v)` at an interpolating point.
+
+    At zero residual the Hessian of :math:`L = \|Xw - y\|^2/(2n)` is
+    :math:`J^\top J/n` with rows :math:`J_j = [2u \odot x_j, -2v \odot x_j]`, so
+    :math:`\operatorname{tr} H = \tfrac{4}{n}\sum_i (u_i^2 + v_i^2)\|X_{:,i}\|^2
+    \ge \tfrac{4}{n}\sum_i |w_i|\,\|X_{:,i}\|^2`: a weighted :math:`\ell_1` norm
+    of :math:`w` (the link of Wu & Su 2023, Sec. 5, "The Implicit Regularization
+    of Dynamical Stability in Stochastic Gradient Descent").
+    """
+    X = check_matrix("X", X)
+    u = _as_real("u", u, (1,))
+    v = _as_real("v", v, (1,))
+    return float(4.0 / X.shape[0] * np.sum((u**2 + v**2) * np.sum(X**2, axis=0)))
+
+
+def hessian_top(X: Any, u: Any, v: Any) -> float:
+    r"""Largest eigenvalue of the loss Hessian in :math:`(u, v)` at an interpolating point:
+    :math:`\lambda_{\max}(J^\top J/n) = \lambda_{\max}(\tfrac4n X\operatorname{diag}(u^2 + v^2)X^\top)`."""
+    X = check_matrix("X", X)
+    u = _as_real("u", u, (1,))
+    v = _as_real("v", v, (1,))
+    return float(np.linalg.eigvalsh(4.0 / X.shape[0] * (X * (u**2 + v**2)) @ X.T)[-1])
+
+
+def stability_bounds(lr: Any) -> dict[str, np.ndarray]:
+    r"""Linear-stability thresholds at step size ``lr`` (Wu & Su 2023, Sec. 3).
+
+    A global minimum that is linearly stable for GD has
+    :math:`\lambda_{\max}(H) \le 2/\eta`; for SGD with batch size one (in the
+    mean-square sense, at an interpolating minimum)
+    :math:`\operatorname{tr}(H) \le 2/\eta`.
+    """
+    eta = _as_real("lr", lr, (0, 1))
+    if np.any(eta <= 0):
+        raise ValueError("lr must be > 0")
+    return {"gd_top": 2.0 / eta, "sgd_trace": 2.0 / eta}
