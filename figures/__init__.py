@@ -12,7 +12,8 @@ from pathlib import Path
 __all__ = ["FIGURES", "make", "names"]
 
 #: Figure modules under ``figures/``, by model family.
-FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize")
+FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linear_saxe", "deep_linear_eos",
+           "deep_linear_sam", "deep_linear_grokking", "deep_linear_collapse")
 
 
 def names() -> list[str]:

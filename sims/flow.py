@@ -848,9 +848,17 @@ def run_discrete(
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
     steps = int(steps)
-    record = log_steps(steps) if record_at is None else np.unique(np.asarray(record_at, dtype=np.int64))
-    if record.ndim != 1 or record.size == 0 or record[0] < 0 or record[-1] > steps:
-        raise ValueError(f"record_at must be integers in [0, steps={steps}]")
+    if record_at is None:
+        record = log_steps(steps)
+    else:
+        try:
+            raw = np.asarray(record_at, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"record_at must be integers in [0, steps={steps}]: {exc}") from exc
+        if (raw.ndim != 1 or raw.size == 0 or not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw))
+                or raw.min() < 0 or raw.max() > steps):
+            raise ValueError(f"record_at must be a 1-D list of integers in [0, steps={steps}]")
+        record = np.unique(raw.astype(np.int64))
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check_every must be an integer >= 1; got {check_every!r}")
     observe_flat = (lambda z: observe(flat.unpack(z))) if observe is not None else (lambda z: {})

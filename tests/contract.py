@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sims import diagonal
+from sims import deep_linear, diagonal
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class ModelSpec:
     problem_cls: type
     problem_kwargs: Callable[[int], dict[str, Any]]
     bad_fields: list[tuple[str, Any]] = field(default_factory=list)
+    #: whether loss_grad takes per-sample weights (models trained by SGD)
+    weighted: bool = True
 
 
 def _diag_kwargs(seed: int) -> dict[str, Any]:
@@ -88,4 +90,30 @@ DIAGONAL_SHAPED = ModelSpec(
     bad_fields=DIAGONAL.bad_fields,
 )
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED]
+def _deep_kwargs(seed: int) -> dict[str, Any]:
+    p = deep_linear.Problem.random(3, 2, (3, 2), seed=seed)
+    return {"target": p.target, "hidden": p.hidden}
+
+
+DEEP_LINEAR = ModelSpec(
+    name="deep_linear",
+    make_problem=lambda seed: deep_linear.Problem.random(3, 2, (3, 2), seed=seed),
+    random_state=lambda p, rng: tuple(rng.standard_normal((2, p.widths[j + 1], p.widths[j])) * 0.7
+                                      for j in range(p.depth)),
+    loss_grad=lambda p, state, weights=None: deep_linear.loss_grad(p.target, state),
+    n_samples=lambda p: None,
+    simulate=deep_linear.simulate,
+    runs={
+        "flow": dict(alpha=[0.1, 0.5], t_max=5.0),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100, init="random"),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.05, rho=0.05, steps=100, init="random"),
+    },
+    divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 20.0], steps=300, init="random"),
+    problem_cls=deep_linear.Problem,
+    problem_kwargs=_deep_kwargs,
+    bad_fields=[("target", np.ones(3)), ("target", np.full((2, 3), np.nan)), ("target", "t"),
+                ("hidden", ("a",)), ("hidden", (0,)), ("hidden", 3)],
+    weighted=False,
+)
+
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR]

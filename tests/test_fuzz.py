@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from proofs_checks.cli import main
-from sims import diagonal, flow, sweep
+from sims import deep_linear, diagonal, flow, sweep
 from sims.backend import asarray, check_seed, namespace
 from sims.trajectory import Status
+from theory import deep_linear as th_deep
 from theory import diagonal as th
 from theory.convex import SolverError
 
@@ -228,3 +229,50 @@ def test_fuzz_cli(argv):
 def test_fuzz_does_not_hang_on_huge_but_valid_sizes():
     with pytest.raises(ValueError, match="n \\* d must be at most"):
         diagonal.Problem.random(10**5, 10**5, 1)
+
+
+DEEP = deep_linear.Problem.random(3, 2, (3,), seed=0)
+DEEP_ARGS = ["alpha", "algorithm", "lr", "t_max", "init", "layers", "steps", "rho", "t_eval", "rtol", "atol",
+             "loss_tol", "max_steps", "seed", "backend", "dtype", "record_sharpness"]
+
+
+@given(st.sampled_from(DEEP_ARGS), anything, st.sampled_from(["flow", "gd", "sam"]))
+@settings(max_examples=80)
+@example("lr", 1e300, "gd")
+@example("layers", [np.ones((1, 3, 3)), np.ones((1, 2, 3))], "gd")
+@example("alpha", [0.1, float("nan")], "flow")
+def test_fuzz_deep_linear_simulate(name, value, algorithm):
+    kwargs = dict(alpha=[0.1, 0.5], algorithm=algorithm, init="random", max_steps=300)
+    kwargs.update(t_max=3.0) if algorithm == "flow" else kwargs.update(lr=0.05, steps=30)
+    if algorithm == "sam":
+        kwargs["rho"] = 0.05
+    if name in ("steps", "max_steps") and isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 2000:
+        value = 2000
+    kwargs[name] = value
+    traj = call(deep_linear.simulate, DEEP, **kwargs)
+    if traj is not None:
+        finite_where_finished(traj)
+
+
+@given(st.sampled_from(["target", "hidden"]), anything)
+def test_fuzz_deep_linear_problem(name, value):
+    kwargs = {"target": DEEP.target, "hidden": DEEP.hidden, name: value}
+    call(deep_linear.Problem, **kwargs)
+
+
+@given(st.sampled_from(["saxe", "learning_time", "gfs", "sam_edge", "grok", "collapse", "mode"]), anything, anything)
+@settings(max_examples=80)
+def test_fuzz_deep_linear_theory(which, a, b):
+    fns = {
+        "saxe": lambda: th_deep.saxe_mode(a, 2.0, b),
+        "learning_time": lambda: th_deep.saxe_learning_time(a, 0.01, b),
+        "gfs": lambda: th_deep.gfs_sharpness(a, b),
+        "sam_edge": lambda: th_deep.sam_edge(a, b),
+        "grok": lambda: th_deep.grokking_time(a, 0.01, b) if isinstance(a, float) and 0.05 < a < 0.95 else
+        th_deep.grokking_time(a, 0.01, 1e-3) if not isinstance(a, float) else None,
+        "collapse": lambda: th_deep.model_collapse_error(a, 5, 20, 1.0, 20, b),
+        "mode": lambda: th_deep.end_to_end_mode([0.0, 1.0], 2.0, a, b),
+    }
+    out = call(fns[which])
+    if out is not None:
+        assert not np.any(np.isnan(np.asarray(out, dtype=float)))

@@ -14,6 +14,8 @@ from proofs_checks import diagonal as claims_diagonal
 from proofs_checks import registry
 from proofs_checks.runner import run_claim
 from sims import diagonal as sim_diagonal
+from sims import deep_linear as sim_deep
+from theory import deep_linear as th_deep
 from theory import diagonal as th_diagonal
 
 
@@ -65,3 +67,37 @@ def test_perturbed_potential_fails_the_symbolic_claim(monkeypatch):
     original = th_diagonal.q
     monkeypatch.setattr(th_diagonal, "q", lambda z: original(z) * (1 + 1e-9))
     assert _verdicts(["diagonal.potential_symbolic"]) == {"diagonal.potential_symbolic": "failed"}
+
+
+def test_deep_linear_baseline_passes():
+    ids = ["deep_linear.saxe_modes", "deep_linear.sam_edge", "deep_linear.model_collapse"]
+    assert set(_verdicts(ids).values()) == {"passed"}
+
+
+def test_perturbed_saxe_solution_fails(monkeypatch):
+    original = th_deep.saxe_mode
+    monkeypatch.setattr(th_deep, "saxe_mode", lambda *a, **k: original(*a, **k) * (1 + 1e-6))
+    assert _verdicts(["deep_linear.saxe_modes"]) == {"deep_linear.saxe_modes": "failed"}
+
+
+def test_perturbed_deep_gradient_fails(monkeypatch):
+    original = sim_deep.loss_grad
+
+    def mutated(target, layers, weights=None):
+        loss, grads = original(target, layers)
+        return loss, (grads[0] * 1.001,) + tuple(grads[1:])  # the first layer learns 0.1% faster
+
+    monkeypatch.setattr(sim_deep, "loss_grad", mutated)
+    assert _verdicts(["deep_linear.saxe_modes"]) == {"deep_linear.saxe_modes": "failed"}
+
+
+def test_perturbed_sam_edge_fails(monkeypatch):
+    original = th_deep.sam_edge
+    monkeypatch.setattr(th_deep, "sam_edge", lambda eta, rho: original(eta, rho) * 1.02)
+    assert _verdicts(["deep_linear.sam_edge"]) == {"deep_linear.sam_edge": "failed"}
+
+
+def test_perturbed_collapse_formula_fails(monkeypatch):
+    original = th_deep.model_collapse_error
+    monkeypatch.setattr(th_deep, "model_collapse_error", lambda *a: original(*a) * 1.1)
+    assert _verdicts(["deep_linear.model_collapse"]) == {"deep_linear.model_collapse": "failed"}

@@ -68,7 +68,7 @@ def test_any_concurrent_futures_executor(tmp_path):
 
 
 def test_dask_distributed(tmp_path):
-    distributed = pytest.importorskip("distributed")  # part of the test extra
+    import distributed  # part of the test extra
     with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
             table = sweep.run(square, sweep.grid(x=[2, 3]), tmp_path, executor="dask", client=client,

@@ -35,7 +35,8 @@ def test_q_is_convex(a, b, lam):
 
 @given(st.floats(-1e4, 1e4).filter(lambda z: z != 0))
 def test_q_is_minimised_at_zero_and_even(z):
-    assert th.q(z) > 0
+    # q(z) ~ z^2/4 underflows to 0 below |z| ~ 1e-154: strictly positive only where representable
+    assert th.q(z) > 0 if abs(z) > 1e-150 else th.q(z) >= 0
     assert th.q(z) == pytest.approx(th.q(-z), rel=1e-14)
 
 

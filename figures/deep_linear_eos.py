@@ -1,0 +1,61 @@
+"""Cohen et al. 2021, Fig. 1 style, on a scalar network: sharpness climbs to 2/eta and stays; the loss is non-monotone.
+
+Gradient descent on f = w1 w2 w3 w4 fitting y = 1 from an unbalanced start
+whose gradient-flow solution is sharper than 2/eta (Kreisler et al. 2023's
+edge-of-stability regime). Left: training loss; right: sharpness (top Hessian
+eigenvalue, Lanczos on exact HVPs) and the GFS sharpness (closed form), with
+the 2/eta line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sims import deep_linear as sim
+from theory import deep_linear as th
+
+from ._style import figure
+
+__all__ = ["compute", "draw", "make"]
+
+START = np.array([0.3, 0.4, 0.5, 2.5])
+
+
+def compute(quick: bool = False) -> dict[str, Any]:
+    problem = sim.Problem.scalar(4, 1.0)
+    s_gfs = th.gfs_sharpness(START, 1.0)
+    etas = np.array([1.15, 1.35]) * 2 / s_gfs
+    steps = 400 if quick else 1500
+    t = np.arange(steps + 1)
+    traj = sim.simulate(problem, layers=[np.repeat(START[j], 2).reshape(2, 1, 1) for j in range(4)], algorithm="gd",
+                        lr=etas, steps=steps, t_eval=t, record_sharpness=True, sharpness_iters=4, record_layers=True)
+    gfs = np.array([[th.gfs_sharpness(w, 1.0) if np.prod(w) > 0 else np.nan for w in traj.observables["params"][b]]
+                    for b in range(2)])
+    return {"t": t, "etas": etas, "loss": traj.observables["loss"], "sharpness": traj.observables["sharpness"],
+            "gfs": gfs}
+
+
+def draw(fig: Any, data: dict[str, Any]) -> None:
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for b, eta in enumerate(data["etas"]):
+        ax1.semilogy(data["t"], data["loss"][b], color=f"C{b}", label=f"eta = {eta:.3f}")
+        ax2.plot(data["t"], data["sharpness"][b], color=f"C{b}", label=f"sharpness, eta = {eta:.3f}")
+        ax2.plot(data["t"], data["gfs"][b], "--", color=f"C{b}", lw=1, label="GFS sharpness")
+        ax2.axhline(2 / eta, color=f"C{b}", ls=":", lw=1)
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("training loss")
+    ax1.legend(fontsize=7)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("sharpness (dotted: 2/eta)")
+    ax2.legend(fontsize=6)
+    fig.suptitle("Edge of stability in a scalar network (Cohen et al. 2021; Kreisler et al. 2023)", fontsize=9)
+
+
+def make(out_dir: str | Path, quick: bool = False) -> Path:
+    path = Path(out_dir) / "deep_linear_eos.png"
+    with figure(path, (10, 3.6)) as fig:
+        draw(fig, compute(quick))
+    return path

@@ -1,0 +1,507 @@
+r"""Deep linear and scalar networks, simulated; plus the linear teacher-student and model-collapse models.
+
+Deep linear network (Saxe, McClelland & Ganguli 2014; Arora, Cohen & Hazan
+2018): :math:`W = W_N \cdots W_1` on whitened inputs,
+
+.. math:: L = \tfrac12 \|W_N \cdots W_1 - \Phi\|_F^2 .
+
+With :math:`R = W - \Phi`, :math:`A_j = W_N\cdots W_{j+1}` and
+:math:`B_j = W_{j-1}\cdots W_1`, the gradient written by hand is
+:math:`\nabla_{W_j} L = A_j^\top R B_j^\top`, and its directional derivative
+(the Hessian-vector product, exact, by forward-mode recurrences of the same
+products) is in :func:`hvp`. A *scalar network* :math:`f = w_1\cdots w_D` is the
+case of one-by-one layers (:meth:`Problem.scalar`).
+
+Every run of a batch has its own layers: the state is a tuple of ``N`` arrays
+of shapes ``(B, h_j, h_{j-1})``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import flow
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array
+from .backend import asarray, check_seed, host_rng, namespace, to_numpy, xp_of
+from .trajectory import Trajectory, environment
+
+__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
+           "product", "simulate", "simulate_teacher_student", "model_collapse"]
+
+ALGORITHMS = ("flow", "gd", "sam")
+INITS = ("aligned", "random")
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A target matrix and the hidden widths of the network that fits it.
+
+    Attributes
+    ----------
+    target : ndarray, shape (d_out, d_in)
+        :math:`\\Phi`, the input-output correlation of whitened data.
+    hidden : tuple of int
+        Hidden widths :math:`h_1, \\dots, h_{N-1}`; the depth is ``len(hidden) + 1``.
+    """
+
+    target: np.ndarray
+    hidden: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        t = real_array("target", self.target, 2)
+        object.__setattr__(self, "target", t)
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise TypeError("hidden must be a tuple of integers >= 1 (the hidden widths)")
+        object.__setattr__(self, "hidden", tuple(positive_int("hidden width", h, 1, 10_000) for h in self.hidden))
+        if t.size > 10**6:
+            raise ValueError("target must have at most 1e6 entries")
+
+    @property
+    def depth(self) -> int:
+        return len(self.hidden) + 1
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """``(d_in, h_1, ..., h_{N-1}, d_out)``."""
+        return (self.target.shape[1],) + self.hidden + (self.target.shape[0],)
+
+    def svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``U, s, V`` with ``target = U diag(s) V^T`` (thin)."""
+        u, s, vt = np.linalg.svd(self.target, full_matrices=False)
+        return u, s, vt.T
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.target.tobytes() + repr(self.hidden).encode()).hexdigest()[:16]
+
+    @classmethod
+    def random(cls, d_in: int, d_out: int, hidden: tuple[int, ...], singular_values: Any = None,
+               seed: int = 0) -> "Problem":
+        """A target ``U diag(s) V^T`` with Haar-random ``U, V`` and singular values ``s``
+        (default: ``r`` values evenly spaced from 3 down to 1, ``r = min(d_in, d_out)``)."""
+        d_in, d_out = positive_int("d_in", d_in, 1, 1000), positive_int("d_out", d_out, 1, 1000)
+        r = min(d_in, d_out)
+        s = np.linspace(3.0, 1.0, r) if singular_values is None else positive_array("singular_values", singular_values, 1)
+        if s.shape[0] != r:
+            raise ValueError(f"singular_values must have min(d_in, d_out) = {r} entries; got {s.shape[0]}")
+        rng = host_rng(seed)
+        u, _ = np.linalg.qr(rng.standard_normal((d_out, r)))
+        v, _ = np.linalg.qr(rng.standard_normal((d_in, r)))
+        return cls(target=(u * s) @ v.T, hidden=tuple(hidden))
+
+    @classmethod
+    def scalar(cls, depth: int, y: float = 1.0) -> "Problem":
+        """The scalar network :math:`f = w_1\\cdots w_D` fitting ``y`` (Kreisler et al. 2023)."""
+        depth = positive_int("depth", depth, 1, 1000)
+        y = float(real_array("y", y, 0))
+        if y == 0:
+            raise ValueError("y must be non-zero")
+        return cls(target=np.array([[y]]), hidden=(1,) * (depth - 1))
+
+
+def _eye(xp: Any, n: int, like: Any) -> Any:
+    return xp.eye(n, dtype=like.dtype)
+
+
+def _t(x: Any) -> Any:
+    xp = xp_of(x)
+    return xp.permute_dims(x, (0, 2, 1))
+
+
+def _chains(layers: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
+    """Prefix products ``B_j = W_{j-1}...W_1`` (``B_1 = I``) and suffix products ``A_j = W_N...W_{j+1}``."""
+    xp = xp_of(layers[0])
+    batch = layers[0].shape[0]
+    d_in, d_out = layers[0].shape[2], layers[-1].shape[1]
+    pre = [xp.broadcast_to(_eye(xp, d_in, layers[0]), (batch, d_in, d_in))]
+    for w in layers[:-1]:
+        pre.append(xp.matmul(w, pre[-1]))
+    suf = [xp.broadcast_to(_eye(xp, d_out, layers[0]), (batch, d_out, d_out))]
+    for w in layers[:0:-1]:
+        suf.append(xp.matmul(suf[-1], w))
+    return pre, suf[::-1]
+
+
+def product(layers: tuple[Any, ...]) -> Any:
+    """The end-to-end matrix ``W_N ... W_1``, shape ``(B, d_out, d_in)``."""
+    xp = xp_of(layers[0])
+    out = layers[0]
+    for w in layers[1:]:
+        out = xp.matmul(w, out)
+    return out
+
+
+def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
+    r"""Loss :math:`\tfrac12\|W_N\cdots W_1 - \Phi\|_F^2` per run and its gradient :math:`A_j^\top R B_j^\top`."""
+    xp = xp_of(layers[0])
+    pre, suf = _chains(layers)
+    resid = xp.matmul(layers[-1], pre[-1]) - target
+    loss = xp.sum(resid * resid, axis=(1, 2)) / 2
+    grads = tuple(xp.matmul(xp.matmul(_t(a), resid), _t(b)) for a, b in zip(suf, pre))
+    return loss, grads
+
+
+def hvp(target: Any, layers: tuple[Any, ...], direction: tuple[Any, ...]) -> tuple[Any, ...]:
+    r"""Exact Hessian-vector product of the loss at ``layers`` along ``direction`` (forward mode).
+
+    Differentiating :math:`B_{j+1} = W_j B_j`, :math:`A_{j-1} = A_j W_j` and
+    :math:`R = W_N B_N - \Phi` along :math:`V` gives
+    :math:`dB_{j+1} = V_j B_j + W_j dB_j`, :math:`dA_{j-1} = dA_j W_j + A_j V_j`, and
+    :math:`d(\nabla_j L) = dA_j^\top R B_j^\top + A_j^\top dR\, B_j^\top + A_j^\top R\, dB_j^\top`.
+    """
+    xp = xp_of(layers[0])
+    n = len(layers)
+    pre, suf = _chains(layers)
+    resid = xp.matmul(layers[-1], pre[-1]) - target
+    dpre = [xp.zeros_like(pre[0])]
+    for j in range(n - 1):
+        dpre.append(xp.matmul(direction[j], pre[j]) + xp.matmul(layers[j], dpre[j]))
+    dresid = xp.matmul(direction[-1], pre[-1]) + xp.matmul(layers[-1], dpre[-1])
+    dsuf = [None] * n
+    dsuf[-1] = xp.zeros_like(suf[-1])
+    for j in range(n - 1, 0, -1):
+        dsuf[j - 1] = xp.matmul(dsuf[j], layers[j]) + xp.matmul(suf[j], direction[j])
+    out = []
+    for j in range(n):
+        a, b, da, db = suf[j], pre[j], dsuf[j], dpre[j]
+        term = xp.matmul(xp.matmul(_t(da), resid), _t(b))
+        term = term + xp.matmul(xp.matmul(_t(a), dresid), _t(b))
+        term = term + xp.matmul(xp.matmul(_t(a), resid), _t(db))
+        out.append(term)
+    return tuple(out)
+
+
+def _flat(parts: tuple[Any, ...]) -> Any:
+    xp = xp_of(parts[0])
+    return xp.concat([xp.reshape(p, (p.shape[0], -1)) for p in parts], axis=1)
+
+
+def _unflat(vec: Any, like: tuple[Any, ...]) -> tuple[Any, ...]:
+    xp = xp_of(vec)
+    out, start = [], 0
+    for p in like:
+        size = math.prod(p.shape[1:])
+        out.append(xp.reshape(vec[:, start : start + size], p.shape))
+        start += size
+    return tuple(out)
+
+
+def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int = 0) -> Any:
+    r"""Largest Hessian eigenvalue per run, by Lanczos with full reorthogonalisation on exact HVPs.
+
+    ``iters`` Krylov vectors (capped at the number of parameters); the start
+    vector is drawn on the host from ``seed``. Returns a host array ``(B,)``.
+    """
+    xp = xp_of(layers[0])
+    batch = layers[0].shape[0]
+    size = sum(math.prod(p.shape[1:]) for p in layers)
+    k = max(1, min(int(iters), size))
+    start = asarray(host_rng(seed).standard_normal((batch, size)), xp, None)
+    start = xp.astype(start, layers[0].dtype)
+    q = start / xp.sqrt(xp.sum(start * start, axis=1, keepdims=True))
+    basis, alphas, betas = [q], [], []
+    for i in range(k):
+        hq = _flat(hvp(target, layers, _unflat(basis[-1], layers)))
+        a = xp.sum(hq * basis[-1], axis=1)
+        alphas.append(to_numpy(a))
+        for prev in basis:  # full reorthogonalisation: these Krylov spaces are tiny
+            hq = hq - xp.sum(hq * prev, axis=1, keepdims=True) * prev
+        b = xp.sqrt(xp.sum(hq * hq, axis=1))
+        if i == k - 1:
+            break
+        betas.append(to_numpy(b))
+        basis.append(hq / xp.reshape(xp.where(b > 0, b, 1.0), (batch, 1)))
+    al, be = np.array(alphas), np.array(betas)
+    top = np.empty(batch)
+    for r in range(batch):
+        tri = np.diag(al[:, r]) + np.diag(be[:, r], 1) + np.diag(be[:, r], -1) if len(be) else np.diag(al[:, r])
+        top[r] = np.linalg.eigvalsh(tri)[-1]
+    return top
+
+
+def hessian_dense(target: Any, layers: tuple[Any, ...]) -> np.ndarray:
+    """The full Hessian ``(B, P, P)`` from exact HVPs on the basis vectors (small models)."""
+    xp = xp_of(layers[0])
+    batch = layers[0].shape[0]
+    size = sum(math.prod(p.shape[1:]) for p in layers)
+    if size > 2000:
+        raise ValueError(f"the dense Hessian is for models with at most 2000 parameters; this one has {size}")
+    cols = []
+    for i in range(size):
+        e = np.zeros((batch, size))
+        e[:, i] = 1.0
+        cols.append(to_numpy(_flat(hvp(target, layers, _unflat(asarray(e, xp, None) * 1.0, layers)))))
+    return np.stack(cols, axis=2)
+
+
+def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: int = 0, backend: str = "numpy",
+                  dtype: str = "float64") -> tuple[Any, ...]:
+    r"""Layers at scale ``alpha`` (one run per value).
+
+    ``"aligned"``: balanced and aligned with the target's singular vectors,
+    :math:`W_1 = E_1 \operatorname{diag}(a) V^\top`,
+    :math:`W_j = E_j \operatorname{diag}(a) E_{j-1}^\top`,
+    :math:`W_N = U \operatorname{diag}(a) E_{N-1}^\top` with :math:`a = \alpha^{1/N}`, so that
+    :math:`W = \alpha\, U V^\top` and :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`
+    (Saxe et al. 2014's decoupled start; needs every hidden width >= rank).
+    ``"random"``: Gaussian entries of variance :math:`\alpha^{2/N}/h_{j-1}`,
+    drawn on the host from ``seed``.
+    """
+    xp = namespace(backend)
+    a = positive_array("alpha", alpha, (0, 1))
+    a = np.atleast_1d(a)
+    init = choice("init", init, INITS)
+    n, widths = problem.depth, problem.widths
+    batch = a.shape[0]
+    layers = []
+    if init == "aligned":
+        u, _, v = problem.svd()
+        r = u.shape[1]
+        if any(h < r for h in problem.hidden):
+            raise ValueError(f"init='aligned' needs hidden widths >= rank {r}; got {problem.hidden}")
+        scale = a ** (1.0 / n)
+        for j in range(n):
+            left = u if j == n - 1 else np.eye(widths[j + 1])[:, :r]
+            right = v if j == 0 else np.eye(widths[j])[:, :r]
+            layers.append(scale[:, None, None] * (left @ right.T)[None])
+    else:
+        rng = host_rng(seed)
+        for j in range(n):
+            std = a[:, None, None] ** (1.0 / n) / math.sqrt(widths[j])
+            layers.append(std * rng.standard_normal((batch, widths[j + 1], widths[j])))
+    return tuple(asarray(w, xp, dtype) for w in layers)
+
+
+def simulate(
+    problem: Problem,
+    alpha: Any = 1e-3,
+    algorithm: str = "flow",
+    lr: Any = None,
+    t_max: float = 50.0,
+    *,
+    init: str = "aligned",
+    layers: Any = None,
+    steps: int | None = None,
+    rho: float | None = None,
+    sam_normalized: bool = False,
+    t_eval: Any = None,
+    rtol: float | None = None,
+    atol: float = 1e-14,
+    loss_tol: float = 0.0,
+    record_sharpness: bool = False,
+    record_layers: bool = False,
+    sharpness_iters: int = 20,
+    max_steps: int = 200_000,
+    seed: int = 0,
+    backend: str = "numpy",
+    dtype: str = "float64",
+) -> Trajectory:
+    r"""Train a batch of deep linear (or scalar) networks.
+
+    Parameters
+    ----------
+    problem : Problem
+    alpha : float or 1-D array
+        Initial scale (one run per value); ignored when ``layers`` is given.
+    algorithm : {"flow", "gd", "sam"}
+        Gradient flow (adaptive Dormand-Prince), gradient descent, or SAM
+        (unnormalised by default: :math:`\theta - \eta\nabla L(\theta + \rho\nabla L)`).
+    lr : float or 1-D array
+        Step size (discrete algorithms), one per run if an array.
+    t_max : float
+        Flow: final time. Discrete: ``steps = ceil(t_max / min(lr))`` unless ``steps``.
+    init : {"aligned", "random"}
+        See :func:`initial_state`.
+    layers : sequence of arrays, optional
+        Explicit initial layers, each ``(B, h_j, h_{j-1})`` (overrides ``alpha``/``init``).
+    record_sharpness : bool
+        Record the top Hessian eigenvalue (Lanczos on exact HVPs) at every output time.
+    record_layers : bool
+        Record all parameters, flattened (``params``: for scalar networks, the ``w_i``).
+
+    Returns
+    -------
+    Trajectory
+        Observables ``loss``, ``modes`` (:math:`\operatorname{diag}(U^\top W V)`,
+        the end-to-end matrix on the target's singular pairs), ``balancedness``
+        (:math:`\max_j\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`) and optionally
+        ``sharpness``; ``final`` has ``layers_j`` and ``product``.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a sims.deep_linear.Problem; got {type(problem).__name__}")
+    algorithm = choice("algorithm", algorithm, ALGORITHMS)
+    dtype = choice("dtype", dtype, ("float64", "float32"))
+    seed = check_seed(seed)
+    t_max = positive_float("t_max", t_max)
+    rtol = (1e-10 if dtype == "float64" else 1e-5) if rtol is None else positive_float("rtol", rtol)
+    xp = namespace(backend)
+    if layers is not None:
+        given = [real_array(f"layers[{j}]", w, 3) for j, w in enumerate(layers)]
+        if len(given) != problem.depth:
+            raise ValueError(f"layers must hold depth = {problem.depth} arrays; got {len(given)}")
+        for j, w in enumerate(given):
+            want = (problem.widths[j + 1], problem.widths[j])
+            if w.shape[1:] != want or w.shape[0] != given[0].shape[0]:
+                raise ValueError(f"layers[{j}] must have shape (B, {want[0]}, {want[1]}); got {w.shape}")
+        state0 = tuple(asarray(w, xp, dtype) for w in given)
+    else:
+        state0 = initial_state(problem, alpha, init, seed=seed, backend=backend, dtype=dtype)
+    batch = state0[0].shape[0]
+    target = asarray(problem.target, xp, dtype)
+    u, _, v = problem.svd()
+    u_dev, v_dev = asarray(u, xp, dtype), asarray(v, xp, dtype)
+
+    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
+        return loss_grad(target, state)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        p = product(state)
+        resid = p - target
+        modes = xp.sum(xp.matmul(u_dev.T, p) * v_dev.T, axis=2)
+        bal = xp.zeros((state[0].shape[0],), dtype=state[0].dtype)
+        for lower, upper in zip(state[:-1], state[1:]):
+            diff = xp.matmul(_t(upper), upper) - xp.matmul(lower, _t(lower))
+            bal = xp.maximum(bal, xp.sqrt(xp.sum(diff * diff, axis=(1, 2))))
+        out = {"loss": xp.sum(resid * resid, axis=(1, 2)) / 2, "modes": modes, "balancedness": bal}
+        if record_sharpness:
+            out["sharpness"] = sharpness(target, state, iters=sharpness_iters, seed=seed)
+        if record_layers:
+            out["params"] = _flat(state)
+        return out
+
+    stop = flow.StopRule(loss_tol=nonneg_float("loss_tol", loss_tol))
+    meta: dict[str, Any] = {"model": "deep_linear", "algorithm": algorithm, "widths": list(problem.widths),
+                            "problem": {"digest": problem.digest()}, "init": init if layers is None else "given",
+                            "seed": seed, "backend": backend, "dtype": dtype, "versions": environment()}
+    if algorithm == "flow":
+        if lr is not None or steps is not None or rho is not None:
+            raise ValueError("lr, steps and rho apply to discrete algorithms, not algorithm='flow'")
+        result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=observe, stop=stop,
+                                     method=flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps), compact=True)
+        meta.update(time_unit="time", t_max=t_max, rtol=rtol, atol=atol)
+    else:
+        if lr is None:
+            raise ValueError(f"lr is required for algorithm={algorithm!r}")
+        lr_arr = positive_array("lr", lr, (0, 1))
+        if lr_arr.ndim == 1 and lr_arr.shape[0] != batch:
+            raise ValueError(f"lr has {lr_arr.shape[0]} values but there are {batch} runs")
+        lr_val: Any = float(lr_arr) if lr_arr.ndim == 0 else lr_arr
+        n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
+        if algorithm == "gd":
+            rule: flow.Algorithm = flow.GD(lr=lr_val)
+        else:
+            if rho is None:
+                raise ValueError("rho is required for algorithm='sam'")
+            rule = flow.SAM(lr=lr_val, rho=nonneg_float("rho", rho), normalized=bool(sam_normalized))
+        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop)
+        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(lr_val).tolist(), rho=rho,
+                    sam_normalized=sam_normalized)
+    final = {f"layer_{j + 1}": w for j, w in enumerate(result.final)}
+    prod = result.final[0]
+    for w in result.final[1:]:
+        prod = np.matmul(w, prod)
+    final["product"] = prod
+    return Trajectory(times=result.times, observables=result.observables, final=final, status=result.status,
+                      stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+
+
+# ---------------------------------------------------------------------------
+# Linear teacher-student regression (Levi, Beck & Bar-Sinai 2024)
+# ---------------------------------------------------------------------------
+def simulate_teacher_student(
+    d_in: int,
+    lam: float,
+    eta: float,
+    steps: int,
+    *,
+    d_out: int = 1,
+    gamma: float = 0.0,
+    record_at: Any = None,
+    seed: int = 0,
+    backend: str = "numpy",
+    dtype: str = "float64",
+) -> Trajectory:
+    r"""Gradient descent of a linear student on a Gaussian teacher (the grokking model of Levi et al. 2024).
+
+    :math:`N_{tr} = \mathrm{round}(d_{in}/\lambda)` inputs :math:`x \sim N(0, I)`, teacher
+    :math:`W^*` with i.i.d. :math:`N(0, 1/d_{in})` entries (so :math:`E\|W^* x\|^2 = d_{out}`), student
+    from :math:`W = 0`, loss per output
+    :math:`\frac{1}{d_{out}}[\frac{1}{N_{tr}}\sum_j\|Wx_j - W^*x_j\|^2 + \frac{\gamma}{2}\|W\|_F^2]`.
+    The gradient uses the empirical covariance :math:`\hat\Sigma = XX^\top/N_{tr}`:
+    :math:`\frac{2}{d_{out}}(W - W^*)\hat\Sigma + \frac{\gamma}{d_{out}} W`.
+
+    Observables ``train_loss`` (:math:`\operatorname{tr}((W-W^*)\hat\Sigma(W-W^*)^\top)/d_{out}`)
+    and ``test_loss`` (:math:`\|W - W^*\|_F^2/d_{out}`, exact for isotropic test inputs);
+    ``meta["eigenvalues"]`` holds the spectrum of :math:`\hat\Sigma` for finite-size predictions.
+    """
+    d_in = positive_int("d_in", d_in, 1, 5000)
+    d_out = positive_int("d_out", d_out, 1, 1000)
+    lam, eta = positive_float("lam", lam), positive_float("eta", eta)
+    gamma = nonneg_float("gamma", gamma)
+    steps = positive_int("steps", steps, 1, 10**8)
+    n_train = max(1, int(round(d_in / lam)))
+    if n_train * d_in > 10**8:
+        raise ValueError("d_in / lam * d_in must be at most 1e8 entries")
+    rng = host_rng(seed)
+    X = rng.standard_normal((d_in, n_train))
+    w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
+    cov = X @ X.T / n_train
+    xp = namespace(backend)
+    cov_d, ws_d = asarray(cov, xp, dtype), asarray(w_star[None], xp, dtype)
+
+    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+        (w,) = state
+        e = w - ws_d
+        ec = xp.matmul(e, cov_d)
+        loss = (xp.sum(ec * e, axis=(1, 2)) + gamma / 2 * xp.sum(w * w, axis=(1, 2))) / d_out
+        return loss, ((2 * ec + gamma * w) / d_out,)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        (w,) = state
+        e = w - ws_d
+        return {"train_loss": xp.sum(xp.matmul(e, cov_d) * e, axis=(1, 2)) / d_out,
+                "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
+
+    w0 = (asarray(np.zeros((1, d_out, d_in)), xp, dtype),)
+    result = flow.run_discrete(flow.GD(lr=eta), lg, w0, steps=steps, record_at=record_at, observe=observe)
+    meta = {"model": "teacher_student", "d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta,
+            "gamma": gamma, "seed": check_seed(seed), "backend": backend, "dtype": dtype, "time_unit": "step",
+            "eigenvalues": np.linalg.eigvalsh(cov).tolist(), "versions": environment()}
+    return Trajectory(times=result.times, observables=result.observables, final={"W": result.final[0]},
+                      status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+
+
+# ---------------------------------------------------------------------------
+# Model collapse in regression (Dohmatob, Feng & Kempe 2024)
+# ---------------------------------------------------------------------------
+def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
+                   n_trials: int = 100, seed: int = 0) -> np.ndarray:
+    r"""Monte Carlo of recursive least squares: each generation fits OLS on labels made by the previous one.
+
+    Generation 0 fits :math:`T` samples :math:`y = x^\top w^* + \sigma\xi`; generation
+    :math:`k \ge 1` fits :math:`T_0` fresh samples labelled by generation
+    :math:`k-1` plus :math:`\sigma_0\xi`; inputs isotropic Gaussian. Returns
+    :math:`\|\hat w_k - w^*\|^2`, shape ``(n_trials, n_generations + 1)`` (host
+    NumPy: least squares is solved by LAPACK, CPU-only).
+    """
+    d = positive_int("d", d, 1, 10_000)
+    T, T0 = positive_int("T", T, d, 10**7), positive_int("T0", T0, d, 10**7)
+    n_generations = positive_int("n_generations", n_generations, 0, 10_000)
+    n_trials = positive_int("n_trials", n_trials, 1, 10**6)
+    sigma, sigma0 = nonneg_float("sigma", sigma), nonneg_float("sigma0", sigma0)
+    rng = host_rng(seed)
+    out = np.empty((n_trials, n_generations + 1))
+    for trial in range(n_trials):
+        w_star = rng.standard_normal(d) / math.sqrt(d)
+        teacher, size, noise = w_star, T, sigma
+        for k in range(n_generations + 1):
+            X = rng.standard_normal((size, d))
+            y = X @ teacher + noise * rng.standard_normal(size)
+            teacher = np.linalg.lstsq(X, y, rcond=None)[0]
+            out[trial, k] = float(np.sum((teacher - w_star) ** 2))
+            size, noise = T0, sigma0
+    return out

@@ -1,0 +1,325 @@
+r"""Predictions for deep linear and scalar networks, linear grokking and model collapse.
+
+Conventions (this library): a deep linear network :math:`W = W_N \cdots W_1` is
+trained on whitened inputs, :math:`L = \tfrac12\|W - \Phi\|_F^2` with target
+:math:`\Phi = U \operatorname{diag}(s) V^\top` (Saxe et al. 2014, Sec. 2, with
+unit learning rate: their :math:`\tau = 1`); a scalar network is the
+one-by-one case :math:`f = w_1 \cdots w_D`, :math:`L = (f - y)^2/2`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import integrate, optimize, special
+
+from .convex import check_vector
+
+__all__ = [
+    "saxe_mode",
+    "saxe_learning_time",
+    "end_to_end_mode",
+    "gfs",
+    "gfs_sharpness",
+    "scalar_hessian",
+    "sam_edge",
+    "mp_moments",
+    "grokking_losses",
+    "grokking_accuracy",
+    "grokking_time",
+    "grokking_time_asymptote",
+    "model_collapse_error",
+]
+
+
+def _positive(name: str, x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {x!r}")
+    return float(x)
+
+
+def saxe_mode(t: Any, s: float, u0: float, tau: float = 1.0) -> np.ndarray:
+    r"""Strength of one mode of a two-layer linear network from a small aligned, balanced start.
+
+    .. math:: u(t) = \frac{s\,e^{2st/\tau}}{e^{2st/\tau} - 1 + s/u_0},
+
+    the solution of :math:`\tau\dot u = 2u(s - u)`, :math:`u(0) = u_0` (Saxe,
+    McClelland & Ganguli 2014, Eq. 6). ``t`` may be an array.
+    """
+    s, u0, tau = _positive("s", s), _positive("u0", u0), _positive("tau", tau)
+    t = np.asarray(t, dtype=float)
+    # Written with exp(-2st/tau) so that large t does not overflow.
+    decay = np.exp(-2 * s * t / tau)
+    return s / (1 + (s / u0 - 1) * decay)
+
+
+def saxe_learning_time(s: float, u0: float, uf: float, tau: float = 1.0) -> float:
+    r"""Time for a mode to grow from :math:`u_0` to :math:`u_f`:
+    :math:`t = \frac{\tau}{2s}\ln\frac{u_f(s - u_0)}{u_0(s - u_f)}` (Saxe et al. 2014, Eq. 7)."""
+    s, u0, uf, tau = _positive("s", s), _positive("u0", u0), _positive("uf", uf), _positive("tau", tau)
+    if not u0 < uf < s:
+        raise ValueError(f"need u0 < uf < s; got u0={u0}, uf={uf}, s={s}")
+    return tau / (2 * s) * math.log(uf * (s - u0) / (u0 * (s - uf)))
+
+
+def end_to_end_mode(t: Any, s: float, sigma0: float, depth: int) -> np.ndarray:
+    r"""A mode of a depth-N linear network under balanced initialisation (Arora, Cohen & Hazan 2018, Thm 1).
+
+    The end-to-end matrix follows
+    :math:`\dot W = -\sum_{j=1}^N [WW^\top]^{(j-1)/N}\nabla L(W)[W^\top W]^{(N-j)/N}`; on a
+    target-aligned mode this is
+    :math:`\dot\sigma = N\sigma^{2-2/N}(s - \sigma)`, integrated here to
+    round-off (scipy ``solve_ivp``, DOP853, rtol 1e-13). For N = 2 it is
+    :func:`saxe_mode`.
+    """
+    s, sigma0 = _positive("s", s), _positive("sigma0", sigma0)
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1; got {depth!r}")
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    if np.any(t < 0) or np.any(np.diff(t) < 0):
+        raise ValueError("t must be non-negative and non-decreasing")
+    n = int(depth)
+    sol = integrate.solve_ivp(lambda _, x: n * np.abs(x) ** (2 - 2 / n) * (s - x), (0, float(t[-1]) or 1.0),
+                              [sigma0], method="DOP853", rtol=1e-13, atol=1e-300, t_eval=t, dense_output=False)
+    return sol.y[0]
+
+
+# ---------------------------------------------------------------------------
+# Scalar networks (Kreisler et al. 2023)
+# ---------------------------------------------------------------------------
+def gfs(w: Any, y: float) -> np.ndarray:
+    r"""The gradient-flow solution from ``w`` for the scalar network :math:`f = \prod_i w_i`.
+
+    Gradient flow on :math:`(f - y)^2/2` conserves :math:`w_i^2 - w_j^2`
+    (Kreisler, Nacson, Soudry & Carmon 2023, Sec. 3), so its limit is
+    :math:`w_i^{*2} = w_i^2 + c` with :math:`c` the root of
+    :math:`\prod_i (w_i^2 + c) = y^2`, signs kept. Valid when the signs of ``w``
+    make :math:`\operatorname{sign}(\prod w_i) = \operatorname{sign}(y)` reachable
+    without crossing zero (``y`` and ``prod(w)`` of the same sign).
+    """
+    w = check_vector("w", w)
+    y = float(y)
+    if not math.isfinite(y) or y == 0:
+        raise ValueError(f"y must be finite and non-zero; got {y}")
+    if np.any(w == 0) or np.sign(np.prod(w)) != np.sign(y):
+        raise ValueError("the gradient-flow solution is described for prod(w) of the sign of y, no w_i = 0")
+    w2 = w**2
+
+    def excess(c: float) -> float:
+        return float(np.sum(np.log(w2 + c)) - 2 * math.log(abs(y)))
+
+    lo = -w2.min() * (1 - 1e-15)
+    hi = max(abs(y) ** (2 / len(w)), 1.0)
+    while excess(hi) < 0:
+        hi *= 2
+    c = optimize.brentq(excess, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return np.sign(w) * np.sqrt(w2 + c)
+
+
+def gfs_sharpness(w: Any, y: float) -> float:
+    r"""Sharpness of the gradient-flow solution from ``w``: :math:`y^2\sum_i 1/(w_i^2 + c)`.
+
+    At a minimum of :math:`(\prod w - y)^2/2` the Hessian is
+    :math:`\nabla f\nabla f^\top` with :math:`\partial_i f = y/w_i^*`, so its top
+    eigenvalue is :math:`\|\nabla f\|^2 = y^2\sum_i w_i^{*-2}` (Kreisler et al. 2023,
+    Lemma 3.2; derived symbolically in :mod:`theory.deep_linear_symbolic`).
+    """
+    ws = gfs(w, y)
+    return float(y**2 * np.sum(1.0 / ws**2))
+
+
+def scalar_hessian(w: Any, y: float) -> np.ndarray:
+    r"""Exact Hessian of :math:`(\prod_i w_i - y)^2/2`:
+    :math:`H_{ij} = \partial_i f\,\partial_j f + (f - y)\,\partial_{ij} f`."""
+    w = check_vector("w", w)
+    d = len(w)
+    f = float(np.prod(w))
+    grad = np.array([np.prod(np.delete(w, i)) for i in range(d)])
+    second = np.zeros((d, d))
+    for i in range(d):
+        for j in range(d):
+            if i != j:
+                second[i, j] = np.prod(np.delete(w, [i, j]))
+    return np.outer(grad, grad) + (f - y) * second
+
+
+def sam_edge(eta: Any, rho: Any) -> np.ndarray:
+    r"""Largest curvature at which unnormalised SAM is linearly stable on a quadratic.
+
+    On :math:`\tfrac{\lambda}{2}x^2`, unnormalised SAM
+    :math:`x \leftarrow x - \eta\nabla L(x + \rho\nabla L(x))` multiplies
+    :math:`x` by :math:`1 - \eta\lambda(1 + \rho\lambda)`; stability needs
+    :math:`\eta\lambda(1 + \rho\lambda) \le 2`, i.e.
+
+    .. math:: \lambda \le \frac{\sqrt{1 + 8\rho/\eta} - 1}{2\rho}
+
+    (Agarwala & Dauphin 2023, Sec. 3; :math:`\rho \to 0` gives GD's :math:`2/\eta`).
+    Normalised SAM replaces :math:`\rho` by :math:`\rho/\|g\|` (Long & Bartlett
+    2023) and has no fixed edge.
+    """
+    eta = np.asarray(eta, dtype=float)
+    rho = np.asarray(rho, dtype=float)
+    if np.any(~np.isfinite(eta)) or np.any(eta <= 0):
+        raise ValueError("eta must be finite and > 0")
+    if np.any(~np.isfinite(rho)) or np.any(rho < 0):
+        raise ValueError("rho must be finite and >= 0")
+    safe = np.where(rho > 0, rho, 1.0)
+    return np.where(rho > 0, (np.sqrt(1 + 8 * safe / eta) - 1) / (2 * safe), 2 / eta)
+
+
+# ---------------------------------------------------------------------------
+# Grokking in linear estimators (Levi, Beck & Bar-Sinai 2024)
+# ---------------------------------------------------------------------------
+def _check_lambda(lam: Any) -> float:
+    lam = _positive("lam", lam)
+    if lam == 1:
+        raise ValueError("lam = d_in / N_tr = 1 is the interpolation threshold, where the spectrum reaches 0")
+    return lam
+
+
+def mp_moments(lam: float, fn: Any) -> float:
+    r""":math:`E_\nu[f(\nu)]` under the Marchenko-Pastur law of ratio :math:`\lambda` (unit variance).
+
+    Density :math:`\sqrt{(\nu_+ - \nu)(\nu - \nu_-)}/(2\pi\lambda\nu)` on
+    :math:`[\nu_-, \nu_+] = [(1 \mp \sqrt\lambda)^2]`, plus an atom
+    :math:`1 - 1/\lambda` at 0 when :math:`\lambda > 1`. Computed with the
+    substitution :math:`\nu = m + r\cos\theta` (smooth integrand) and Gauss-Legendre.
+    """
+    lam = _check_lambda(lam)
+    lo, hi = (1 - math.sqrt(lam)) ** 2, (1 + math.sqrt(lam)) ** 2
+    m, r = (hi + lo) / 2, (hi - lo) / 2
+    x, wts = np.polynomial.legendre.leggauss(400)
+    theta = (x + 1) * math.pi / 2
+    nu = m + r * np.cos(theta)
+    dens = (r * np.sin(theta)) ** 2 / (2 * math.pi * lam * nu)  # density * d(nu)/d(theta)
+    val = float(np.sum(wts * dens * np.asarray(fn(nu), dtype=float)) * math.pi / 2)
+    if lam > 1:
+        val += (1 - 1 / lam) * float(np.asarray(fn(np.zeros(1)), dtype=float)[0])
+    return val
+
+
+def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Training and generalisation losses of the linear teacher-student model under gradient flow.
+
+    Model (Levi, Beck & Bar-Sinai 2024, Sec. 2): student :math:`W` from 0,
+    teacher :math:`W^*` with :math:`E\|W^*\|^2 = 1` per output, Gaussian
+    inputs, :math:`\lambda = d_{in}/N_{tr}`, loss
+    :math:`\frac{1}{N_{tr}}\sum\|Wx - y\|^2 + \frac{\gamma}{2}\|W\|^2` per output, learning rate
+    :math:`\eta`. On an eigendirection :math:`\nu` of the empirical
+    covariance the error is
+    :math:`\frac{\gamma}{2\nu + \gamma} + \frac{2\nu}{2\nu + \gamma}e^{-\eta(2\nu + \gamma)t}`
+    (times :math:`-w^*`), so
+
+    .. math::
+        L_{gen}(t) = E_\nu[e(\nu, t)^2], \qquad L_{tr}(t) = E_\nu[\nu\, e(\nu, t)^2],
+
+    which for :math:`\gamma = 0` are the paper's
+    :math:`E_\nu[e^{-4\eta\nu t}]` and :math:`E_\nu[\nu e^{-4\eta\nu t}]`
+    (:math:`\nu` Marchenko-Pastur, :func:`mp_moments`).
+    """
+    lam, eta = _check_lambda(lam), _positive("eta", eta)
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"gamma must be finite and >= 0; got {gamma!r}")
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+
+    def err(nu: np.ndarray, tt: float) -> np.ndarray:
+        denom = 2 * nu + gamma
+        safe = np.where(denom > 0, denom, 1.0)
+        e = np.where(denom > 0, gamma / safe + 2 * nu / safe * np.exp(-eta * denom * tt), 1.0)
+        return e
+
+    gen = np.array([mp_moments(lam, lambda nu, tt=tt: err(nu, tt) ** 2) for tt in t])
+    tr = np.array([mp_moments(lam, lambda nu, tt=tt: nu * err(nu, tt) ** 2) for tt in t])
+    return tr, gen
+
+
+def grokking_accuracy(loss: Any, eps: float, d_out: int = 1) -> np.ndarray:
+    r"""Fraction of points whose squared error is below ``eps`` when the loss per output is ``loss``.
+
+    With Gaussian errors of variance :math:`L` on each of :math:`d_{out}`
+    outputs, :math:`\|e\|^2/L \sim \chi^2_{d_{out}}`, so
+    :math:`A = P(\chi^2_{d_{out}} \le \epsilon/L)`; for :math:`d_{out} = 1` this is
+    :math:`\operatorname{erf}(\sqrt{\epsilon/2L})` (Levi et al. 2024, Eq. 4).
+    """
+    eps = _positive("eps", eps)
+    loss = np.asarray(loss, dtype=float)
+    return special.gammainc(d_out / 2, eps / (2 * np.maximum(loss, 1e-300)))
+
+
+def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: float = 0.0) -> float:
+    r"""Grokking time: the delay between training and test accuracy reaching :math:`\operatorname{erf}(\sqrt2)`.
+
+    For :math:`d_{out} = 1` that level is reached when the loss equals
+    :math:`\epsilon/4`, the definition of Levi et al. 2024 (Sec. 3): the gap
+    :math:`t_{gen} - t_{tr}` between the times the two losses reach
+    :math:`\epsilon/4`, from the exact integrals of :func:`grokking_losses`. For
+    :math:`d_{out} > 1` the same accuracy level is reached at the loss
+    :math:`\epsilon/q` with :math:`q` the :math:`\chi^2_{d_{out}}` quantile.
+
+    Returns ``inf`` when the generalisation loss never gets there (e.g.
+    :math:`\lambda > 1` without weight decay: it plateaus at :math:`1 - 1/\lambda`).
+    """
+    lam, eta, eps = _check_lambda(lam), _positive("eta", eta), _positive("eps", eps)
+    if isinstance(d_out, bool) or not isinstance(d_out, (int, np.integer)) or d_out < 1:
+        raise ValueError(f"d_out must be an integer >= 1; got {d_out!r}")
+    level = special.erf(math.sqrt(2))
+    target = eps / special.gammaincinv(d_out / 2, level) / 2  # loss at which the accuracy reaches the level
+    times = {}
+    for which in (0, 1):
+        def gap(t: float, which: int = which) -> float:
+            return math.log(max(grokking_losses([t], lam, eta, gamma)[which][0], 1e-300)) - math.log(target)
+
+        if gap(1e9 / eta) > 0:
+            return math.inf
+        hi = 1.0 / eta
+        while gap(hi) > 0:
+            hi *= 2
+        times[which] = optimize.brentq(gap, 0.0, hi, xtol=1e-12, rtol=1e-12)
+    return times[1] - times[0]
+
+
+def grokking_time_asymptote(lam: float, eta: float) -> float:
+    r"""The :math:`\epsilon \to 0` limit of the grokking time for :math:`\lambda < 1`, :math:`\gamma = 0`:
+    :math:`\ln(1/(1 - \sqrt\lambda)) / (2\eta(1 - \sqrt\lambda)^2)` (Levi et al. 2024, Eq. 9).
+
+    Both losses then decay like :math:`e^{-4\eta\nu_- t}` with
+    :math:`\nu_- = (1 - \sqrt\lambda)^2`, the training loss with an extra factor
+    :math:`\nu_-`, whence the delay :math:`\ln(1/\nu_-)/(4\eta\nu_-)`.
+    """
+    lam, eta = _check_lambda(lam), _positive("eta", eta)
+    if lam > 1:
+        raise ValueError("the asymptote is for lam < 1 (for lam > 1 the test loss never reaches eps/4)")
+    g = 1 - math.sqrt(lam)
+    return math.log(1 / g) / (2 * eta * g**2)
+
+
+# ---------------------------------------------------------------------------
+# Model collapse (Dohmatob, Feng & Kempe 2024)
+# ---------------------------------------------------------------------------
+def model_collapse_error(n_generations: int, d: int, T: int, sigma: float, T0: int, sigma0: float) -> float:
+    r"""Test error of ordinary least squares after ``n_generations`` rounds of training on its own labels.
+
+    Isotropic Gaussian covariates, fresh each round. The first model is fitted
+    on ``T`` real samples with label noise ``sigma``; each later generation on
+    ``T0`` samples labelled by the previous model plus noise ``sigma0``. The
+    errors of the rounds are independent and each costs
+    :math:`\sigma^2 E\operatorname{tr}(X^\top X)^{-1} = \sigma^2 d/(T - d - 1)`
+    (inverse-Wishart mean), so the excess test error
+    :math:`E\|\hat w_n - w^*\|^2` grows linearly
+    (Dohmatob, Feng & Kempe 2024, Theorem 1):
+
+    .. math:: \frac{\sigma^2 d}{T - d - 1} + n\,\frac{\sigma_0^2 d}{T_0 - d - 1}.
+    """
+    for name, v in (("n_generations", n_generations), ("d", d), ("T", T), ("T0", T0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer; got {type(v).__name__}")
+    if n_generations < 0 or d < 1:
+        raise ValueError("n_generations must be >= 0 and d >= 1")
+    if T <= d + 1 or T0 <= d + 1:
+        raise ValueError(f"T and T0 must exceed d + 1 = {d + 1} (the inverse-Wishart mean is finite only then)")
+    for name, v in (("sigma", sigma), ("sigma0", sigma0)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {v!r}")
+    return sigma**2 * d / (T - d - 1) + n_generations * sigma0**2 * d / (T0 - d - 1)
