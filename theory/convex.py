@@ -66,22 +66,29 @@ class ConvexSolution:
                    residuals=res, **kw)
 
 
-def solve(problem: Any, solver: str | None = None, **options: Any) -> str:
+def solve(problem: Any, solver: str | None = None, *, allow_inaccurate: bool = False, **options: Any) -> str:
     """Solve a :class:`cvxpy.Problem`; raise :class:`SolverError` unless it is optimal.
 
-    ``optimal_inaccurate``, ``infeasible``, ``unbounded`` and solver crashes all
-    raise: an inaccurate optimum is not a prediction.
+    ``infeasible``, ``unbounded`` and solver crashes always raise.
+    ``optimal_inaccurate`` raises too, unless ``allow_inaccurate``: a caller
+    that refines the point itself and certifies the result with its own KKT
+    residuals (as :func:`theory.diagonal.implicit_bias` does) may start from it;
+    the returned status then says so.
     """
+    import warnings
+
     import cvxpy as cp
 
     solver = solver or DEFAULT_SOLVER
     try:
-        problem.solve(solver=solver, **options)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            problem.solve(solver=solver, **options)
     except cp.error.SolverError as exc:
         raise SolverError(f"{solver} failed: {exc}", "solver_error") from exc
-    if problem.status != cp.OPTIMAL:
-        raise SolverError(f"{solver} did not reach optimality", str(problem.status))
-    return str(problem.status)
+    if problem.status == cp.OPTIMAL or (allow_inaccurate and problem.status == cp.OPTIMAL_INACCURATE):
+        return str(problem.status)
+    raise SolverError(f"{solver} did not reach optimality", str(problem.status))
 
 
 def check_matrix(name: str, a: Any, *, ndim: int = 2) -> np.ndarray:
