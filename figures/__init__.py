@@ -13,7 +13,7 @@ __all__ = ["FIGURES", "make", "names"]
 
 #: Figure modules under ``figures/``, by model family.
 FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linear_saxe", "deep_linear_eos",
-           "deep_linear_sam", "deep_linear_grokking", "deep_linear_collapse")
+           "deep_linear_sam", "deep_linear_grokking", "deep_linear_collapse", "ufm_nc", "ufm_imbalanced", "ufm_minority")
 
 
 def names() -> list[str]:

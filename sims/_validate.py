@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["real_array", "positive_int", "positive_float", "nonneg_float", "choice", "positive_array"]
+__all__ = ["real_array", "positive_int", "positive_float", "nonneg_float", "choice", "positive_array", "scale_array"]
 
 
 def real_array(name: str, a: Any, ndim: int | tuple[int, ...], *, allow_empty: bool = False) -> np.ndarray:
@@ -37,6 +37,14 @@ def positive_array(name: str, a: Any, ndim: int | tuple[int, ...]) -> np.ndarray
     arr = real_array(name, a, ndim)
     if np.any(arr <= 0):
         raise ValueError(f"{name} must be > 0 everywhere; got min {arr.min()!r}")
+    return arr
+
+
+def scale_array(name: str, a: Any, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """Initial scales: > 0 and within [1e-150, 1e150], so that squares and products stay normal floats."""
+    arr = positive_array(name, a, ndim)
+    if np.any(arr < 1e-150) or np.any(arr > 1e150):
+        raise ValueError(f"{name} must lie in [1e-150, 1e150]: squares and products of it must stay normal floats")
     return arr
 
 

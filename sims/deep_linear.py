@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import flow
-from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, scale_array, real_array
 from .backend import asarray, check_seed, host_rng, namespace, to_numpy, xp_of
 from .trajectory import Trajectory, environment
 
@@ -249,14 +249,14 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
     :math:`W = \alpha\, U V^\top` and :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`
     (Saxe et al. 2014's decoupled start; needs every hidden width >= rank).
     ``"random"``: Gaussian entries of variance :math:`\alpha^{2/N}/h_{j-1}`,
-    drawn on the host from ``seed``.
+    drawn on the host from ``seed``; the runs of a batch share the draw and
+    differ by their scale (a run is the same alone or in a batch).
     """
     xp = namespace(backend)
-    a = positive_array("alpha", alpha, (0, 1))
+    a = scale_array("alpha", alpha, (0, 1))
     a = np.atleast_1d(a)
     init = choice("init", init, INITS)
     n, widths = problem.depth, problem.widths
-    batch = a.shape[0]
     layers = []
     if init == "aligned":
         u, _, v = problem.svd()
@@ -272,7 +272,7 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
         rng = host_rng(seed)
         for j in range(n):
             std = a[:, None, None] ** (1.0 / n) / math.sqrt(widths[j])
-            layers.append(std * rng.standard_normal((batch, widths[j + 1], widths[j])))
+            layers.append(std * rng.standard_normal((widths[j + 1], widths[j]))[None])
     return tuple(asarray(w, xp, dtype) for w in layers)
 
 

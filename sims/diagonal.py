@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import flow
-from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array, scale_array
 from .backend import asarray, check_seed, namespace, xp_of
 from .trajectory import Trajectory, environment
 
@@ -124,9 +124,7 @@ def alpha_grid(alpha: Any, d: int) -> np.ndarray:
     A number gives one run; a 1-D array gives one run per value (the batch);
     a 2-D ``(B, d)`` array gives a per-coordinate scale for each run.
     """
-    a = positive_array("alpha", alpha, (0, 1, 2))
-    if np.any(a < 1e-150) or np.any(a > 1e150):
-        raise ValueError("alpha must lie in [1e-150, 1e150]: u*u and v*v must stay normal floats")
+    a = scale_array("alpha", alpha, (0, 1, 2))
     if a.ndim == 0:
         return np.full((1, d), float(a))
     if a.ndim == 1:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sims import deep_linear, diagonal
+from sims import deep_linear, diagonal, ufm
 
 
 @dataclass(frozen=True)
@@ -116,4 +116,38 @@ DEEP_LINEAR = ModelSpec(
     weighted=False,
 )
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR]
+def _ufm_problem(loss: str, **kw: Any) -> Callable[[int], Any]:
+    return lambda seed: ufm.Problem(n=(4, 3, 2), d=4, loss=loss, lambda_W=1e-2, lambda_H=1e-2, **kw)
+
+
+def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
+    make = _ufm_problem(loss, **kw)
+
+    def random_state(p: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        parts = [rng.standard_normal((2,) + shape) * 0.5 for shape in ufm._widths(p)]
+        parts.append(rng.standard_normal((2, p.d, p.N)) * 0.5)
+        if p.lambda_b is not None:
+            parts.append(rng.standard_normal((2, p.K)) * 0.5)
+        return tuple(parts)
+
+    return ModelSpec(
+        name=name,
+        make_problem=make,
+        random_state=random_state,
+        loss_grad=lambda p, state, weights=None: ufm.loss_grad(p, p.labels(), state),
+        n_samples=lambda p: None,
+        simulate=ufm.simulate,
+        runs={"flow": dict(alpha=[0.1, 0.3], t_max=50.0), "gd": dict(alpha=[0.1, 0.3], algorithm="gd", lr=0.5, steps=100)},
+        divergent=dict(alpha=[0.3, 0.3], algorithm="gd", lr=[0.5, 500.0], steps=300),
+        problem_cls=ufm.Problem,
+        problem_kwargs=lambda seed: {"n": (4, 3, 2), "d": 4, "loss": loss, **kw},
+        bad_fields=[("n", (3,)), ("n", (2, 0)), ("n", "ab"), ("d", 0), ("loss", "hinge"), ("lambda_W", -1.0),
+                    ("lambda_H", 0.0), ("lambda_b", -0.5), ("depth", 0), ("relu", "yes")],
+        weighted=False,
+    )
+
+
+UFM_MSE = _ufm_spec("ufm_mse", "mse")
+UFM_CE_DEEP = _ufm_spec("ufm_ce_deep_bias_relu", "ce", depth=2, lambda_b=0.01, relu=True)
+
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, UFM_MSE, UFM_CE_DEEP]

@@ -115,5 +115,7 @@ def test_batched_equals_one_by_one(spec: ModelSpec):
     for b, a in enumerate(alphas):
         one = spec.simulate(problem, alpha=[a], **run)
         for k in both.final:
-            # same step sequence per run; BLAS may round the batched products differently (~1e-13)
-            np.testing.assert_allclose(both.final[k][b], one.final[k][0], rtol=1e-10, atol=1e-14)
+            # same step sequence per run; BLAS may round the batched products differently (~1e-13), which
+            # entries decaying to zero feel at the integrator's tolerance relative to the state's scale
+            scale = float(np.abs(one.final[k]).max())
+            np.testing.assert_allclose(both.final[k][b], one.final[k][0], rtol=1e-10, atol=1e-8 * scale)

@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from proofs_checks.cli import main
-from sims import deep_linear, diagonal, flow, sweep
+from sims import deep_linear, diagonal, flow, sweep, ufm
 from sims.backend import asarray, check_seed, namespace
 from sims.trajectory import Status
 from theory import deep_linear as th_deep
 from theory import diagonal as th
+from theory import ufm as th_ufm
 from theory.convex import SolverError
 
 DOCUMENTED = (ValueError, TypeError)
@@ -275,4 +276,40 @@ def test_fuzz_deep_linear_theory(which, a, b):
     }
     out = call(fns[which])
     if out is not None:
+        assert not np.any(np.isnan(np.asarray(out, dtype=float)))
+
+
+UFM_FIELDS = dict(n=(4, 3, 2), d=4, loss="mse", lambda_W=1e-2, lambda_H=1e-2, lambda_b=None, depth=1, relu=False)
+
+
+@given(st.sampled_from(sorted(UFM_FIELDS)), anything)
+def test_fuzz_ufm_problem(name, value):
+    call(ufm.Problem, **dict(UFM_FIELDS, **{name: value}))
+
+
+@given(st.sampled_from(["alpha", "algorithm", "lr", "t_max", "steps", "t_eval", "rtol", "grad_tol", "seed", "backend",
+                        "dtype"]), anything)
+@settings(max_examples=60)
+def test_fuzz_ufm_simulate(name, value):
+    kwargs = dict(alpha=[0.1], algorithm="gd", lr=0.5, steps=30)
+    if name in ("steps",) and isinstance(value, int) and not isinstance(value, bool) and value > 2000:
+        value = 2000
+    kwargs[name] = value
+    traj = call(ufm.simulate, ufm.Problem(**UFM_FIELDS), **kwargs)
+    if traj is not None:
+        finite_where_finished(traj)
+
+
+@given(st.sampled_from(["value", "geometry", "etf_scale", "ce_program"]), anything, anything)
+@settings(max_examples=60)
+def test_fuzz_ufm_theory(which, a, b):
+    fns = {
+        "value": lambda: th_ufm.mse_optimal_value(a, b, 1e-2),
+        "geometry": lambda: th_ufm.mse_geometry((4, 3, 2), a, 1e-2, depth=b),
+        "etf_scale": lambda: th_ufm.ce_balanced_scale(a, 4, b, 1e-2),
+        "ce_program": lambda: th_ufm.ce_convex_program(a, 1e-2, 1e-2) if not (isinstance(a, (list, tuple, np.ndarray))
+                                                                             and np.size(a) > 5) else None,
+    }
+    out = call(fns[which])
+    if out is not None and not hasattr(out, "w_norms_sq") and not hasattr(out, "x"):
         assert not np.any(np.isnan(np.asarray(out, dtype=float)))

@@ -17,6 +17,7 @@ from sims import diagonal as sim_diagonal
 from sims import deep_linear as sim_deep
 from theory import deep_linear as th_deep
 from theory import diagonal as th_diagonal
+from theory import ufm as th_ufm
 
 
 def _verdicts(ids):
@@ -101,3 +102,31 @@ def test_perturbed_collapse_formula_fails(monkeypatch):
     original = th_deep.model_collapse_error
     monkeypatch.setattr(th_deep, "model_collapse_error", lambda *a: original(*a) * 1.1)
     assert _verdicts(["deep_linear.model_collapse"]) == {"deep_linear.model_collapse": "failed"}
+
+
+def test_ufm_baseline_passes():
+    ids = ["ufm.convex_value", "ufm.mse_imbalanced_geometry", "ufm.ce_etf"]
+    assert set(_verdicts(ids).values()) == {"passed"}
+
+
+def test_perturbed_ufm_value_fails(monkeypatch):
+    original = th_ufm.mse_optimal_value
+    monkeypatch.setattr(th_ufm, "mse_optimal_value", lambda *a: original(*a) * (1 + 1e-6))
+    assert _verdicts(["ufm.convex_value"]) == {"ufm.convex_value": "failed"}
+
+
+def test_perturbed_ufm_geometry_fails(monkeypatch):
+    original = th_ufm.mse_geometry
+
+    def mutated(*a, **k):
+        g = original(*a, **k)
+        return type(g)(w_norms_sq=g.w_norms_sq * (1 + 1e-5), h_norms_sq=g.h_norms_sq, z=g.z, collapsed=g.collapsed)
+
+    monkeypatch.setattr(th_ufm, "mse_geometry", mutated)
+    assert _verdicts(["ufm.mse_imbalanced_geometry"]) == {"ufm.mse_imbalanced_geometry": "failed"}
+
+
+def test_perturbed_ce_scale_fails(monkeypatch):
+    original = th_ufm.ce_balanced_scale
+    monkeypatch.setattr(th_ufm, "ce_balanced_scale", lambda *a: original(*a) * (1 + 1e-5))
+    assert _verdicts(["ufm.ce_etf"]) == {"ufm.ce_etf": "failed"}

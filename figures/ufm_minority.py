@@ -1,0 +1,58 @@
+"""Fang et al. 2021, Fig. 3 style: minority collapse against the imbalance ratio.
+
+Cross-entropy UFM with two majority and two minority classes: the cosine
+between the two minority classifiers from the convex program (line) and from
+gradient flow (dots) rises with the ratio n_major / n_minor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sims import ufm as sim
+from theory import ufm as th
+
+from ._style import figure
+
+__all__ = ["compute", "draw", "make"]
+
+
+def _cos(W: np.ndarray) -> float:
+    g = W @ W.T
+    return float(g[2, 3] / np.sqrt(g[2, 2] * g[3, 3]))
+
+
+def compute(quick: bool = False) -> dict[str, Any]:
+    lam = 5e-3
+    ratios = [1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64, 128]
+    grid = np.unique(np.geomspace(1, ratios[-1], 20 if quick else 40).astype(int))
+    prog = []
+    for r in grid:
+        U, s, _ = np.linalg.svd(th.ce_convex_program((2 * r, 2 * r, 2, 2), lam, lam).x, full_matrices=False)
+        prog.append(_cos(U * np.sqrt(s)))
+    simulated = []
+    for r in ratios:
+        problem = sim.Problem(n=(2 * r, 2 * r, 2, 2), d=6, loss="ce", lambda_W=lam, lambda_H=lam)
+        traj = sim.simulate(problem, alpha=[0.1], t_max=3e4, grad_tol=1e-8, record_metrics=False)
+        simulated.append(_cos(traj.final["W"][0]))
+    return {"grid": grid, "prog": np.array(prog), "ratios": ratios, "sim": np.array(simulated)}
+
+
+def draw(fig: Any, data: dict[str, Any]) -> None:
+    ax = fig.add_subplot(1, 1, 1)
+    ax.semilogx(data["grid"], data["prog"], "-", label="convex program")
+    ax.semilogx(data["ratios"], data["sim"], "o", label="gradient flow")
+    ax.set_xlabel("imbalance ratio n_major / n_minor")
+    ax.set_ylabel("cos(w_minor1, w_minor2)")
+    ax.legend(fontsize=8)
+    ax.set_title("Minority collapse (Fang et al. 2021)", fontsize=9)
+
+
+def make(out_dir: str | Path, quick: bool = False) -> Path:
+    path = Path(out_dir) / "ufm_minority.png"
+    with figure(path, (6, 4)) as fig:
+        draw(fig, compute(quick))
+    return path

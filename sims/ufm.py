@@ -1,0 +1,336 @@
+r"""The unconstrained feature model, simulated: free features, a (deep linear) classifier, MSE or cross-entropy.
+
+.. math::
+    f = \frac1N\ell(W_M\cdots W_1\,\phi(H) + b\mathbf 1^\top, Y)
+      + \sum_m\frac{\lambda_W}{2}\|W_m\|_F^2 + \frac{\lambda_H}{2}\|H\|_F^2 + \frac{\lambda_b}{2}\|b\|^2,
+
+with :math:`\phi` the identity or ReLU, :math:`\ell` the squared error
+:math:`\tfrac12\|\cdot\|_F^2` or the summed cross-entropy, samples ordered by
+class. With :math:`D = \partial\ell/\partial Z / N` (``(Z - Y)/N`` or
+``(softmax(Z) - Y)/N``) the gradient written by hand is
+:math:`\nabla_{W_j} = A_j^\top D\phi(H)^\top B_j^\top + \lambda_W W_j`,
+:math:`\nabla_H = \phi'(H)\odot(W^\top D) + \lambda_H H`,
+:math:`\nabla_b = D\mathbf 1 + \lambda_b b` (:math:`A_j, B_j` the products of
+the layers above and below, as in :mod:`sims.deep_linear`).
+
+Neural-collapse metrics (observables, on :math:`\phi(H)`):
+
+* ``nc1`` :math:`= \operatorname{tr}(\Sigma_W\Sigma_B^+)/K` with
+  :math:`\Sigma_W = \frac1N\sum_i (h_i - \mu_{y_i})(h_i - \mu_{y_i})^\top` and
+  :math:`\Sigma_B = \frac1K\sum_k (\mu_k - \bar\mu)(\mu_k - \bar\mu)^\top`, centred at
+  the **mean of the class means** :math:`\bar\mu` (not the sample-weighted
+  global mean; they differ under imbalance);
+* ``nc2`` :math:`= \|\tilde M^\top\tilde M/\|\cdot\|_F - E/\|E\|_F\|_F`, the
+  normalised Gram of the centred class means against the simplex ETF
+  :math:`E`; ``nc2_w`` the same for the rows of the end-to-end classifier;
+* ``nc3`` :math:`= \|W/\|W\|_F - \tilde M^\top/\|\tilde M\|_F\|_F` (self-duality), with
+  the centred means when the model has a bias and the raw class means when
+  it does not (the bias-free minimisers are self-dual without centring);
+* ``nc4`` the fraction of samples on which the classifier's decision
+  differs from the nearest class mean.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import flow
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, scale_array
+from .backend import asarray, check_seed, host_rng, namespace, xp_of
+from .trajectory import Trajectory, environment
+
+__all__ = ["Problem", "initial_state", "loss_grad", "metrics", "simulate", "LOSSES"]
+
+LOSSES = ("mse", "ce")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An unconstrained feature model.
+
+    Attributes
+    ----------
+    n : tuple of int
+        Class sizes ``n_1..n_K`` (K >= 2).
+    d : int
+        Feature dimension (and the width of hidden classifier layers).
+    loss : {"mse", "ce"}
+    lambda_W, lambda_H : float > 0
+        Weight decay on every classifier layer and on the features.
+    lambda_b : float >= 0 or None
+        None: no bias; 0: an unregularised bias; > 0: a regularised one.
+    depth : int
+        Number of classifier layers M (Dang et al. 2023's deep linear head).
+    relu : bool
+        Apply ReLU to the features before the classifier.
+    """
+
+    n: tuple[int, ...]
+    d: int
+    loss: str = "mse"
+    lambda_W: float = 5e-3
+    lambda_H: float = 5e-3
+    lambda_b: float | None = None
+    depth: int = 1
+    relu: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n, (str, bytes)) or not hasattr(self.n, "__iter__"):
+            raise TypeError("n must be a sequence of class sizes")
+        n = tuple(positive_int("n (class size)", k, 1, 100_000) for k in self.n)
+        if len(n) < 2:
+            raise ValueError("n must hold at least two class sizes")
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "d", positive_int("d", self.d, 1, 100_000))
+        object.__setattr__(self, "loss", choice("loss", self.loss, LOSSES))
+        object.__setattr__(self, "lambda_W", positive_float("lambda_W", self.lambda_W))
+        object.__setattr__(self, "lambda_H", positive_float("lambda_H", self.lambda_H))
+        if self.lambda_b is not None:
+            object.__setattr__(self, "lambda_b", nonneg_float("lambda_b", self.lambda_b))
+        object.__setattr__(self, "depth", positive_int("depth", self.depth, 1, 50))
+        if not isinstance(self.relu, (bool, np.bool_)):
+            raise TypeError("relu must be a bool")
+        if sum(n) * self.d > 10**8:
+            raise ValueError("N * d must be at most 1e8 entries")
+
+    @property
+    def K(self) -> int:
+        return len(self.n)
+
+    @property
+    def N(self) -> int:
+        return int(sum(self.n))
+
+    def labels(self) -> np.ndarray:
+        """One-hot ``Y`` (K x N)."""
+        return np.repeat(np.eye(self.K), self.n, axis=1)
+
+
+def _widths(p: Problem) -> list[tuple[int, int]]:
+    """(out, in) of each classifier layer, bottom to top."""
+    return [(p.d, p.d)] * (p.depth - 1) + [(p.K, p.d)]
+
+
+def initial_state(problem: Problem, alpha: Any = 0.1, *, seed: int = 0, backend: str = "numpy",
+                  dtype: str = "float64") -> tuple[Any, ...]:
+    """``(W_1, ..., W_M, H[, b])`` with i.i.d. Gaussian entries of standard deviation ``alpha`` (one run per value).
+
+    The runs of a batch share one draw from ``seed``, scaled by their ``alpha``: a run is the same whether
+    simulated alone or in a batch.
+    """
+    xp = namespace(backend)
+    a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
+    rng = host_rng(seed)
+    B = a.shape[0]
+    parts = [a[:, None, None] * rng.standard_normal(shape)[None] for shape in _widths(problem)]
+    parts.append(a[:, None, None] * rng.standard_normal((problem.d, problem.N))[None])
+    if problem.lambda_b is not None:
+        parts.append(np.zeros((B, problem.K)))
+    return tuple(asarray(x, xp, dtype) for x in parts)
+
+
+def _t(x: Any) -> Any:
+    return xp_of(x).permute_dims(x, (0, 2, 1))
+
+
+def _classifier(layers: tuple[Any, ...]) -> Any:
+    xp = xp_of(layers[0])
+    w = layers[0]
+    for layer in layers[1:]:
+        w = xp.matmul(layer, w)
+    return w
+
+
+def _features(problem: Problem, H: Any) -> Any:
+    xp = xp_of(H)
+    return xp.where(H > 0, H, 0.0) if problem.relu else H
+
+
+def _split(problem: Problem, state: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any, Any]:
+    M = problem.depth
+    layers, H = state[:M], state[M]
+    b = state[M + 1] if problem.lambda_b is not None else None
+    return layers, H, b
+
+
+def _logits(problem: Problem, state: tuple[Any, ...]) -> Any:
+    xp = xp_of(state[0])
+    layers, H, b = _split(problem, state)
+    Z = xp.matmul(_classifier(layers), _features(problem, H))
+    return Z if b is None else Z + b[:, :, None]
+
+
+def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
+    """Objective per run and its hand-written gradient (see the module docstring)."""
+    xp = xp_of(state[0])
+    layers, H, b = _split(problem, state)
+    N = problem.N
+    F = _features(problem, H)
+    Z = _logits(problem, state)
+    if problem.loss == "mse":
+        R = Z - Y
+        data = xp.sum(R * R, axis=(1, 2)) / (2 * N)
+        D = R / N
+    else:
+        zmax = xp.max(Z, axis=1, keepdims=True)
+        ez = xp.exp(Z - zmax)
+        tot = xp.sum(ez, axis=1, keepdims=True)
+        lse = zmax + xp.log(tot)
+        data = xp.sum(xp.sum((lse - Z) * Y, axis=1), axis=1) / N
+        D = (ez / tot - Y) / N
+    reg = sum(xp.sum(w * w, axis=(1, 2)) for w in layers) * (problem.lambda_W / 2)
+    reg = reg + xp.sum(H * H, axis=(1, 2)) * (problem.lambda_H / 2)
+    grads = []
+    # classifier layers: A_j^T (D F^T) B_j^T
+    DF = xp.matmul(D, _t(F))
+    pre = [None] * len(layers)
+    acc = None
+    for j, w in enumerate(layers):
+        pre[j] = acc
+        acc = w if acc is None else xp.matmul(w, acc)
+    suf = [None] * len(layers)
+    acc = None
+    for j in range(len(layers) - 1, -1, -1):
+        suf[j] = acc
+        acc = layers[j] if acc is None else xp.matmul(acc, layers[j])
+    for j, w in enumerate(layers):
+        g = DF if suf[j] is None else xp.matmul(_t(suf[j]), DF)
+        g = g if pre[j] is None else xp.matmul(g, _t(pre[j]))
+        grads.append(g + problem.lambda_W * w)
+    gF = xp.matmul(_t(_classifier(layers)), D)
+    gH = (xp.where(H > 0, gF, 0.0) if problem.relu else gF) + problem.lambda_H * H
+    grads.append(gH)
+    if b is not None:
+        grads.append(xp.sum(D, axis=2) + problem.lambda_b * b)
+        reg = reg + xp.sum(b * b, axis=1) * (problem.lambda_b / 2)
+    return data + reg, tuple(grads)
+
+
+def metrics(problem: Problem, state: tuple[Any, ...]) -> dict[str, Any]:
+    """The neural-collapse metrics of the module docstring, per run."""
+    xp = xp_of(state[0])
+    layers, H, _ = _split(problem, state)
+    F = _features(problem, H)
+    B = F.shape[0]
+    K, N = problem.K, problem.N
+    bounds = np.concatenate([[0], np.cumsum(problem.n)])
+    means = xp.stack([xp.mean(F[:, :, int(bounds[k]) : int(bounds[k + 1])], axis=2) for k in range(K)], axis=2)
+    centre = xp.mean(means, axis=2, keepdims=True)
+    Mt = means - centre  # (B, d, K)
+    # self-duality: with a bias the classifier matches the centred means; bias-free minimisers match the
+    # raw class means (Dang et al. 2023)
+    dual = Mt if problem.lambda_b is not None else means
+    idx = np.repeat(np.arange(K), problem.n)
+    onehot = asarray(np.eye(K)[idx].T, xp, None)
+    onehot = xp.astype(onehot, F.dtype)
+    within = F - xp.matmul(means, onehot)
+    sw = xp.matmul(within, _t(within)) / N
+    sb = xp.matmul(Mt, _t(Mt)) / K
+    nc1 = xp.sum(xp.linalg.diagonal(xp.matmul(sw, xp.linalg.pinv(sb))), axis=1) / K
+    etf = asarray((K / (K - 1) * (np.eye(K) - 1.0 / K)) / math.sqrt(K), xp, None)
+    etf = xp.astype(etf, F.dtype)
+
+    def gram_gap(vectors_as_cols: Any) -> Any:
+        norms = xp.sqrt(xp.sum(vectors_as_cols * vectors_as_cols, axis=1, keepdims=True))
+        unit = vectors_as_cols / xp.where(norms > 0, norms, 1.0)
+        g = xp.matmul(_t(unit), unit)
+        g = g / xp.reshape(xp.sqrt(xp.sum(g * g, axis=(1, 2))), (B, 1, 1))
+        diff = g - etf / xp.sqrt(xp.sum(etf * etf))
+        return xp.sqrt(xp.sum(diff * diff, axis=(1, 2)))
+
+    W = _classifier(layers)  # (B, K, d)
+    nc2 = gram_gap(Mt)
+    nc2_w = gram_gap(_t(W))
+    wn = W / xp.reshape(xp.sqrt(xp.sum(W * W, axis=(1, 2))), (B, 1, 1))
+    mn = _t(dual) / xp.reshape(xp.sqrt(xp.sum(dual * dual, axis=(1, 2))), (B, 1, 1))
+    nc3 = xp.sqrt(xp.sum((wn - mn) ** 2, axis=(1, 2)))
+    decision = xp.argmax(_logits(problem, state), axis=1)
+    d2 = xp.sum(F * F, axis=1)[:, None, :] - 2 * xp.matmul(_t(means), F) + xp.sum(means * means, axis=1)[:, :, None]
+    nearest = xp.argmin(d2, axis=1)
+    nc4 = xp.mean(xp.astype(decision != nearest, F.dtype), axis=1)
+    return {"nc1": nc1, "nc2": nc2, "nc2_w": nc2_w, "nc3": nc3, "nc4": nc4}
+
+
+def simulate(
+    problem: Problem,
+    alpha: Any = 0.1,
+    algorithm: str = "flow",
+    lr: Any = None,
+    t_max: float = 1e4,
+    *,
+    steps: int | None = None,
+    t_eval: Any = None,
+    rtol: float | None = None,
+    atol: float = 1e-12,
+    grad_tol: float = 1e-10,
+    max_steps: int = 200_000,
+    record_metrics: bool = True,
+    seed: int = 0,
+    backend: str = "numpy",
+    dtype: str = "float64",
+) -> Trajectory:
+    r"""Train a batch of unconstrained feature models from small random initialisations.
+
+    ``algorithm``: ``"flow"`` (adaptive Dormand-Prince) or ``"gd"`` (SGD is
+    not offered: every feature column is its own parameter, so a mini-batch
+    step would only move its own columns). A run converges when its gradient norm falls below
+    ``grad_tol`` (the objective does not go to zero: it is regularised).
+
+    Returns a :class:`Trajectory` with observables ``loss`` and, with
+    ``record_metrics``, ``nc1``-``nc4``; ``final`` holds ``W_1..W_M``, ``H``,
+    ``b`` (if any) and the end-to-end classifier ``W``.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
+    algorithm = choice("algorithm", algorithm, ("flow", "gd"))
+    dtype = choice("dtype", dtype, ("float64", "float32"))
+    seed = check_seed(seed)
+    t_max = positive_float("t_max", t_max)
+    rtol = (1e-10 if dtype == "float64" else 1e-5) if rtol is None else positive_float("rtol", rtol)
+    xp = namespace(backend)
+    state0 = initial_state(problem, alpha, seed=seed, backend=backend, dtype=dtype)
+    Y = asarray(problem.labels(), xp, dtype)
+
+    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
+        return loss_grad(problem, Y, state)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        out = {"loss": loss_grad(problem, Y, state)[0]}
+        if record_metrics:
+            out.update(metrics(problem, state))
+        return out
+
+    stop = flow.StopRule(grad_tol=nonneg_float("grad_tol", grad_tol))
+    meta: dict[str, Any] = {"model": "ufm", "algorithm": algorithm, "n": list(problem.n), "d": problem.d,
+                            "loss": problem.loss, "lambda_W": problem.lambda_W, "lambda_H": problem.lambda_H,
+                            "lambda_b": problem.lambda_b, "depth": problem.depth, "relu": problem.relu,
+                            "seed": seed, "backend": backend, "dtype": dtype, "versions": environment()}
+    if algorithm == "flow":
+        if lr is not None or steps is not None:
+            raise ValueError("lr and steps apply to discrete algorithms, not algorithm='flow'")
+        result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=observe, stop=stop,
+                                     method=flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps), compact=True)
+        meta.update(time_unit="time", t_max=t_max, rtol=rtol)
+    else:
+        if lr is None:
+            raise ValueError(f"lr is required for algorithm={algorithm!r}")
+        lr_arr = positive_array("lr", lr, (0, 1))
+        n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
+        rule = flow.GD(lr=float(lr_arr) if lr_arr.ndim == 0 else lr_arr)
+        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop)
+        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist())
+    M = problem.depth
+    final = {f"W_{j + 1}": w for j, w in enumerate(result.final[:M])}
+    final["H"] = result.final[M]
+    if problem.lambda_b is not None:
+        final["b"] = result.final[M + 1]
+    W = result.final[0]
+    for w in result.final[1:M]:
+        W = np.matmul(w, W)
+    final["W"] = W
+    return Trajectory(times=result.times, observables=result.observables, final=final, status=result.status,
+                      stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
