@@ -9,7 +9,7 @@ import numpy as np
 from sims import deep_linear as sim
 from theory import deep_linear as th
 
-from .registry import Context, Evidence, claim, require_precision
+from .registry import Context, Evidence, claim, require_precision, symbolic_evidence
 
 SAXE = "Saxe, McClelland & Ganguli 2014, Exact solutions to the nonlinear dynamics of learning in deep linear networks"
 ARORA = "Arora, Cohen & Hazan 2018, On the Optimization of Deep Networks"
@@ -378,18 +378,4 @@ def model_collapse(ctx: Context) -> Evidence:
 def symbolic(ctx: Context) -> Evidence:
     from theory import deep_linear_symbolic as sym
 
-    checks = sym.verify()
-    failed = [k for k, ok in checks.items() if not ok]
-    # the symbolic results are the numerical code's: spot-check the closed forms against them
-    gap = sym.numeric_gap()
-    return Evidence(
-        predicted="all identities hold",
-        observed=f"{len(checks) - len(failed)} of {len(checks)} hold; numeric gap {gap:.1e}",
-        error=len(failed) + (gap > 1e-12),
-        tolerance=0,
-        error_measure="identities sympy could not prove, plus one if theory.deep_linear departs from the symbolic "
-                      "expressions by more than 1e-12 (relative) at sample points",
-        tolerance_reason="a proof has no tolerance; 1e-12 is ~100 ulps for two evaluations of one closed form",
-        details={"identities": checks, "numeric_gap": gap},
-        note=("unproved: " + ", ".join(failed)) if failed else "",
-    )
+    return symbolic_evidence(sym.verify(), sym.numeric_gap(), "theory.deep_linear")

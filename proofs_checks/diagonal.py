@@ -11,7 +11,7 @@ from sims import diagonal as sim
 from theory import diagonal as th
 from theory.convex import ConvexSolution
 
-from .registry import Context, Evidence, claim, require_precision
+from .registry import Context, Evidence, claim, require_precision, symbolic_evidence
 
 WOODWORTH = "Woodworth et al. 2020, Kernel and Rich Regimes in Overparametrized Models"
 #: Integrator tolerance of the shared alpha sweep: at alpha = 10 the limit sits ~1e-7 from min-l2,
@@ -271,23 +271,10 @@ def kernel_rate(ctx: Context) -> Evidence:
 def potential_symbolic(ctx: Context) -> Evidence:
     from theory import diagonal_symbolic as sym
 
-    checks = sym.verify()
-    failed = [name for name, ok in checks.items() if not ok]
     # The symbolic q must be the one the numerical code uses.
     z = np.linspace(-50, 50, 2001)
-    numeric_gap = float(np.max(np.abs(sym.q_numeric()(z) - th.q(z)) / (1 + np.abs(th.q(z)))))
-    return Evidence(
-        predicted="all identities hold",
-        observed=f"{len(checks) - len(failed)} of {len(checks)} hold; numeric gap {numeric_gap:.1e}",
-        error=len(failed) + (numeric_gap > 1e-12),
-        tolerance=0,
-        error_measure="number of identities sympy could not prove, plus one if theory.diagonal.q departs from the "
-                      "symbolic q by more than 1e-12 (relative) on [-50, 50]",
-        tolerance_reason="a proof has no tolerance; 1e-12 is ~100 ulps for the numeric comparison of two evaluations "
-                         "of the same closed form",
-        details={"identities": checks, "numeric_gap": numeric_gap},
-        note=("unproved: " + ", ".join(failed)) if failed else "",
-    )
+    gap = float(np.max(np.abs(sym.q_numeric()(z) - th.q(z)) / (1 + np.abs(th.q(z)))))
+    return symbolic_evidence(sym.verify(), gap, "theory.diagonal.q")
 
 
 # ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import diagonal
+from ._json import jsonable
 
 __all__ = ["TASKS", "SweepConfig", "Store", "grid", "load_config", "point_key", "run", "table"]
 
@@ -126,24 +127,10 @@ class Store:
 
 
 def _jsonable(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, numbers.Integral):
-        return int(x)
-    if isinstance(x, numbers.Real):
-        v = float(x)
-        return v if math.isfinite(v) else str(v)
-    if x is None or isinstance(x, str):
-        return x
-    raise TypeError(f"a sweep task must return numbers, strings or lists; got {type(x).__name__}")
+    try:
+        return jsonable(x, strict=True)
+    except TypeError as exc:
+        raise TypeError(f"a sweep task must return numbers, strings or lists: {exc}") from exc
 
 
 def _call(task: Callable[..., Mapping[str, Any]], params: dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import flow
-from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, scale_array
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array, scale_array
 from .backend import asarray, check_seed, host_rng, namespace, xp_of
 from .trajectory import Trajectory, environment
 
@@ -48,9 +48,9 @@ __all__ = ["Problem", "initial_state", "loss_grad", "metrics", "simulate", "LOSS
 LOSSES = ("mse", "ce")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Problem:
-    """An unconstrained feature model.
+    r"""An unconstrained feature model.
 
     Attributes
     ----------
@@ -67,6 +67,10 @@ class Problem:
         Number of classifier layers M (Dang et al. 2023's deep linear head).
     relu : bool
         Apply ReLU to the features before the classifier.
+    anchor : ndarray (d, N), optional
+        Features the regulariser pulls toward: :math:`\frac{\lambda_H}{2}\|H - H_0\|^2`
+        instead of :math:`\frac{\lambda_H}{2}\|H\|^2` (Tirer, Huang & Niles-Weed 2023's
+        perturbation model: features that cannot move far from given ones).
     """
 
     n: tuple[int, ...]
@@ -77,6 +81,7 @@ class Problem:
     lambda_b: float | None = None
     depth: int = 1
     relu: bool = False
+    anchor: Any = None
 
     def __post_init__(self) -> None:
         if isinstance(self.n, (str, bytes)) or not hasattr(self.n, "__iter__"):
@@ -96,6 +101,11 @@ class Problem:
             raise TypeError("relu must be a bool")
         if sum(n) * self.d > 10**8:
             raise ValueError("N * d must be at most 1e8 entries")
+        if self.anchor is not None:
+            a = real_array("anchor", self.anchor, 2)
+            if a.shape != (self.d, sum(n)):
+                raise ValueError(f"anchor must have shape (d, N) = ({self.d}, {sum(n)}); got {a.shape}")
+            object.__setattr__(self, "anchor", a)
 
     @property
     def K(self) -> int:
@@ -164,8 +174,12 @@ def _logits(problem: Problem, state: tuple[Any, ...]) -> Any:
     return Z if b is None else Z + b[:, :, None]
 
 
-def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-    """Objective per run and its hand-written gradient (see the module docstring)."""
+def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = None,
+              anchor: Any = None) -> tuple[Any, tuple[Any, ...]]:
+    """Objective per run and its hand-written gradient (see the module docstring).
+
+    ``anchor``: the backend copy of ``problem.anchor`` (``H`` is regularised toward it).
+    """
     xp = xp_of(state[0])
     layers, H, b = _split(problem, state)
     N = problem.N
@@ -183,7 +197,8 @@ def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = N
         data = xp.sum(xp.sum((lse - Z) * Y, axis=1), axis=1) / N
         D = (ez / tot - Y) / N
     reg = sum(xp.sum(w * w, axis=(1, 2)) for w in layers) * (problem.lambda_W / 2)
-    reg = reg + xp.sum(H * H, axis=(1, 2)) * (problem.lambda_H / 2)
+    Hd = H if anchor is None else H - anchor
+    reg = reg + xp.sum(Hd * Hd, axis=(1, 2)) * (problem.lambda_H / 2)
     grads = []
     # classifier layers: A_j^T (D F^T) B_j^T
     DF = xp.matmul(D, _t(F))
@@ -202,7 +217,7 @@ def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = N
         g = g if pre[j] is None else xp.matmul(g, _t(pre[j]))
         grads.append(g + problem.lambda_W * w)
     gF = xp.matmul(_t(_classifier(layers)), D)
-    gH = (xp.where(H > 0, gF, 0.0) if problem.relu else gF) + problem.lambda_H * H
+    gH = (xp.where(H > 0, gF, 0.0) if problem.relu else gF) + problem.lambda_H * Hd
     grads.append(gH)
     if b is not None:
         grads.append(xp.sum(D, axis=2) + problem.lambda_b * b)
@@ -238,15 +253,18 @@ def metrics(problem: Problem, state: tuple[Any, ...]) -> dict[str, Any]:
         norms = xp.sqrt(xp.sum(vectors_as_cols * vectors_as_cols, axis=1, keepdims=True))
         unit = vectors_as_cols / xp.where(norms > 0, norms, 1.0)
         g = xp.matmul(_t(unit), unit)
-        g = g / xp.reshape(xp.sqrt(xp.sum(g * g, axis=(1, 2))), (B, 1, 1))
+        gn = xp.reshape(xp.sqrt(xp.sum(g * g, axis=(1, 2))), (B, 1, 1))
+        g = g / xp.where(gn > 0, gn, 1.0)
         diff = g - etf / xp.sqrt(xp.sum(etf * etf))
         return xp.sqrt(xp.sum(diff * diff, axis=(1, 2)))
 
     W = _classifier(layers)  # (B, K, d)
     nc2 = gram_gap(Mt)
     nc2_w = gram_gap(_t(W))
-    wn = W / xp.reshape(xp.sqrt(xp.sum(W * W, axis=(1, 2))), (B, 1, 1))
-    mn = _t(dual) / xp.reshape(xp.sqrt(xp.sum(dual * dual, axis=(1, 2))), (B, 1, 1))
+    wnorm = xp.reshape(xp.sqrt(xp.sum(W * W, axis=(1, 2))), (B, 1, 1))
+    mnorm = xp.reshape(xp.sqrt(xp.sum(dual * dual, axis=(1, 2))), (B, 1, 1))
+    wn = W / xp.where(wnorm > 0, wnorm, 1.0)
+    mn = _t(dual) / xp.where(mnorm > 0, mnorm, 1.0)
     nc3 = xp.sqrt(xp.sum((wn - mn) ** 2, axis=(1, 2)))
     decision = xp.argmax(_logits(problem, state), axis=1)
     d2 = xp.sum(F * F, axis=1)[:, None, :] - 2 * xp.matmul(_t(means), F) + xp.sum(means * means, axis=1)[:, :, None]
@@ -294,12 +312,13 @@ def simulate(
     xp = namespace(backend)
     state0 = initial_state(problem, alpha, seed=seed, backend=backend, dtype=dtype)
     Y = asarray(problem.labels(), xp, dtype)
+    anchor = None if problem.anchor is None else asarray(problem.anchor, xp, dtype)
 
     def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-        return loss_grad(problem, Y, state)
+        return loss_grad(problem, Y, state, anchor=anchor)
 
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
-        out = {"loss": loss_grad(problem, Y, state)[0]}
+        out = {"loss": loss_grad(problem, Y, state, anchor=anchor)[0]}
         if record_metrics:
             out.update(metrics(problem, state))
         return out
