@@ -200,7 +200,7 @@ def mp_moments(lam: float, fn: Any) -> float:
     return val
 
 
-def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0, d_out: int = 1) -> tuple[np.ndarray, np.ndarray]:
     r"""Training and generalisation losses of the linear teacher-student model under gradient flow.
 
     Model (Levi, Beck & Bar-Sinai 2024, Sec. 2): student :math:`W` from 0,
@@ -217,9 +217,14 @@ def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0) -> tuple
 
     which for :math:`\gamma = 0` are the paper's
     :math:`E_\nu[e^{-4\eta\nu t}]` and :math:`E_\nu[\nu e^{-4\eta\nu t}]`
-    (:math:`\nu` Marchenko-Pastur, :func:`mp_moments`).
+    (:math:`\nu` Marchenko-Pastur, :func:`mp_moments`). With :math:`d_{out}`
+    outputs the loss is averaged over them (as :func:`sims.deep_linear.simulate_teacher_student`
+    does), so each output learns at the rate :math:`\eta/d_{out}`: times scale with :math:`d_{out}`.
     """
     lam, eta = _check_lambda(lam), _positive("eta", eta)
+    if isinstance(d_out, bool) or not isinstance(d_out, (int, np.integer)) or d_out < 1:
+        raise ValueError(f"d_out must be an integer >= 1; got {d_out!r}")
+    eta = eta / d_out
     if not (math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"gamma must be finite and >= 0; got {gamma!r}")
     t = np.atleast_1d(np.asarray(t, dtype=float))
@@ -256,7 +261,8 @@ def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: flo
     :math:`t_{gen} - t_{tr}` between the times the two losses reach
     :math:`\epsilon/4`, from the exact integrals of :func:`grokking_losses`. For
     :math:`d_{out} > 1` the same accuracy level is reached at the loss
-    :math:`\epsilon/q` with :math:`q` the :math:`\chi^2_{d_{out}}` quantile.
+    :math:`\epsilon/q` with :math:`q` the :math:`\chi^2_{d_{out}}` quantile, and
+    the output-averaged loss slows each output to the rate :math:`\eta/d_{out}`.
 
     Returns ``inf`` when the generalisation loss never gets there (e.g.
     :math:`\lambda > 1` without weight decay: it plateaus at :math:`1 - 1/\lambda`).
@@ -269,11 +275,11 @@ def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: flo
     times = {}
     for which in (0, 1):
         def gap(t: float, which: int = which) -> float:
-            return math.log(max(grokking_losses([t], lam, eta, gamma)[which][0], 1e-300)) - math.log(target)
+            return math.log(max(grokking_losses([t], lam, eta, gamma, d_out)[which][0], 1e-300)) - math.log(target)
 
-        if gap(1e9 / eta) > 0:
+        if gap(1e9 * d_out / eta) > 0:
             return math.inf
-        hi = 1.0 / eta
+        hi = d_out / eta
         while gap(hi) > 0:
             hi *= 2
         times[which] = optimize.brentq(gap, 0.0, hi, xtol=1e-12, rtol=1e-12)
