@@ -336,7 +336,7 @@ def perturbation_variability(ctx: Context) -> Evidence:
     n, d = (10, 10, 10), 6
     K, N = len(n), sum(n)
     H0 = np.repeat(rng.standard_normal((d, K)), n, axis=1) + 0.8 * rng.standard_normal((d, N))
-    betas = [1e-2, 1e-1, 1.0] if ctx.quick else [3e-3, 1e-2, 3e-2, 1e-1, 1.0]
+    betas = [1e-2, 1e-1, 1.0] if ctx.quick else [1e-2, 3e-2, 1e-1, 3e-1, 1.0]
     start = sim.Problem(n=n, d=d, loss="mse", lambda_W=1e-3, lambda_H=1.0, anchor=H0)
     nc1_h0 = float(sim.metrics(start, (np.zeros((1, K, d)), H0[None]))["nc1"][0])
     values = []
@@ -359,4 +359,51 @@ def perturbation_variability(ctx: Context) -> Evidence:
         passed=bool(below < 1 and increasing),
         details={"beta": betas, "nc1": values, "nc1_anchor": nc1_h0},
         note="" if increasing else "NC1 does not increase with the anchor strength",
+    )
+
+
+KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervised Contrastive Loss"
+
+
+@claim(
+    id="ufm.scl_relu_orthogonal",
+    source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
+    statement="Under the supervised contrastive loss with ReLU on unit-norm features, gradient flow ends at an "
+              "orthogonal frame of class means with collapsed classes, even with imbalanced classes; without ReLU "
+              "the class means are not orthogonal.",
+    kind="simulation",
+)
+def scl_relu_orthogonal(ctx: Context) -> Evidence:
+    require_precision(ctx, 1e-8, "the orthogonality check")
+    n = (12, 6, 3) if ctx.quick else (30, 10, 5, 2)
+    bounds = np.concatenate([[0], np.cumsum(n)])
+    out = {}
+    for relu in (True, False):
+        problem = sim.Problem(n=n, d=len(n) + 3, relu=relu)
+        traj = sim.simulate_scl(problem, alpha=[1.0], temperature=0.2, t_max=2e5 if relu else 2e3, seed=ctx.seed,
+                                backend=ctx.backend, dtype=ctx.dtype)
+        H = traj.final["H"][0]
+        means = _class_means(H, n)
+        unit = means / np.linalg.norm(means, axis=0)
+        gram = unit.T @ unit
+        spread = max(float(np.max(np.linalg.norm(H[:, bounds[k] : bounds[k + 1]] - means[:, [k]], axis=0)))
+                     for k in range(len(n)))
+        out[relu] = {"max_offdiag": float(np.max(np.abs(gram - np.eye(len(n))))), "min_cos": float(gram.min()),
+                     "within_class_spread": spread, "status": str(traj.status[0])}
+    ortho, collapse = out[True]["max_offdiag"], out[True]["within_class_spread"]
+    contrast = out[False]["min_cos"] < -1e-3  # without ReLU the means repel (negative cosines)
+    return Evidence(
+        predicted="orthogonal class means (cos = 0) and collapsed classes with ReLU",
+        observed=[round(ortho, 8), round(collapse, 8), round(out[False]["min_cos"], 4)],
+        error=max(ortho / 1e-4, collapse / 1e-3),
+        tolerance=1.0,
+        error_measure="the larger of: the largest |cosine| between distinct class means over 1e-4; the largest "
+                      "distance of a feature to its class mean over 1e-3; both with ReLU (observed also: the most "
+                      "negative cosine without ReLU, which must be < 0)",
+        tolerance_reason="once the supports separate, ReLU zeros make the frame exactly orthogonal (1e-4 allows the "
+                         "last decaying overlap); the approach to collapse is slow, saturating logits at temperature "
+                         "0.2 (spread ~1e-5 at t = 2e5, still shrinking), so 1e-3 tests collapse well under way",
+        passed=bool(ortho <= 1e-4 and collapse <= 1e-3 and contrast),
+        details=out,
+        note="" if contrast else "without ReLU the means came out orthogonal too: the contrast was not observed",
     )

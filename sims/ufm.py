@@ -353,3 +353,91 @@ def simulate(
     final["W"] = W
     return Trajectory(times=result.times, observables=result.observables, final=final, status=result.status,
                       stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+
+
+# ---------------------------------------------------------------------------
+# Supervised contrastive loss on normalised (ReLU) features (Kini et al. 2024)
+# ---------------------------------------------------------------------------
+def scl_features(U: Any, relu: bool) -> Any:
+    """Unit-norm features :math:`h_i = \\phi(u_i)/\\|\\phi(u_i)\\|` (:math:`\\phi` = ReLU or identity), shape (B, d, N)."""
+    xp = xp_of(U)
+    R = xp.where(U > 0, U, 0.0) if relu else U
+    norms = xp.sqrt(xp.sum(R * R, axis=1, keepdims=True))
+    return R / xp.where(norms > 0, norms, 1.0)
+
+
+def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, weights: Any = None) -> tuple[Any, tuple[Any]]:
+    r"""Supervised contrastive loss of unit-norm features and its hand-written gradient.
+
+    With :math:`s_{ik} = h_i^\top h_k/\tau`, :math:`p_{ik}` the softmax of
+    :math:`s_{i\cdot}` over :math:`k \ne i` and :math:`q_{ik}` uniform over the
+    other samples of :math:`i`'s class,
+    :math:`L = \frac1N\sum_i \sum_{k\ne i} q_{ik}(\operatorname{lse}_{k\ne i}(s_{i\cdot}) - s_{ik})`
+    (Khosla et al. 2020; the UFM of Kini et al. 2024). With :math:`A = P - Q`,
+    :math:`\partial L/\partial h_i = \frac{1}{N\tau}\sum_k (A_{ik} + A_{ki})h_k`; then
+    :math:`\partial L/\partial r = (I - hh^\top)\,\partial L/\partial h/\|r\|` through the
+    normalisation and :math:`\partial L/\partial u = \mathbb 1[u > 0]\,\partial L/\partial r` through ReLU.
+    The state is ``(U,)`` with ``U`` of shape (B, d, N).
+    """
+    xp = xp_of(state[0])
+    (U,) = state
+    N = problem.N
+    R = xp.where(U > 0, U, 0.0) if problem.relu else U
+    rn = xp.sqrt(xp.sum(R * R, axis=1, keepdims=True))
+    rn = xp.where(rn > 0, rn, 1.0)
+    H = R / rn
+    S = xp.matmul(_t(H), H) / temperature  # (B, N, N)
+    eye = xp.astype(asarray(np.eye(N), xp, None), xp.bool)
+    S_off = xp.where(eye, -xp.inf, S)
+    smax = xp.max(S_off, axis=2, keepdims=True)
+    ez = xp.where(eye, 0.0, xp.exp(S_off - smax))
+    tot = xp.sum(ez, axis=2, keepdims=True)
+    P = ez / tot
+    lse = smax + xp.log(tot)
+    labels = np.repeat(np.arange(problem.K), problem.n)
+    same = (labels[:, None] == labels[None, :]) & ~np.eye(N, dtype=bool)
+    Q = same / np.maximum(same.sum(axis=1, keepdims=True), 1)
+    Qd = xp.astype(asarray(Q, xp, None), U.dtype)
+    loss = xp.sum(xp.sum(Qd * (lse - xp.where(eye, 0.0, S)), axis=2), axis=1) / N
+    A = P - Qd
+    gH = xp.matmul(H, A + _t(A)) / (N * temperature)
+    radial = xp.sum(gH * H, axis=1, keepdims=True)
+    gR = (gH - radial * H) / rn
+    gU = xp.where(U > 0, gR, 0.0) if problem.relu else gR
+    return loss, (gU,)
+
+
+def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t_max: float = 2e3, *,
+                 t_eval: Any = None, rtol: float = 1e-9, grad_tol: float = 1e-9, seed: int = 0,
+                 backend: str = "numpy", dtype: str = "float64") -> Trajectory:
+    """Gradient flow of the supervised contrastive loss on free unit-norm features (ReLU when ``problem.relu``).
+
+    Features start at ``alpha`` times a seeded Gaussian draw (made positive with ReLU so that no sample
+    starts dead); ``final["H"]`` holds the normalised features.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
+    temperature = positive_float("temperature", temperature)
+    seed = check_seed(seed)
+    xp = namespace(backend)
+    a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
+    draw = host_rng(seed).standard_normal((problem.d, problem.N))
+    if problem.relu:
+        draw = np.abs(draw)
+    state0 = (asarray(a[:, None, None] * draw[None], xp, dtype),)
+
+    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+        return scl_loss_grad(problem, state, temperature)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        return {"loss": scl_loss_grad(problem, state, temperature)[0]}
+
+    result = flow.integrate_flow(lg, state0, t_max=positive_float("t_max", t_max), t_eval=t_eval, observe=observe,
+                                 stop=flow.StopRule(grad_tol=nonneg_float("grad_tol", grad_tol)),
+                                 method=flow.Flow(rtol=positive_float("rtol", rtol)), compact=True)
+    H = np.asarray(scl_features(result.final[0], problem.relu))
+    meta = {"model": "ufm_scl", "n": list(problem.n), "d": problem.d, "relu": problem.relu,
+            "temperature": temperature, "seed": seed, "backend": backend, "dtype": dtype, "time_unit": "time",
+            "versions": environment()}
+    return Trajectory(times=result.times, observables=result.observables, final={"U": result.final[0], "H": H},
+                      status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)

@@ -313,3 +313,13 @@ def test_fuzz_ufm_theory(which, a, b):
     out = call(fns[which])
     if out is not None and not hasattr(out, "w_norms_sq") and not hasattr(out, "x"):
         assert not np.any(np.isnan(np.asarray(out, dtype=float)))
+
+
+@given(st.sampled_from(["alpha", "temperature", "t_max", "rtol", "grad_tol", "seed", "backend", "dtype"]), anything)
+@settings(max_examples=40)
+def test_fuzz_ufm_scl(name, value):
+    kwargs = dict(alpha=[1.0], temperature=0.5, t_max=2.0)
+    kwargs[name] = value
+    traj = call(ufm.simulate_scl, ufm.Problem(n=(3, 2), d=3, relu=True), **kwargs)
+    if traj is not None:
+        finite_where_finished(traj)
