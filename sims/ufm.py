@@ -185,17 +185,19 @@ def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = N
     N = problem.N
     F = _features(problem, H)
     Z = _logits(problem, state)
+    # per-sample weights: 1/N for the full objective, the mini-batch mean for SGD
+    wts = xp.full((Z.shape[0], 1, N), 1.0 / N, dtype=Z.dtype) if weights is None else weights[:, None, :]
     if problem.loss == "mse":
         R = Z - Y
-        data = xp.sum(R * R, axis=(1, 2)) / (2 * N)
-        D = R / N
+        data = xp.sum(wts * R * R, axis=(1, 2)) / 2
+        D = wts * R
     else:
         zmax = xp.max(Z, axis=1, keepdims=True)
         ez = xp.exp(Z - zmax)
         tot = xp.sum(ez, axis=1, keepdims=True)
         lse = zmax + xp.log(tot)
-        data = xp.sum(xp.sum((lse - Z) * Y, axis=1), axis=1) / N
-        D = (ez / tot - Y) / N
+        data = xp.sum(xp.sum(wts * (lse - Z) * Y, axis=1), axis=1)
+        D = wts * (ez / tot - Y)
     reg = sum(xp.sum(w * w, axis=(1, 2)) for w in layers) * (problem.lambda_W / 2)
     Hd = H if anchor is None else H - anchor
     reg = reg + xp.sum(Hd * Hd, axis=(1, 2)) * (problem.lambda_H / 2)
@@ -281,6 +283,7 @@ def simulate(
     t_max: float = 1e4,
     *,
     steps: int | None = None,
+    batch_size: int | None = None,
     t_eval: Any = None,
     rtol: float | None = None,
     atol: float = 1e-12,
@@ -293,9 +296,10 @@ def simulate(
 ) -> Trajectory:
     r"""Train a batch of unconstrained feature models from small random initialisations.
 
-    ``algorithm``: ``"flow"`` (adaptive Dormand-Prince) or ``"gd"`` (SGD is
-    not offered: every feature column is its own parameter, so a mini-batch
-    step would only move its own columns). A run converges when its gradient norm falls below
+    ``algorithm``: ``"flow"`` (adaptive Dormand-Prince), ``"gd"``, or ``"sgd"``
+    (``batch_size`` samples per step: the data term is the mini-batch mean,
+    the regulariser stays whole, so feature columns outside the batch only
+    decay). A run converges when its gradient norm falls below
     ``grad_tol`` (the objective does not go to zero: it is regularised).
 
     Returns a :class:`Trajectory` with observables ``loss`` and, with
@@ -304,7 +308,7 @@ def simulate(
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
-    algorithm = choice("algorithm", algorithm, ("flow", "gd"))
+    algorithm = choice("algorithm", algorithm, ("flow", "gd", "sgd"))
     dtype = choice("dtype", dtype, ("float64", "float32"))
     seed = check_seed(seed)
     t_max = positive_float("t_max", t_max)
@@ -315,7 +319,7 @@ def simulate(
     anchor = None if problem.anchor is None else asarray(problem.anchor, xp, dtype)
 
     def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-        return loss_grad(problem, Y, state, anchor=anchor)
+        return loss_grad(problem, Y, state, weights, anchor=anchor)
 
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
         out = {"loss": loss_grad(problem, Y, state, anchor=anchor)[0]}
@@ -329,8 +333,8 @@ def simulate(
                             "lambda_b": problem.lambda_b, "depth": problem.depth, "relu": problem.relu,
                             "seed": seed, "backend": backend, "dtype": dtype, "versions": environment()}
     if algorithm == "flow":
-        if lr is not None or steps is not None:
-            raise ValueError("lr and steps apply to discrete algorithms, not algorithm='flow'")
+        if lr is not None or steps is not None or batch_size is not None:
+            raise ValueError("lr, steps and batch_size apply to discrete algorithms, not algorithm='flow'")
         result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=observe, stop=stop,
                                      method=flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps), compact=True)
         meta.update(time_unit="time", t_max=t_max, rtol=rtol)
@@ -339,9 +343,15 @@ def simulate(
             raise ValueError(f"lr is required for algorithm={algorithm!r}")
         lr_arr = positive_array("lr", lr, (0, 1))
         n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
-        rule = flow.GD(lr=float(lr_arr) if lr_arr.ndim == 0 else lr_arr)
-        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop)
-        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist())
+        lr_val = float(lr_arr) if lr_arr.ndim == 0 else lr_arr
+        if algorithm == "sgd":
+            bs = positive_int("batch_size", 1 if batch_size is None else batch_size, 1, problem.N)
+            rule: flow.Algorithm = flow.SGD(lr=lr_val, batch_size=bs)
+        else:
+            rule = flow.GD(lr=lr_val)
+        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop,
+                                   n_samples=problem.N, seed=seed, check_every=10 if algorithm == "sgd" else 1)
+        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist(), batch_size=batch_size)
     M = problem.depth
     final = {f"W_{j + 1}": w for j, w in enumerate(result.final[:M])}
     final["H"] = result.final[M]

@@ -134,16 +134,16 @@ def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
         name=name,
         make_problem=make,
         random_state=random_state,
-        loss_grad=lambda p, state, weights=None: ufm.loss_grad(p, p.labels(), state),
-        n_samples=lambda p: None,
+        loss_grad=lambda p, state, weights=None: ufm.loss_grad(p, p.labels(), state, weights),
+        n_samples=lambda p: p.N,
         simulate=ufm.simulate,
-        runs={"flow": dict(alpha=[0.1, 0.3], t_max=50.0), "gd": dict(alpha=[0.1, 0.3], algorithm="gd", lr=0.5, steps=100)},
+        runs={"flow": dict(alpha=[0.1, 0.3], t_max=50.0), "gd": dict(alpha=[0.1, 0.3], algorithm="gd", lr=0.5, steps=100),
+              "sgd": dict(alpha=[0.1, 0.3], algorithm="sgd", lr=0.5, steps=100, batch_size=3)},
         divergent=dict(alpha=[0.3, 0.3], algorithm="gd", lr=[0.5, 500.0], steps=300),
         problem_cls=ufm.Problem,
         problem_kwargs=lambda seed: {"n": (4, 3, 2), "d": 4, "loss": loss, **kw},
         bad_fields=[("n", (3,)), ("n", (2, 0)), ("n", "ab"), ("d", 0), ("loss", "hinge"), ("lambda_W", -1.0),
                     ("lambda_H", 0.0), ("lambda_b", -0.5), ("depth", 0), ("relu", "yes")],
-        weighted=False,
     )
 
 
