@@ -1,4 +1,4 @@
-"""Dohmatob, Feng & Kempe 2024 style: test error of recursive least squares against the generation.
+"""Dohmatob, Feng & Kempe 2024 style: test error of least squares trained on the n-th self-trained generator.
 
 Monte Carlo means with two-standard-error bars over the linear prediction
 sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), for two synthetic-data sizes T0.

@@ -361,7 +361,7 @@ def grokking_time(ctx: Context) -> Evidence:
 @claim(
     id="deep_linear.model_collapse",
     source=f"{DOHMATOB}, Theorem 1 (isotropic, ridgeless)",
-    statement="Recursive least squares on its own labels: the test error after n generations is "
+    statement="Least squares trained on the n-th of a chain of self-trained generators has test error "
               "sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), growing linearly in n.",
     kind="simulation",
     backends="numpy",

@@ -480,13 +480,15 @@ def simulate_teacher_student(
 # ---------------------------------------------------------------------------
 def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
                    n_trials: int = 100, seed: int = 0) -> np.ndarray:
-    r"""Monte Carlo of recursive least squares: each generation fits OLS on labels made by the previous one.
+    r"""Monte Carlo of model collapse in least squares (the setting of Dohmatob, Feng & Kempe 2024, Fig. 4).
 
-    Generation 0 fits :math:`T` samples :math:`y = x^\top w^* + \sigma\xi`; generation
-    :math:`k \ge 1` fits :math:`T_0` fresh samples labelled by generation
-    :math:`k-1` plus :math:`\sigma_0\xi`; inputs isotropic Gaussian. Returns
-    :math:`\|\hat w_k - w^*\|^2`, shape ``(n_trials, n_generations + 1)`` (host
-    NumPy: least squares is solved by LAPACK, CPU-only).
+    Starting from the true :math:`w^*`, generator :math:`k` (:math:`k = 1..n`) is OLS
+    fitted on :math:`T_0` fresh samples labelled by generator :math:`k-1` plus noise
+    :math:`\sigma_0`; the predictor for generation :math:`n` is OLS fitted on
+    :math:`T` fresh samples labelled by generator :math:`n` plus noise :math:`\sigma`.
+    Inputs are isotropic Gaussian. Returns the predictors' test errors
+    :math:`\|\hat w_{pred}(n) - w^*\|^2`, shape ``(n_trials, n_generations + 1)``
+    (host NumPy: least squares is solved by LAPACK, CPU-only).
     """
     d = positive_int("d", d, 1, 10_000)
     T, T0 = positive_int("T", T, d, 10**7), positive_int("T0", T0, d, 10**7)
@@ -494,14 +496,17 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
     n_trials = positive_int("n_trials", n_trials, 1, 10**6)
     sigma, sigma0 = nonneg_float("sigma", sigma), nonneg_float("sigma0", sigma0)
     rng = host_rng(seed)
+
+    def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
+        X = rng.standard_normal((size, d))
+        return np.linalg.lstsq(X, X @ teacher + noise * rng.standard_normal(size), rcond=None)[0]
+
     out = np.empty((n_trials, n_generations + 1))
     for trial in range(n_trials):
         w_star = rng.standard_normal(d) / math.sqrt(d)
-        teacher, size, noise = w_star, T, sigma
-        for k in range(n_generations + 1):
-            X = rng.standard_normal((size, d))
-            y = X @ teacher + noise * rng.standard_normal(size)
-            teacher = np.linalg.lstsq(X, y, rcond=None)[0]
-            out[trial, k] = float(np.sum((teacher - w_star) ** 2))
-            size, noise = T0, sigma0
+        generator = w_star
+        for n in range(n_generations + 1):
+            if n:
+                generator = ols(generator, T0, sigma0)
+            out[trial, n] = float(np.sum((ols(generator, T, sigma) - w_star) ** 2))
     return out

@@ -305,16 +305,17 @@ def grokking_time_asymptote(lam: float, eta: float) -> float:
 # Model collapse (Dohmatob, Feng & Kempe 2024)
 # ---------------------------------------------------------------------------
 def model_collapse_error(n_generations: int, d: int, T: int, sigma: float, T0: int, sigma0: float) -> float:
-    r"""Test error of ordinary least squares after ``n_generations`` rounds of training on its own labels.
+    r"""Test error of least squares trained on data from the n-th of a chain of self-trained generators.
 
-    Isotropic Gaussian covariates, fresh each round. The first model is fitted
-    on ``T`` real samples with label noise ``sigma``; each later generation on
-    ``T0`` samples labelled by the previous model plus noise ``sigma0``. The
-    errors of the rounds are independent and each costs
+    Setting of Dohmatob, Feng & Kempe 2024 (Fig. 4, isotropic, ridgeless):
+    starting from the truth, each of ``n_generations`` generators is OLS fitted
+    on ``T0`` fresh samples labelled by the previous one plus noise ``sigma0``;
+    the predictor is OLS fitted on ``T`` samples labelled by the last
+    generator plus noise ``sigma``. The fits' errors are independent and
+    unbiased, each costing
     :math:`\sigma^2 E\operatorname{tr}(X^\top X)^{-1} = \sigma^2 d/(T - d - 1)`
     (inverse-Wishart mean), so the excess test error
-    :math:`E\|\hat w_n - w^*\|^2` grows linearly
-    (Dohmatob, Feng & Kempe 2024, Theorem 1):
+    :math:`E\|\hat w_{pred} - w^*\|^2` grows linearly in n (their Theorem 1):
 
     .. math:: \frac{\sigma^2 d}{T - d - 1} + n\,\frac{\sigma_0^2 d}{T_0 - d - 1}.
     """
