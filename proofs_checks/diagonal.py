@@ -482,6 +482,12 @@ def _discrete_problem(ctx: Context) -> sim.Problem:
     return sim.Problem.random(30, 60, 3, seed=ctx.seed) if ctx.quick else sim.Problem.random(50, 120, 5, seed=ctx.seed)
 
 
+@functools.lru_cache(maxsize=4)
+def _flow_reference(ctx: Context):
+    """The gradient-flow limit at alpha = 0.1 on the discrete-step problem (shared by three claims)."""
+    return sim.simulate(_discrete_problem(ctx), 0.1, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype)
+
+
 @claim(
     id="diagonal.sgd_effective_alpha",
     source=f"{PESME_SGD}, Theorem 1; {EVEN}, Theorem 2",
@@ -494,7 +500,7 @@ def sgd_effective_alpha(ctx: Context) -> Evidence:
     problem = _discrete_problem(ctx)
     lrs = np.array([0.02, 0.05]) if ctx.quick else np.array([0.01, 0.02, 0.05])
     alpha = 0.1
-    flow_w = sim.simulate(problem, alpha, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype).final["w"][0]
+    flow_w = _flow_reference(ctx).final["w"][0]
     traj = sim.simulate(problem, alpha, algorithm="sgd", lr=lrs, batch_size=1, steps=400_000, seed=ctx.seed,
                         backend=ctx.backend, dtype=ctx.dtype)
     return _effective_alpha_evidence(problem, traj, flow_w, lrs, "SGD", sparser_expected=True)
@@ -511,7 +517,7 @@ def large_step_effective_alpha(ctx: Context) -> Evidence:
     require_precision(ctx, 1e-10, "the effective-alpha comparison")
     problem = _discrete_problem(ctx)
     alpha = 0.1
-    flow = sim.simulate(problem, alpha, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype)
+    flow = _flow_reference(ctx)
     flow_w = flow.final["w"][0]
     # Steps up to 0.7 x the stability limit 2 / lambda_max at the flow's solution.
     edge = 2 / th.hessian_top(problem.X, flow.final["u"][0], flow.final["v"][0])
@@ -537,7 +543,7 @@ def stability_trace(ctx: Context) -> Evidence:
     require_precision(ctx, 1e-8, "the Hessians at the reached minima")
     problem = _discrete_problem(ctx)
     alpha = 0.1
-    flow = sim.simulate(problem, alpha, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype)
+    flow = _flow_reference(ctx)
     top0 = th.hessian_top(problem.X, flow.final["u"][0], flow.final["v"][0])
     trace0 = th.hessian_trace(problem.X, flow.final["u"][0], flow.final["v"][0])
     # From well inside both bounds to past the SGD trace bound of the flow's minimum and near GD's edge.

@@ -337,7 +337,7 @@ def simulate(
     dtype = choice("dtype", dtype, ("float64", "float32"))
     seed = check_seed(seed)
     t_max = positive_float("t_max", t_max)
-    rtol = (1e-10 if dtype == "float64" else 1e-5) if rtol is None else positive_float("rtol", rtol)
+    rtol = flow.default_rtol(dtype) if rtol is None else positive_float("rtol", rtol)
     xp = namespace(backend)
     if layers is not None:
         given = [real_array(f"layers[{j}]", w, 3) for j, w in enumerate(layers)]

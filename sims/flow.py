@@ -143,15 +143,6 @@ def _col(v: Any, like: Any) -> Any:
     return xp.reshape(v, (v.shape[0], 1))
 
 
-def _lincomb(coeffs: Sequence[float], ks: Sequence[Any]) -> Any:
-    """``sum_i coeffs[i] * ks[i]``, skipping zero coefficients."""
-    acc = None
-    for c, k in zip(coeffs, ks):
-        if c != 0.0:
-            acc = c * k if acc is None else acc + c * k
-    return acc
-
-
 def _converged(xp: Any, loss: Any, gn2: Any, loss_tol: Any, grad_tol2: float) -> Any:
     """Per-run convergence test; a zero tolerance disables its test (losses may be negative)."""
     by_loss = (loss_tol > 0) & (xp.astype(loss, xp.float64) <= loss_tol)
@@ -237,6 +228,12 @@ def log_steps(steps: int, num: int = 100) -> np.ndarray:
         raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
     pts = np.unique(np.round(np.geomspace(1, steps, max(num - 1, 1))).astype(np.int64))
     return np.unique(np.concatenate([[0], pts, [steps]]))
+
+
+def default_rtol(dtype: str) -> float:
+    """The flow tolerance the simulators use unless told otherwise: 1e-10 in float64, 1e-5 in float32
+    (both well above the 10 eps that :func:`integrate_flow` requires)."""
+    return 1e-10 if dtype == "float64" else 1e-5
 
 
 def _check_times(t_eval: Any, t_max: float) -> np.ndarray:

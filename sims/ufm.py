@@ -312,7 +312,7 @@ def simulate(
     dtype = choice("dtype", dtype, ("float64", "float32"))
     seed = check_seed(seed)
     t_max = positive_float("t_max", t_max)
-    rtol = (1e-10 if dtype == "float64" else 1e-5) if rtol is None else positive_float("rtol", rtol)
+    rtol = flow.default_rtol(dtype) if rtol is None else positive_float("rtol", rtol)
     xp = namespace(backend)
     state0 = initial_state(problem, alpha, seed=seed, backend=backend, dtype=dtype)
     Y = asarray(problem.labels(), xp, dtype)

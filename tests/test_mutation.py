@@ -20,12 +20,17 @@ from theory import diagonal as th_diagonal
 from theory import ufm as th_ufm
 
 
+CACHES = (claims_diagonal.alpha_sweep, claims_diagonal.saddle_run, claims_diagonal._flow_reference)
+
+
 def _verdicts(ids):
-    claims_diagonal.alpha_sweep.cache_clear()
+    for cache in CACHES:  # shared simulations must be recomputed under (and after) each mutation
+        cache.cache_clear()
     try:
         return {i: run_claim(registry.get(i), "numpy", quick=True).verdict for i in ids}
     finally:
-        claims_diagonal.alpha_sweep.cache_clear()
+        for cache in CACHES:
+            cache.cache_clear()
 
 
 def _scaled(fn, factor):
