@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -386,11 +387,133 @@ def model_collapse(ctx: Context) -> Evidence:
     )
 
 
+# Downstream ridge on synthetic data: one Monte Carlo serves the error-formula and the adaptive-ridge claims.
+RIDGE_SETUP = {"d": 50, "T": 100, "T0": 100, "sigma": 1.0, "sigma0": 0.5}
+RIDGE_GENERATIONS = (0, 2, 4, 8)
+RIDGE_FACTORS = np.array([0.25, 0.5, 1.0, 2.0, 4.0])  # grid around each generation's predicted optimum
+
+
+@functools.lru_cache(maxsize=4)
+def ridge_collapse_run(seed: int, quick: bool) -> dict:
+    """Test errors of ridge predictors, trials x generations x lambda, on the grid
+    {0} + {lambda*(n) x RIDGE_FACTORS for n in RIDGE_GENERATIONS}."""
+    p = RIDGE_SETUP
+    star = {n: th.model_collapse_optimal_ridge(n, p["d"], p["T"], p["sigma"], p["T0"], p["sigma0"])
+            for n in RIDGE_GENERATIONS}
+    lams = np.concatenate([[0.0]] + [star[n] * RIDGE_FACTORS for n in RIDGE_GENERATIONS])
+    trials = 1000 if quick else 4000
+    errs = sim.model_collapse(p["d"], p["T"], p["sigma"], p["T0"], p["sigma0"], max(RIDGE_GENERATIONS),
+                              n_trials=trials, seed=seed, ridge=lams)
+    return {"star": star, "lams": lams, "errs": errs, "trials": trials}
+
+
+@claim(
+    id="deep_linear.model_collapse_ridge",
+    source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a) (isotropic, ridge downstream); deterministic equivalent derived here "
+           "with the Marchenko-Pastur resolvent",
+    statement="A ridge predictor (lambda) trained on data labelled by the n-th self-trained generator has test error "
+              "|w*|^2 lambda^2 g2 + sigma^2 gamma (g1 - lambda g2) + n sigma0^2 d/(T0 - d - 1) (1 - 2 lambda g1 + "
+              "lambda^2 g2): ridge shrinks the linear collapse term by tr R^2 / d < 1.",
+    kind="simulation",
+    backends="numpy",
+)
+def model_collapse_ridge(ctx: Context) -> Evidence:
+    p = RIDGE_SETUP
+    run = ridge_collapse_run(ctx.seed, ctx.quick)
+    errs, lams, trials = run["errs"], run["lams"], run["trials"]
+    mean = errs.mean(axis=0)
+    se = errs.std(axis=0, ddof=1) / math.sqrt(trials)
+    pred = np.array([[th.model_collapse_ridge_error(n, p["d"], p["T"], p["sigma"], p["T0"], p["sigma0"], lam)
+                      for lam in lams] for n in range(errs.shape[1])])
+    finite_size = 1 / (p["T"] - p["d"] - 1)
+    tol = 4 * se + finite_size * pred
+    ratio = np.abs(mean - pred) / tol
+    worst = np.unravel_index(np.argmax(ratio), ratio.shape)
+    return Evidence(
+        predicted=[round(float(x), 4) for x in pred[-1, :6]],
+        observed=[round(float(x), 4) for x in mean[-1, :6]],
+        error=float(ratio.max()),
+        tolerance=1.0,
+        error_measure="largest |Monte Carlo mean - deterministic equivalent| over (4 standard errors + the "
+                      "finite-size allowance), over generations 0..8 and 21 values of lambda (shown: generation 8, "
+                      "the first six lambdas)",
+        tolerance_reason=f"Monte Carlo over {trials} trials (4 standard errors) plus finite size d = {p['d']}: the "
+                         "deterministic equivalent is the d, T -> infinity limit; at lambda = 0 the exact variance "
+                         "d/(T - d - 1) differs from the limit d/(T - d) by the relative 1/(T - d - 1) = "
+                         f"{finite_size:.3f}, and ridge moves the resolvent away from the spectrum's edge (measured "
+                         "here: relative gaps <= 1.3% with 4000 trials); the generators' term is exact",
+        details={"lambdas": lams, "relative_gap": (mean - pred) / pred, "worst": {"generation": int(worst[0]),
+                 "lambda": float(lams[worst[1]])}, **p},
+    )
+
+
+@claim(
+    id="deep_linear.adaptive_ridge",
+    source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a): adaptive regularisation mitigates model collapse; the optimum "
+           "lambda*(n) derived here from the deterministic equivalent",
+    statement="The ridge parameter lambda*(n) minimising the predicted error (sigma^2 d/(T |w*|^2) with clean data, "
+              "growing about linearly with the number n of synthetic generations) is the empirical optimum among "
+              "lambda*/4 .. 4 lambda*, and keeps the test error below |w*|^2 (the zero predictor's) at every n, "
+              "while least squares grows linearly.",
+    kind="simulation",
+    backends="numpy",
+)
+def adaptive_ridge(ctx: Context) -> Evidence:
+    p = RIDGE_SETUP
+    run = ridge_collapse_run(ctx.seed, ctx.quick)
+    errs, star, trials = run["errs"], run["star"], run["trials"]
+    worst_z, rows = -np.inf, []
+    for k, n in enumerate(RIDGE_GENERATIONS):
+        cols = 1 + k * RIDGE_FACTORS.size + np.arange(RIDGE_FACTORS.size)
+        grid = errs[:, n, cols]
+        at_star = grid[:, 2]
+        # Paired differences (common random numbers) against each neighbour on the grid.
+        diff = np.delete(grid, 2, axis=1) - at_star[:, None]
+        z = -diff.mean(axis=0) / (diff.std(axis=0, ddof=1) / math.sqrt(trials))  # > 0: a neighbour beats lambda*
+        worst_z = max(worst_z, float(z.max()))
+        rows.append({"n": n, "lambda_star": star[n], "adaptive": float(at_star.mean()),
+                     "ols": float(errs[:, n, 0].mean()), "grid_means": grid.mean(axis=0), "z_neighbours": z})
+    bounded = all(r["adaptive"] < 1.0 for r in rows)  # E|w*|^2 = 1 in the simulation
+    clean = star[0] / (p["sigma"] ** 2 * p["d"] / p["T"]) - 1
+    passed = bool(worst_z <= 3.0 and bounded and abs(clean) < 1e-10)
+
+    def figure(fig):
+        ax = fig.add_subplot(1, 1, 1)
+        for i, r in enumerate(rows):
+            ax.plot(star[r["n"]] * RIDGE_FACTORS, r["grid_means"], "o-", color=f"C{i}", label=f"n = {r['n']}")
+            ax.axvline(star[r["n"]], color=f"C{i}", ls=":", lw=0.8)
+        ax.axhline(1.0, color="k", lw=0.6, ls="--", label="zero predictor")
+        ax.set_xscale("log")
+        ax.set_xlabel("ridge lambda")
+        ax.set_ylabel("test error")
+        ax.legend(fontsize=7)
+
+    return Evidence(
+        predicted=[round(r["lambda_star"], 4) for r in rows],
+        observed=[[round(r["adaptive"], 4), round(r["ols"], 4)] for r in rows],
+        error=max(worst_z, 0.0) / 3.0,
+        tolerance=1.0,
+        error_measure="largest paired z-score by which a grid neighbour (lambda*/4, /2, x2, x4) beats lambda*(n), "
+                      "over n = " + ", ".join(map(str, RIDGE_GENERATIONS)) + ", in units of 3, 0 when none does "
+                      "(observed: error at lambda* and of least squares per n)",
+        tolerance_reason=f"one-sided paired test over {trials} trials with common random numbers: 3 standard errors "
+                         "for 16 comparisons (false-alarm odds ~2%); neighbours a factor 2 away are 20+ standard "
+                         "errors worse, so a misplaced optimum fails clearly",
+        passed=passed,
+        note="" if passed else ("error at lambda* not below |w*|^2 at every n" if not bounded else
+                                "lambda*(0) is not the classical sigma^2 d/(T |w*|^2)" if abs(clean) >= 1e-10 else ""),
+        details={"rows": rows, "largest_z": worst_z, "lambda_star_clean_relative_error": clean,
+                 "asymptote_slope": p["d"] * p["sigma0"] ** 2 * (1 + p["d"] / p["T"]) / (p["T0"] - p["d"] - 1)},
+        figure=figure,
+    )
+
+
 @claim(
     id="deep_linear.symbolic",
-    source=f"{SAXE}, Eq. 6; {KREISLER}, Lemma 3.2; {AGARWALA}, Sec. 3",
+    source=f"{SAXE}, Eq. 6; {KREISLER}, Lemma 3.2; {AGARWALA}, Sec. 3; Marchenko & Pastur 1967 (resolvent); {DOHMATOB}, Sec. 4",
     statement="sympy proves that Saxe's u(t) solves tau u' = 2u(s - u), that y^2 sum 1/w_i^2 is the top Hessian "
-              "eigenvalue at a minimum of a scalar network, and that the SAM edge solves eta l (1 + rho l) = 2.",
+              "eigenvalue at a minimum of a scalar network, that the SAM edge solves eta l (1 + rho l) = 2, and the "
+              "Marchenko-Pastur resolvent and ridge-stationarity identities behind the adaptive ridge.",
     kind="symbolic",
     backends="none",
 )

@@ -479,34 +479,60 @@ def simulate_teacher_student(
 # Model collapse in regression (Dohmatob, Feng & Kempe 2024)
 # ---------------------------------------------------------------------------
 def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
-                   n_trials: int = 100, seed: int = 0) -> np.ndarray:
-    r"""Monte Carlo of model collapse in least squares (the setting of Dohmatob, Feng & Kempe 2024, Fig. 4).
+                   n_trials: int = 100, seed: int = 0, ridge: Any = 0.0) -> np.ndarray:
+    r"""Monte Carlo of model collapse in least squares and ridge regression (Dohmatob, Feng & Kempe 2024).
 
-    Starting from the true :math:`w^*`, generator :math:`k` (:math:`k = 1..n`) is OLS
-    fitted on :math:`T_0` fresh samples labelled by generator :math:`k-1` plus noise
-    :math:`\sigma_0`; the predictor for generation :math:`n` is OLS fitted on
-    :math:`T` fresh samples labelled by generator :math:`n` plus noise :math:`\sigma`.
-    Inputs are isotropic Gaussian. Returns the predictors' test errors
-    :math:`\|\hat w_{pred}(n) - w^*\|^2`, shape ``(n_trials, n_generations + 1)``
-    (host NumPy: least squares is solved by LAPACK, CPU-only).
+    Starting from the true :math:`w^* \sim N(0, I_d/d)` (so :math:`E\|w^*\|^2 = 1`),
+    generator :math:`k` (:math:`k = 1..n`) is OLS fitted on :math:`T_0` fresh
+    samples labelled by generator :math:`k-1` plus noise :math:`\sigma_0`; the
+    predictor for generation :math:`n` is fitted on :math:`T` fresh samples
+    labelled by generator :math:`n` plus noise :math:`\sigma`, by ridge regression
+
+    .. math:: \hat w_{pred} = \arg\min_w \tfrac1T\|Xw - y\|^2 + \lambda\|w\|^2
+              = (\hat\Sigma + \lambda I)^{-1} X^\top y / T, \qquad \hat\Sigma = X^\top X/T,
+
+    with :math:`\lambda` = ``ridge`` (0: OLS, the paper's Fig. 4 setting; it
+    needs ``T >= d``). Inputs are isotropic Gaussian. Every :math:`\lambda` of
+    ``ridge`` is evaluated on the same draws (common random numbers), through
+    one eigendecomposition of :math:`\hat\Sigma` per fit.
+
+    Returns
+    -------
+    ndarray
+        Test errors :math:`\|\hat w_{pred}(n) - w^*\|^2`, shape
+        ``(n_trials, n_generations + 1) + np.shape(ridge)`` (host NumPy: the fits
+        are small dense LAPACK problems, CPU-only).
     """
     d = positive_int("d", d, 1, 10_000)
-    T, T0 = positive_int("T", T, d, 10**7), positive_int("T0", T0, d, 10**7)
+    T0 = positive_int("T0", T0, d, 10**7)
     n_generations = positive_int("n_generations", n_generations, 0, 10_000)
     n_trials = positive_int("n_trials", n_trials, 1, 10**6)
     sigma, sigma0 = nonneg_float("sigma", sigma), nonneg_float("sigma0", sigma0)
+    if max(sigma, sigma0) > 1e100:
+        raise ValueError(f"sigma and sigma0 must lie in [0, 1e100]; got {sigma!r}, {sigma0!r}")
+    lams = real_array("ridge", ridge, (0, 1))
+    if np.any(lams < 0) or np.any(lams > 1e12):
+        raise ValueError(f"ridge must lie in [0, 1e12]; got min {lams.min()!r}, max {lams.max()!r}")
+    T = positive_int("T", T, d if np.any(lams == 0) else 1, 10**7)
     rng = host_rng(seed)
 
     def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
         X = rng.standard_normal((size, d))
         return np.linalg.lstsq(X, X @ teacher + noise * rng.standard_normal(size), rcond=None)[0]
 
-    out = np.empty((n_trials, n_generations + 1))
+    flat = lams.reshape(-1)
+    out = np.empty((n_trials, n_generations + 1, flat.size))
     for trial in range(n_trials):
         w_star = rng.standard_normal(d) / math.sqrt(d)
         generator = w_star
         for n in range(n_generations + 1):
             if n:
                 generator = ols(generator, T0, sigma0)
-            out[trial, n] = float(np.sum((ols(generator, T, sigma) - w_star) ** 2))
-    return out
+            X = rng.standard_normal((T, d))
+            y = X @ generator + sigma * rng.standard_normal(T)
+            s, V = np.linalg.eigh(X.T @ X / T)
+            # T >= d when some lambda is 0: s > 0 almost surely
+            b = V.T @ (X.T @ y / T)
+            pred = (b[:, None] / (s[:, None] + flat[None, :]))
+            out[trial, n] = np.sum((V @ pred - w_star[:, None]) ** 2, axis=0)
+    return out.reshape((n_trials, n_generations + 1) + lams.shape)

@@ -261,7 +261,8 @@ def test_fuzz_deep_linear_problem(name, value):
     call(deep_linear.Problem, **kwargs)
 
 
-@given(st.sampled_from(["saxe", "learning_time", "gfs", "sam_edge", "grok", "collapse", "mode"]), anything, anything)
+@given(st.sampled_from(["saxe", "learning_time", "gfs", "sam_edge", "grok", "collapse", "mode", "ridge_error",
+                        "optimal_ridge", "resolvent"]), anything, anything)
 @settings(max_examples=80)
 def test_fuzz_deep_linear_theory(which, a, b):
     fns = {
@@ -273,10 +274,26 @@ def test_fuzz_deep_linear_theory(which, a, b):
         th_deep.grokking_time(a, 0.01, 1e-3) if not isinstance(a, float) else None,
         "collapse": lambda: th_deep.model_collapse_error(a, 5, 20, 1.0, 20, b),
         "mode": lambda: th_deep.end_to_end_mode([0.0, 1.0], 2.0, a, b),
+        "ridge_error": lambda: th_deep.model_collapse_ridge_error(a, 5, 20, 1.0, 20, 0.5, b),
+        "optimal_ridge": lambda: th_deep.model_collapse_optimal_ridge(a, 5, 20, b, 20, 0.5),
+        "resolvent": lambda: th_deep.mp_resolvent(a, b),
     }
     out = call(fns[which])
     if out is not None:
         assert not np.any(np.isnan(np.asarray(out, dtype=float)))
+
+
+COLLAPSE_BASE = dict(d=3, T=6, sigma=1.0, T0=8, sigma0=0.5, n_generations=2, n_trials=2, seed=0, ridge=[0.0, 0.5])
+
+
+@given(st.sampled_from(sorted(COLLAPSE_BASE)), anything)
+@settings(max_examples=60)
+def test_fuzz_model_collapse_simulation(name, value):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and name != "seed" and value > 40:
+        value = 40  # sizes: keep the run small; the bounds themselves are checked by validation
+    out = call(deep_linear.model_collapse, **dict(COLLAPSE_BASE, **{name: value}))
+    if out is not None:
+        assert np.all(np.isfinite(out))
 
 
 UFM_FIELDS = dict(n=(4, 3, 2), d=4, loss="mse", lambda_W=1e-2, lambda_H=1e-2, lambda_b=None, depth=1, relu=False)

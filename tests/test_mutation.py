@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from proofs_checks import deep_linear as claims_deep
 from proofs_checks import diagonal as claims_diagonal
 from proofs_checks import registry
 from proofs_checks.runner import run_claim
@@ -20,7 +21,8 @@ from theory import diagonal as th_diagonal
 from theory import ufm as th_ufm
 
 
-CACHES = (claims_diagonal.alpha_sweep, claims_diagonal.saddle_run, claims_diagonal._flow_reference)
+CACHES = (claims_diagonal.alpha_sweep, claims_diagonal.saddle_run, claims_diagonal._flow_reference,
+          claims_deep.ridge_collapse_run)
 
 
 def _verdicts(ids):
@@ -107,6 +109,24 @@ def test_perturbed_collapse_formula_fails(monkeypatch):
     original = th_deep.model_collapse_error
     monkeypatch.setattr(th_deep, "model_collapse_error", lambda *a: original(*a) * 1.1)
     assert _verdicts(["deep_linear.model_collapse"]) == {"deep_linear.model_collapse": "failed"}
+
+
+def test_ridge_collapse_baseline_passes():
+    ids = ["deep_linear.model_collapse_ridge", "deep_linear.adaptive_ridge"]
+    assert set(_verdicts(ids).values()) == {"passed"}
+
+
+def test_perturbed_ridge_collapse_formula_fails(monkeypatch):
+    original = th_deep.model_collapse_ridge_error
+    monkeypatch.setattr(th_deep, "model_collapse_ridge_error", lambda *a: original(*a) * 1.05)
+    assert _verdicts(["deep_linear.model_collapse_ridge"]) == {"deep_linear.model_collapse_ridge": "failed"}
+
+
+def test_misplaced_adaptive_ridge_fails(monkeypatch):
+    original = th_deep.model_collapse_optimal_ridge
+    # the clean optimum stays right: only the synthetic-data optimum moves (x 1.5), caught by the Monte Carlo
+    monkeypatch.setattr(th_deep, "model_collapse_optimal_ridge", lambda n, *a: original(n, *a) * (1.5 if n else 1))
+    assert _verdicts(["deep_linear.adaptive_ridge"]) == {"deep_linear.adaptive_ridge": "failed"}
 
 
 def test_ufm_baseline_passes():

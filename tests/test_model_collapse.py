@@ -1,0 +1,137 @@
+"""Model collapse with a ridge downstream predictor: resolvent, error formula, adaptive ridge, simulator.
+
+References are independent of the code under test: Gauss-Legendre quadrature of
+the Marchenko-Pastur density (``mp_moments``), finite differences, a direct
+``np.linalg.solve`` of the ridge normal equations on replicated draws.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sims import deep_linear as sim
+from theory import deep_linear as th
+
+SETUP = dict(d=50, T=100, sigma=1.0, T0=100, sigma0=0.5)
+
+
+def _err(n, lam, w_norm_sq=1.0, **kw):
+    p = {**SETUP, **kw}
+    return th.model_collapse_ridge_error(n, p["d"], p["T"], p["sigma"], p["T0"], p["sigma0"], lam, w_norm_sq)
+
+
+def _star(n, w_norm_sq=1.0, **kw):
+    p = {**SETUP, **kw}
+    return th.model_collapse_optimal_ridge(n, p["d"], p["T"], p["sigma"], p["T0"], p["sigma0"], w_norm_sq)
+
+
+TRACES = {  # the function of the eigenvalue nu that each field traces
+    "g1": lambda v, lam: (v + lam) ** -1.0,
+    "g2": lambda v, lam: (v + lam) ** -2.0,
+    "df": lambda v, lam: v / (v + lam),
+    "v2": lambda v, lam: v / (v + lam) ** 2,
+    "v3": lambda v, lam: v / (v + lam) ** 3,
+    "r2": lambda v, lam: v**2 / (v + lam) ** 2,
+}
+
+
+@pytest.mark.parametrize("lam, gamma", [(0.0, 0.5), (0.3, 0.5), (1.0, 2.0), (1e-3, 3.0), (5.0, 0.2), (0.05, 0.9),
+                                        (1e-9, 4.0), (1e-9, 0.3), (1e6, 2.0)])
+def test_resolvent_matches_quadrature_of_the_density(lam, gamma):
+    got = th.mp_resolvent(lam, gamma)
+    for name, fn in TRACES.items():
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 at the atom for the s-weighted traces
+            ref = th.mp_moments(gamma, lambda v: np.nan_to_num(fn(v, lam)) if lam == 0 else fn(v, lam))
+        assert getattr(got, name) == pytest.approx(ref, rel=1e-9), name
+
+
+def test_ridgeless_limit_is_the_linear_collapse_law():
+    d, T, T0 = SETUP["d"], SETUP["T"], SETUP["T0"]
+    for n in (0, 3):
+        # the proportional limit of sigma^2 d/(T - d - 1): sigma^2 d/(T - d)
+        assert _err(n, 0.0) == pytest.approx(d / (T - d) + n * 0.25 * d / (T0 - d - 1), rel=1e-13)
+        assert _err(n, 1e-9) == pytest.approx(_err(n, 0.0), rel=1e-7)
+
+
+def test_large_ridge_tends_to_the_zero_predictor():
+    assert _err(5, 1e7, w_norm_sq=2.0) == pytest.approx(2.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 20])
+def test_optimal_ridge_is_a_stationary_minimum(n):
+    lam = _star(n)
+    f0 = _err(n, lam)
+    for eps in (1e-2, 0.1, 1.0):
+        assert _err(n, lam * (1 + eps)) > f0 and _err(n, lam / (1 + eps)) > f0
+    h = 1e-5 * lam
+    assert abs(_err(n, lam + h) - _err(n, lam - h)) / (2 * h) < 1e-8 * f0 / lam
+
+
+def test_clean_optimum_is_the_classical_ridge():
+    # Dobriban & Wager 2018: lambda* = sigma^2 gamma / |w*|^2 for isotropic data
+    assert _star(0, w_norm_sq=2.0, sigma=1.5) == pytest.approx(1.5**2 * 0.5 / 2.0, rel=1e-12)
+    assert _star(0, sigma=0.0) == 0.0
+
+
+def test_optimum_grows_linearly_and_the_error_stays_below_the_zero_predictor():
+    stars = [_star(n) for n in (0, 2, 8, 64, 1000)]
+    assert np.all(np.diff(stars) > 0)
+    d, T, T0, s0 = SETUP["d"], SETUP["T"], SETUP["T0"], SETUP["sigma0"]
+    slope = d * s0**2 * (1 + d / T) / (T0 - d - 1)  # lambda* ~ d (tau_n^2 (1 + gamma) + sigma^2/T) / |w*|^2
+    assert (stars[-1] - stars[-2]) / (1000 - 64) == pytest.approx(slope, rel=1e-3)
+    errors = [_err(n, lam) for n, lam in zip((0, 2, 8, 64, 1000), stars)]
+    assert np.all(np.diff(errors) > 0) and errors[-1] < 1.0
+    assert _err(8, 0.0) > 3 * _err(8, stars[2])
+
+
+def test_simulated_ridge_is_the_normal_equations_on_the_same_draws():
+    d, T, sigma, lam, seed = 6, 9, 0.7, 0.3, 5
+    got = sim.model_collapse(d, T, sigma, 20, 0.5, 0, n_trials=1, seed=seed, ridge=[0.0, lam])
+    rng = np.random.default_rng(seed)  # the draws in the simulator's order: w*, then X, then noise
+    w = rng.standard_normal(d) / math.sqrt(d)
+    X = rng.standard_normal((T, d))
+    y = X @ w + sigma * rng.standard_normal(T)
+    ridge = np.linalg.solve(X.T @ X + T * lam * np.eye(d), X.T @ y)
+    ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    np.testing.assert_allclose(got[0, 0], [np.sum((ols - w) ** 2), np.sum((ridge - w) ** 2)], rtol=1e-10)
+
+
+def test_simulator_shapes_and_validation():
+    assert sim.model_collapse(4, 8, 1.0, 10, 0.5, 2, n_trials=3).shape == (3, 3)
+    assert sim.model_collapse(4, 8, 1.0, 10, 0.5, 2, n_trials=3, ridge=[0.1, 1.0]).shape == (3, 3, 2)
+    assert sim.model_collapse(4, 2, 1.0, 10, 0.5, 1, n_trials=2, ridge=0.5).shape == (2, 2)  # T < d with ridge
+    with pytest.raises(ValueError, match="T"):
+        sim.model_collapse(4, 2, 1.0, 10, 0.5, 1, n_trials=2, ridge=[0.0, 0.5])
+    with pytest.raises(ValueError, match="ridge"):
+        sim.model_collapse(4, 8, 1.0, 10, 0.5, 1, ridge=-0.1)
+    with pytest.raises(ValueError, match="sigma"):
+        sim.model_collapse(4, 8, 1e200, 10, 0.5, 1)
+
+
+def test_theory_validation():
+    with pytest.raises(ValueError, match="lam"):
+        th.model_collapse_ridge_error(1, 5, 20, 1.0, 20, 0.5, -1.0)
+    with pytest.raises(ValueError, match="T > d"):
+        th.model_collapse_ridge_error(1, 5, 4, 1.0, 20, 0.5, 0.0)
+    with pytest.raises(ValueError, match="T0"):
+        th.model_collapse_optimal_ridge(1, 5, 20, 1.0, 6, 0.5)
+    with pytest.raises(ValueError, match="gamma"):
+        th.mp_resolvent(0.0, 2.0)
+    with pytest.raises(TypeError, match="n_generations"):
+        th.model_collapse_ridge_error(1.5, 5, 20, 1.0, 20, 0.5, 0.1)
+
+
+@given(st.integers(0, 50), st.integers(2, 60), st.integers(1, 200), st.floats(0.05, 3.0), st.floats(0.0, 2.0))
+@settings(max_examples=40, deadline=None)
+def test_adaptive_ridge_never_loses_to_least_squares_or_the_zero_predictor(n, d, T, sigma, sigma0):
+    T0 = d + 2 + T  # generators need T0 > d + 1
+    lam = th.model_collapse_optimal_ridge(n, d, T, sigma, T0, sigma0)
+    best = th.model_collapse_ridge_error(n, d, T, sigma, T0, sigma0, lam)
+    assert best <= 1.0 * (1 + 1e-12)  # the zero predictor's error, |w*|^2 = 1
+    for other in (lam / 3, lam * 3):
+        assert best <= th.model_collapse_ridge_error(n, d, T, sigma, T0, sigma0, other) * (1 + 1e-12)
+    if T > d + 1:
+        assert best <= th.model_collapse_ridge_error(n, d, T, sigma, T0, sigma0, 0.0)
