@@ -412,8 +412,8 @@ def ridge_collapse_run(seed: int, quick: bool) -> dict:
     source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a) (isotropic, ridge downstream); deterministic equivalent derived here "
            "with the Marchenko-Pastur resolvent",
     statement="A ridge predictor (lambda) trained on data labelled by the n-th self-trained generator has test error "
-              "|w*|^2 lambda^2 g2 + sigma^2 gamma (g1 - lambda g2) + n sigma0^2 d/(T0 - d - 1) (1 - 2 lambda g1 + "
-              "lambda^2 g2): ridge shrinks the linear collapse term by tr R^2 / d < 1.",
+              "|w*|^2 lambda^2 g2 + sigma^2 gamma v2 + n sigma0^2 d/(T0 - d - 1) r2 (Marchenko-Pastur traces, "
+              "theory.deep_linear.mp_resolvent): ridge shrinks the linear collapse term by r2 = tr R^2 / d < 1.",
     kind="simulation",
     backends="numpy",
 )

@@ -12,6 +12,15 @@ With :math:`R = W - \Phi`, :math:`A_j = W_N\cdots W_{j+1}` and
 products) is in :func:`hvp`. A *scalar network* :math:`f = w_1\cdots w_D` is the
 case of one-by-one layers (:meth:`Problem.scalar`).
 
+On data :math:`X \in \mathbb{R}^{n\times d_{in}}`, :math:`Y \in \mathbb{R}^{n\times d_{out}}`
+(:meth:`Problem.from_data`) the loss is the mean squared error
+:math:`L = \frac{1}{2n}\sum_i\|W x_i - y_i\|^2` (with per-sample weights
+:math:`\omega_i` for SGD: :math:`\tfrac12\sum_i\omega_i\|W x_i - y_i\|^2`), whose
+end-to-end gradient is :math:`R = \sum_i\omega_i(Wx_i - y_i)x_i^\top`, which at
+uniform weights is :math:`W\Sigma_{xx} - \Phi` with :math:`\Sigma_{xx} = X^\top X/n`
+and :math:`\Phi = Y^\top X/n` (Saxe et al.'s :math:`\Sigma^{31}`): for whitened
+inputs (:math:`\Sigma_{xx} = I`) the target loss above, up to a constant.
+
 Every run of a batch has its own layers: the state is a tuple of ``N`` arrays
 of shapes ``(B, h_j, h_{j-1})``.
 """
@@ -33,26 +42,50 @@ from .trajectory import Trajectory, environment
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
            "product", "simulate", "simulate_teacher_student", "model_collapse"]
 
-ALGORITHMS = ("flow", "gd", "sam")
+ALGORITHMS = ("flow", "gd", "sgd", "sam")
 INITS = ("aligned", "random")
 
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """A target matrix and the hidden widths of the network that fits it.
+    """A target matrix (or data) and the hidden widths of the network that fits it.
 
     Attributes
     ----------
     target : ndarray, shape (d_out, d_in)
-        :math:`\\Phi`, the input-output correlation of whitened data.
+        :math:`\\Phi`, the input-output correlation of whitened data; computed as
+        :math:`Y^\\top X/n` when data are given.
     hidden : tuple of int
         Hidden widths :math:`h_1, \\dots, h_{N-1}`; the depth is ``len(hidden) + 1``.
+    X, Y : ndarray, shape (n, d_in) and (n, d_out), optional
+        Training data: the loss is then the mean squared error on them (see the
+        module docstring) and SGD draws its mini-batches from the ``n`` samples.
     """
 
-    target: np.ndarray
+    target: np.ndarray | None = None
     hidden: tuple[int, ...] = ()
+    X: np.ndarray | None = None
+    Y: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if (self.X is None) != (self.Y is None):
+            raise ValueError("X and Y come together (the inputs and outputs of the same samples)")
+        if self.X is not None:
+            X, Y = real_array("X", self.X, 2), real_array("Y", self.Y, 2)
+            if X.shape[0] != Y.shape[0]:
+                raise ValueError(f"X and Y must have the same number of rows (samples); got {X.shape[0]} and {Y.shape[0]}")
+            if X.size + Y.size > 10**7:
+                raise ValueError("X and Y must have at most 1e7 entries together")
+            phi = Y.T @ X / X.shape[0]
+            if self.target is not None:
+                given = real_array("target", self.target, 2)
+                if given.shape != phi.shape or not np.allclose(given, phi, rtol=1e-12, atol=1e-300):
+                    raise ValueError("target must equal Y^T X / n when data are given (or be left out)")
+            object.__setattr__(self, "X", X)
+            object.__setattr__(self, "Y", Y)
+            object.__setattr__(self, "target", phi)
+        elif self.target is None:
+            raise ValueError("give a target matrix or data X, Y")
         t = real_array("target", self.target, 2)
         object.__setattr__(self, "target", t)
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
@@ -75,8 +108,26 @@ class Problem:
         u, s, vt = np.linalg.svd(self.target, full_matrices=False)
         return u, s, vt.T
 
+    @property
+    def n(self) -> int | None:
+        """Number of samples (``None`` for a target-only problem)."""
+        return None if self.X is None else self.X.shape[0]
+
+    @property
+    def input_covariance(self) -> np.ndarray | None:
+        """:math:`\\Sigma_{xx} = X^\\top X/n` (``None`` for a target-only problem: whitened, the identity)."""
+        return None if self.X is None else self.X.T @ self.X / self.X.shape[0]
+
     def digest(self) -> str:
-        return hashlib.sha256(self.target.tobytes() + repr(self.hidden).encode()).hexdigest()[:16]
+        parts = [self.target.tobytes(), repr(self.hidden).encode()]
+        if self.X is not None:
+            parts += [self.X.tobytes(), self.Y.tobytes()]
+        return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
+
+    @classmethod
+    def from_data(cls, X: Any, Y: Any, hidden: tuple[int, ...] = ()) -> "Problem":
+        """Fit data ``X (n, d_in)``, ``Y (n, d_out)`` by mean squared error."""
+        return cls(hidden=tuple(hidden), X=X, Y=Y)
 
     @classmethod
     def random(cls, d_in: int, d_out: int, hidden: tuple[int, ...], singular_values: Any = None,
@@ -135,32 +186,52 @@ def product(layers: tuple[Any, ...]) -> Any:
     return out
 
 
-def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-    r"""Loss :math:`\tfrac12\|W_N\cdots W_1 - \Phi\|_F^2` per run and its gradient :math:`A_j^\top R B_j^\top`."""
+def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None,
+              data: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, ...]]:
+    r"""Loss per run and its gradient :math:`A_j^\top R B_j^\top`.
+
+    Without ``data``: :math:`\tfrac12\|W_N\cdots W_1 - \Phi\|_F^2`, :math:`R = W - \Phi`.
+    With ``data = (X, Y)`` (device arrays ``(n, d_in)``, ``(n, d_out)``):
+    :math:`\tfrac12\sum_i\omega_i\|Wx_i - y_i\|^2`, :math:`R = \sum_i\omega_i(Wx_i - y_i)x_i^\top`,
+    with ``weights`` :math:`\omega` of shape ``(B, n)`` (SGD) or uniform :math:`1/n`.
+    """
     xp = xp_of(layers[0])
     pre, suf = _chains(layers)
-    resid = xp.matmul(layers[-1], pre[-1]) - target
-    loss = xp.sum(resid * resid, axis=(1, 2)) / 2
+    w = xp.matmul(layers[-1], pre[-1])
+    if data is None:
+        resid = w - target
+        loss = xp.sum(resid * resid, axis=(1, 2)) / 2
+    else:
+        X, Y = data
+        err = xp.matmul(w, X.T) - Y.T  # (B, d_out, n): per-sample residuals
+        weighted = err / X.shape[0] if weights is None else err * weights[:, None, :]
+        loss = xp.sum(weighted * err, axis=(1, 2)) / 2
+        resid = xp.matmul(weighted, X)
     grads = tuple(xp.matmul(xp.matmul(_t(a), resid), _t(b)) for a, b in zip(suf, pre))
     return loss, grads
 
 
-def hvp(target: Any, layers: tuple[Any, ...], direction: tuple[Any, ...]) -> tuple[Any, ...]:
+def hvp(target: Any, layers: tuple[Any, ...], direction: tuple[Any, ...], cov: Any = None) -> tuple[Any, ...]:
     r"""Exact Hessian-vector product of the loss at ``layers`` along ``direction`` (forward mode).
 
-    Differentiating :math:`B_{j+1} = W_j B_j`, :math:`A_{j-1} = A_j W_j` and
-    :math:`R = W_N B_N - \Phi` along :math:`V` gives
-    :math:`dB_{j+1} = V_j B_j + W_j dB_j`, :math:`dA_{j-1} = dA_j W_j + A_j V_j`, and
+    With :math:`R = W_N B_N S - \Phi` (:math:`S` = ``cov``, the input covariance
+    :math:`\Sigma_{xx}` of data, or the identity), differentiating
+    :math:`B_{j+1} = W_j B_j`, :math:`A_{j-1} = A_j W_j` and :math:`R` along :math:`V` gives
+    :math:`dB_{j+1} = V_j B_j + W_j dB_j`, :math:`dA_{j-1} = dA_j W_j + A_j V_j`,
+    :math:`dR = d(W_N B_N)\,S`, and
     :math:`d(\nabla_j L) = dA_j^\top R B_j^\top + A_j^\top dR\, B_j^\top + A_j^\top R\, dB_j^\top`.
     """
     xp = xp_of(layers[0])
     n = len(layers)
     pre, suf = _chains(layers)
-    resid = xp.matmul(layers[-1], pre[-1]) - target
+    w = xp.matmul(layers[-1], pre[-1])
+    resid = (w if cov is None else xp.matmul(w, cov)) - target
     dpre = [xp.zeros_like(pre[0])]
     for j in range(n - 1):
         dpre.append(xp.matmul(direction[j], pre[j]) + xp.matmul(layers[j], dpre[j]))
     dresid = xp.matmul(direction[-1], pre[-1]) + xp.matmul(layers[-1], dpre[-1])
+    if cov is not None:
+        dresid = xp.matmul(dresid, cov)
     dsuf = [None] * n
     dsuf[-1] = xp.zeros_like(suf[-1])
     for j in range(n - 1, 0, -1):
@@ -190,11 +261,12 @@ def _unflat(vec: Any, like: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int = 0) -> Any:
+def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int = 0, cov: Any = None) -> Any:
     r"""Largest Hessian eigenvalue per run, by Lanczos with full reorthogonalisation on exact HVPs.
 
     ``iters`` Krylov vectors (capped at the number of parameters); the start
-    vector is drawn on the host from ``seed``. Returns a host array ``(B,)``.
+    vector is drawn on the host from ``seed``; ``cov`` as in :func:`hvp`.
+    Returns a host array ``(B,)``.
     """
     xp = xp_of(layers[0])
     batch = layers[0].shape[0]
@@ -205,7 +277,7 @@ def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int =
     q = start / xp.sqrt(xp.sum(start * start, axis=1, keepdims=True))
     basis, alphas, betas = [q], [], []
     for i in range(k):
-        hq = _flat(hvp(target, layers, _unflat(basis[-1], layers)))
+        hq = _flat(hvp(target, layers, _unflat(basis[-1], layers), cov))
         a = xp.sum(hq * basis[-1], axis=1)
         alphas.append(to_numpy(a))
         for prev in basis:  # full reorthogonalisation: these Krylov spaces are tiny
@@ -223,8 +295,8 @@ def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int =
     return top
 
 
-def hessian_dense(target: Any, layers: tuple[Any, ...]) -> np.ndarray:
-    """The full Hessian ``(B, P, P)`` from exact HVPs on the basis vectors (small models)."""
+def hessian_dense(target: Any, layers: tuple[Any, ...], cov: Any = None) -> np.ndarray:
+    """The full Hessian ``(B, P, P)`` from exact HVPs on the basis vectors (small models; ``cov`` as in :func:`hvp`)."""
     xp = xp_of(layers[0])
     batch = layers[0].shape[0]
     size = sum(math.prod(p.shape[1:]) for p in layers)
@@ -234,7 +306,7 @@ def hessian_dense(target: Any, layers: tuple[Any, ...]) -> np.ndarray:
     for i in range(size):
         e = np.zeros((batch, size))
         e[:, i] = 1.0
-        cols.append(to_numpy(_flat(hvp(target, layers, _unflat(asarray(e, xp, None) * 1.0, layers)))))
+        cols.append(to_numpy(_flat(hvp(target, layers, _unflat(asarray(e, xp, None) * 1.0, layers), cov))))
     return np.stack(cols, axis=2)
 
 
@@ -288,6 +360,7 @@ def simulate(
     steps: int | None = None,
     rho: float | None = None,
     sam_normalized: bool = False,
+    batch_size: int | None = None,
     t_eval: Any = None,
     rtol: float | None = None,
     atol: float = 1e-14,
@@ -307,8 +380,10 @@ def simulate(
     problem : Problem
     alpha : float or 1-D array
         Initial scale (one run per value); ignored when ``layers`` is given.
-    algorithm : {"flow", "gd", "sam"}
-        Gradient flow (adaptive Dormand-Prince), gradient descent, or SAM
+    algorithm : {"flow", "gd", "sgd", "sam"}
+        Gradient flow (adaptive Dormand-Prince), gradient descent, mini-batch SGD
+        (problems with data; ``batch_size`` samples drawn without replacement per
+        step and run from a host schedule seeded by ``seed``), or SAM
         (unnormalised by default: :math:`\theta - \eta\nabla L(\theta + \rho\nabla L)`).
     lr : float or 1-D array
         Step size (discrete algorithms), one per run if an array.
@@ -352,23 +427,29 @@ def simulate(
         state0 = initial_state(problem, alpha, init, seed=seed, backend=backend, dtype=dtype)
     batch = state0[0].shape[0]
     target = asarray(problem.target, xp, dtype)
+    data = None if problem.X is None else (asarray(problem.X, xp, dtype), asarray(problem.Y, xp, dtype))
+    cov = None if problem.X is None else asarray(problem.input_covariance, xp, dtype)
     u, _, v = problem.svd()
     u_dev, v_dev = asarray(u, xp, dtype), asarray(v, xp, dtype)
 
     def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-        return loss_grad(target, state)
+        return loss_grad(target, state, weights, data)
 
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
         p = product(state)
-        resid = p - target
         modes = xp.sum(xp.matmul(u_dev.T, p) * v_dev.T, axis=2)
         bal = xp.zeros((state[0].shape[0],), dtype=state[0].dtype)
         for lower, upper in zip(state[:-1], state[1:]):
             diff = xp.matmul(_t(upper), upper) - xp.matmul(lower, _t(lower))
             bal = xp.maximum(bal, xp.sqrt(xp.sum(diff * diff, axis=(1, 2))))
-        out = {"loss": xp.sum(resid * resid, axis=(1, 2)) / 2, "modes": modes, "balancedness": bal}
+        if data is None:
+            loss = xp.sum((p - target) ** 2, axis=(1, 2)) / 2
+        else:
+            err = xp.matmul(p, data[0].T) - data[1].T
+            loss = xp.sum(err * err, axis=(1, 2)) / (2 * data[0].shape[0])
+        out = {"loss": loss, "modes": modes, "balancedness": bal}
         if record_sharpness:
-            out["sharpness"] = sharpness(target, state, iters=sharpness_iters, seed=seed)
+            out["sharpness"] = sharpness(target, state, iters=sharpness_iters, seed=seed, cov=cov)
         if record_layers:
             out["params"] = _flat(state)
         return out
@@ -378,14 +459,16 @@ def simulate(
                             "problem": {"digest": problem.digest()}, "init": init if layers is None else "given",
                             "seed": seed, "backend": backend, "dtype": dtype, "versions": environment()}
     if algorithm == "flow":
-        if lr is not None or steps is not None or rho is not None:
-            raise ValueError("lr, steps and rho apply to discrete algorithms, not algorithm='flow'")
+        if lr is not None or steps is not None or rho is not None or batch_size is not None:
+            raise ValueError("lr, steps, rho and batch_size apply to discrete algorithms, not algorithm='flow'")
         result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=observe, stop=stop,
                                      method=flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps), compact=True)
         meta.update(time_unit="time", t_max=t_max, rtol=rtol, atol=atol)
     else:
         if lr is None:
             raise ValueError(f"lr is required for algorithm={algorithm!r}")
+        if batch_size is not None and algorithm != "sgd":
+            raise ValueError(f"batch_size applies to algorithm='sgd', not {algorithm!r}")
         lr_arr = positive_array("lr", lr, (0, 1))
         if lr_arr.ndim == 1 and lr_arr.shape[0] != batch:
             raise ValueError(f"lr has {lr_arr.shape[0]} values but there are {batch} runs")
@@ -393,13 +476,19 @@ def simulate(
         n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
         if algorithm == "gd":
             rule: flow.Algorithm = flow.GD(lr=lr_val)
+        elif algorithm == "sgd":
+            if problem.n is None:
+                raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
+            rule = flow.SGD(lr=lr_val, batch_size=positive_int("batch_size", 1 if batch_size is None else batch_size,
+                                                               1, problem.n))
         else:
             if rho is None:
                 raise ValueError("rho is required for algorithm='sam'")
             rule = flow.SAM(lr=lr_val, rho=nonneg_float("rho", rho), normalized=bool(sam_normalized))
-        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop)
+        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop,
+                                   n_samples=problem.n, seed=seed, check_every=10 if algorithm == "sgd" else 1)
         meta.update(time_unit="step", steps=n_steps, lr=np.asarray(lr_val).tolist(), rho=rho,
-                    sam_normalized=sam_normalized)
+                    sam_normalized=sam_normalized, batch_size=batch_size)
     final = {f"layer_{j + 1}": w for j, w in enumerate(result.final)}
     prod = result.final[0]
     for w in result.final[1:]:

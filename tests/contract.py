@@ -116,6 +116,39 @@ DEEP_LINEAR = ModelSpec(
     weighted=False,
 )
 
+def _deep_data(seed: int) -> Any:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((7, 3)) * np.array([1.0, 0.6, 1.4])  # correlated-scale, not whitened, inputs
+    Y = X @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((7, 2))
+    return deep_linear.Problem.from_data(X, Y, (3, 2))
+
+
+def _deep_data_kwargs(seed: int) -> dict[str, Any]:
+    p = _deep_data(seed)
+    return {"X": p.X, "Y": p.Y, "hidden": p.hidden}
+
+
+DEEP_LINEAR_DATA = ModelSpec(
+    name="deep_linear_data",
+    make_problem=_deep_data,
+    random_state=DEEP_LINEAR.random_state,
+    loss_grad=lambda p, state, weights=None: deep_linear.loss_grad(p.target, state, weights, (p.X, p.Y)),
+    n_samples=lambda p: p.n,
+    simulate=deep_linear.simulate,
+    runs={
+        "flow": dict(alpha=[0.1, 0.5], t_max=5.0, init="random"),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100, init="random"),
+        "sgd": dict(alpha=[0.1, 0.5], algorithm="sgd", lr=0.05, steps=100, batch_size=2, init="random"),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.05, rho=0.05, steps=100, init="random"),
+    },
+    divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 20.0], steps=300, init="random"),
+    problem_cls=deep_linear.Problem,
+    problem_kwargs=_deep_data_kwargs,
+    bad_fields=[("X", np.ones(3)), ("X", np.full((7, 3), np.inf)), ("Y", np.ones((6, 2))), ("Y", None),
+                ("X", "x"), ("hidden", (0,))],
+)
+
+
 def _ufm_problem(loss: str, **kw: Any) -> Callable[[int], Any]:
     return lambda seed: ufm.Problem(n=(4, 3, 2), d=4, loss=loss, lambda_W=1e-2, lambda_H=1e-2, **kw)
 
@@ -150,4 +183,4 @@ def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
 UFM_MSE = _ufm_spec("ufm_mse", "mse")
 UFM_CE_DEEP = _ufm_spec("ufm_ce_deep_bias_relu", "ce", depth=2, lambda_b=0.01, relu=True)
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, UFM_MSE, UFM_CE_DEEP]
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP]
