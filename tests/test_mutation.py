@@ -91,8 +91,8 @@ def test_perturbed_saxe_solution_fails(monkeypatch):
 def test_perturbed_deep_gradient_fails(monkeypatch):
     original = sim_deep.loss_grad
 
-    def mutated(target, layers, weights=None):
-        loss, grads = original(target, layers)
+    def mutated(target, layers, weights=None, data=None):
+        loss, grads = original(target, layers, weights, data)
         return loss, (grads[0] * 1.001,) + tuple(grads[1:])  # the first layer learns 0.1% faster
 
     monkeypatch.setattr(sim_deep, "loss_grad", mutated)
