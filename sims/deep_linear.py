@@ -79,7 +79,7 @@ class Problem:
             phi = Y.T @ X / X.shape[0]
             if self.target is not None:
                 given = real_array("target", self.target, 2)
-                if given.shape != phi.shape or not np.allclose(given, phi, rtol=1e-12, atol=1e-300):
+                if given.shape != phi.shape or not np.allclose(given, phi, rtol=1e-12, atol=1e-12 * float(np.abs(phi).max())):
                     raise ValueError("target must equal Y^T X / n when data are given (or be left out)")
             object.__setattr__(self, "X", X)
             object.__setattr__(self, "Y", Y)
