@@ -116,6 +116,26 @@ DEEP_LINEAR = ModelSpec(
     weighted=False,
 )
 
+SCALAR_NETWORK = ModelSpec(
+    name="scalar_network",
+    make_problem=lambda seed: deep_linear.Problem.scalar(4, y=1.0 + 0.5 * (seed % 3)),
+    random_state=lambda p, rng: tuple(rng.uniform(0.5, 1.5, (2, 1, 1)) for _ in range(p.depth)),
+    loss_grad=DEEP_LINEAR.loss_grad,
+    n_samples=lambda p: None,
+    simulate=deep_linear.simulate,
+    runs={
+        "flow": dict(alpha=[0.1, 0.5], t_max=5.0),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.05, rho=0.05, steps=100),
+    },
+    divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 20.0], steps=300, init="random"),
+    problem_cls=deep_linear.Problem,
+    problem_kwargs=lambda seed: {"target": np.array([[1.5]]), "hidden": (1, 1, 1)},
+    bad_fields=[("target", np.array([1.5])), ("target", np.array([[np.nan]])), ("hidden", (1, -1))],
+    weighted=False,
+)
+
+
 def _deep_data(seed: int) -> Any:
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((7, 3)) * np.array([1.0, 0.6, 1.4])  # correlated-scale, not whitened, inputs
@@ -183,4 +203,4 @@ def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
 UFM_MSE = _ufm_spec("ufm_mse", "mse")
 UFM_CE_DEEP = _ufm_spec("ufm_ce_deep_bias_relu", "ce", depth=2, lambda_b=0.01, relu=True)
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP]
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP]
