@@ -23,7 +23,7 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from sims import diagonal
+from solvable.sims import diagonal
 
 RTOL, ATOL = 1e-10, 0.0
 T_MAX = 1e5

@@ -27,6 +27,6 @@ def make(name: str, out_dir: str | Path, quick: bool = False) -> list[Path]:
         raise ValueError(f"unknown figure {name!r}; one of {list(FIGURES)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    module = importlib.import_module(f"figures.{name}")
+    module = importlib.import_module(f"solvable.figures.{name}")
     paths = module.make(out, quick=quick)
     return [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from sims import deep_linear as sim
-from theory import deep_linear as th
+from solvable.sims import deep_linear as sim
+from solvable.theory import deep_linear as th
 
 from ._style import figure
 

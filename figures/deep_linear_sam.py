@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from sims import deep_linear as sim
-from theory import deep_linear as th
+from solvable.sims import deep_linear as sim
+from solvable.theory import deep_linear as th
 
 from ._style import figure
 
@@ -30,7 +30,7 @@ def compute(quick: bool = False) -> dict[str, Any]:
     finals = []
     for rho in rhos:
         traj = sim.simulate(problem, layers=[START[j].reshape(1, 1, 1) for j in range(4)], algorithm="sam", lr=eta,
-                            rho=float(rho), steps=3000 if quick else 10000, record_sharpness=True, sharpness_iters=4,
+                            rho=float(rho), sam_normalized=False, steps=3000 if quick else 10000, record_sharpness=True, sharpness_iters=4,
                             t_eval=[0, 3000 if quick else 10000])
         finals.append(traj.observables["sharpness"][0, -1] if traj.status[0] != "diverged" else np.nan)
     grid = np.linspace(rhos.min(), rhos.max(), 200)

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from sims import diagonal as sim
-from theory import diagonal as th
+from solvable.sims import diagonal as sim
+from solvable.theory import diagonal as th
 
 from ._style import figure
 

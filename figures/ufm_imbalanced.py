@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sims import ufm as sim
-from theory import ufm as th
+from solvable.sims import ufm as sim
+from solvable.theory import ufm as th
 
 from ._style import figure
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sims import ufm as sim
+from solvable.sims import ufm as sim
 
 from ._style import figure
 

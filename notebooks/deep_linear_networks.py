@@ -22,8 +22,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims import deep_linear
-from theory import deep_linear as th
+from solvable.sims import deep_linear
+from solvable.theory import deep_linear as th
 
 FAST = os.environ.get("SOLVABLE_FAST") == "1"
 
@@ -97,7 +97,7 @@ assert 0.99 < gd.observables["sharpness"][0, -1] * eta / 2 <= 1  # ends at the e
 # %%
 rho = 0.05
 sam = deep_linear.simulate(scalar, layers=[w0[j].reshape(1, 1, 1) for j in range(4)], algorithm="sam", lr=eta, rho=rho,
-                           steps=steps, record_sharpness=True, sharpness_iters=4, t_eval=[0, steps])
+                           sam_normalized=False, steps=steps, record_sharpness=True, sharpness_iters=4, t_eval=[0, steps])
 print(f"SAM edge {float(th.sam_edge(eta, rho)):.4f}, SAM ends at {sam.observables['sharpness'][0, -1]:.4f}")
 assert sam.observables["sharpness"][0, -1] < 2 / eta
 

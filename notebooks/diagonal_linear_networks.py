@@ -28,8 +28,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims import diagonal
-from theory import diagonal as th
+from solvable.sims import diagonal
+from solvable.theory import diagonal as th
 
 FAST = os.environ.get("SOLVABLE_FAST") == "1"
 n, d, k = (20, 40, 3) if FAST else (40, 100, 5)

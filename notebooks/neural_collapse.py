@@ -23,8 +23,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims import ufm
-from theory import ufm as th
+from solvable.sims import ufm
+from solvable.theory import ufm as th
 
 FAST = os.environ.get("SOLVABLE_FAST") == "1"
 lam = 5e-3

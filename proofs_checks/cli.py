@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from sims.backend import BACKENDS, DTYPES
-from sims.trajectory import environment
+from solvable.sims.backend import BACKENDS, DTYPES
+from solvable.sims.trajectory import environment
 
 from . import registry
 from .report import format_table, write_json, write_report
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sims import sweep
+    from solvable.sims import sweep
 
     cfg = sweep.load_config(args.config)
     n_jobs = cfg.n_jobs if args.n_jobs is None else args.n_jobs
@@ -118,7 +118,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _figure(args: argparse.Namespace) -> int:
-    import figures
+    from solvable import figures
 
     if args.list:
         for name in figures.names():

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from sims import deep_linear as sim
-from theory import deep_linear as th
+from solvable.sims import deep_linear as sim
+from solvable.theory import deep_linear as th
 
 from .registry import Context, Evidence, claim, require_precision, symbolic_evidence
 
@@ -261,7 +261,7 @@ def sam_edge(ctx: Context) -> Evidence:
     rhos = [float((2 / (eta * e) - 1) / e) for eta, e in grid]
     finals = []
     for eta, rho in zip(etas, rhos):
-        traj, sharp, _ = _edge_runs(ctx, "sam", np.array([eta]), lr=eta, rho=rho)
+        traj, sharp, _ = _edge_runs(ctx, "sam", np.array([eta]), lr=eta, rho=rho, sam_normalized=False)
         finals.append(float(sharp[0, -1]))
     pred = th.sam_edge(etas, np.array(rhos))
     ratio = np.array(finals) / pred
@@ -519,6 +519,6 @@ def adaptive_ridge(ctx: Context) -> Evidence:
     backends="none",
 )
 def symbolic(ctx: Context) -> Evidence:
-    from theory import deep_linear_symbolic as sym
+    from solvable.theory import deep_linear_symbolic as sym
 
     return symbolic_evidence(sym.verify(), sym.numeric_gap(), "theory.deep_linear")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sims import diagonal as sim
-from theory import diagonal as th
-from theory.convex import ConvexSolution
+from solvable.sims import diagonal as sim
+from solvable.theory import diagonal as th
+from solvable.theory.convex import ConvexSolution
 
 from .registry import Context, Evidence, claim, require_precision, symbolic_evidence
 
@@ -269,7 +269,7 @@ def kernel_rate(ctx: Context) -> Evidence:
     backends="none",
 )
 def potential_symbolic(ctx: Context) -> Evidence:
-    from theory import diagonal_symbolic as sym
+    from solvable.theory import diagonal_symbolic as sym
 
     # The symbolic q must be the one the numerical code uses.
     z = np.linspace(-50, 50, 2001)

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sims._json import jsonable
+from solvable.sims._json import jsonable
 
 __all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "PrecisionError", "all_claims", "claim", "get",
            "jsonable", "load_all", "require_precision", "symbolic_evidence"]
@@ -190,7 +190,7 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
 def load_all() -> None:
     """Import every model's claims module (registration happens on import)."""
     for model in MODELS:
-        importlib.import_module(f"proofs_checks.{model}")
+        importlib.import_module(f"solvable.proofs_checks.{model}")
 
 
 def all_claims(model: str | None = None) -> list[Claim]:

@@ -7,7 +7,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sims.backend import BACKENDS, DTYPES, check_seed
+from solvable.sims.backend import BACKENDS, DTYPES, check_seed
 
 from .registry import Claim, Context, Evidence, PrecisionError, jsonable
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from sims import ufm as sim
-from theory import ufm as th
+from solvable.sims import ufm as sim
+from solvable.theory import ufm as th
 
 from .registry import Context, Evidence, claim, require_precision, symbolic_evidence
 
@@ -319,7 +319,7 @@ def minority_collapse(ctx: Context) -> Evidence:
     backends="none",
 )
 def symbolic(ctx: Context) -> Evidence:
-    from theory import ufm_symbolic as sym
+    from solvable.theory import ufm_symbolic as sym
 
     return symbolic_evidence(sym.verify(), sym.numeric_gap(), "theory.ufm")
 

@@ -124,16 +124,16 @@ def get_dtype(xp: ModuleType, dtype: str = "float64") -> Any:
     return getattr(xp, dtype)
 
 
-def asarray(x: Any, xp: ModuleType, dtype: str | None = "float64") -> Any:
-    """Move host data ``x`` to backend ``xp`` with an explicit dtype.
+def asarray(x: Any, xp: ModuleType, dtype: str | None = "float64", device: Any = None) -> Any:
+    """Move host data ``x`` to backend ``xp`` (on ``device``, its default when None) with an explicit dtype.
 
     ``dtype=None`` keeps integer and boolean data as they are (used for
     index schedules).
     """
     host = np.asarray(x)
     if dtype is None:
-        return xp.asarray(host)
-    return xp.asarray(host.astype(dtype, copy=False), dtype=get_dtype(xp, dtype))
+        return xp.asarray(host, device=device)
+    return xp.asarray(host.astype(dtype, copy=False), dtype=get_dtype(xp, dtype), device=device)
 
 
 def to_numpy(x: Any) -> np.ndarray:

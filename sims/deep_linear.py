@@ -34,15 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from . import flow
 from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, scale_array, real_array
-from .backend import asarray, check_seed, host_rng, namespace, to_numpy, xp_of
-from .trajectory import Trajectory, environment
+from .backend import DTYPES, asarray, check_seed, host_rng, namespace, to_numpy, xp_of
+from .driver import ALGORITHMS, Model, broadcast_runs, train
+from .rules import SGD
+from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
            "product", "simulate", "simulate_teacher_student", "model_collapse"]
 
-ALGORITHMS = ("flow", "gd", "sgd", "sam")
 INITS = ("aligned", "random")
 
 
@@ -311,7 +311,7 @@ def hessian_dense(target: Any, layers: tuple[Any, ...], cov: Any = None) -> np.n
 
 
 def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: int = 0, backend: str = "numpy",
-                  dtype: str = "float64") -> tuple[Any, ...]:
+                  dtype: str = "float64", device: Any = None) -> tuple[Any, ...]:
     r"""Layers at scale ``alpha`` (one run per value).
 
     ``"aligned"``: balanced and aligned with the target's singular vectors,
@@ -345,33 +345,27 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
         for j in range(n):
             std = a[:, None, None] ** (1.0 / n) / math.sqrt(widths[j])
             layers.append(std * rng.standard_normal((widths[j + 1], widths[j]))[None])
-    return tuple(asarray(w, xp, dtype) for w in layers)
+    return tuple(asarray(w, xp, dtype, device) for w in layers)
 
 
 def simulate(
     problem: Problem,
     alpha: Any = 1e-3,
-    algorithm: str = "flow",
-    lr: Any = None,
-    t_max: float = 50.0,
+    algorithm: Any = "flow",
     *,
+    lr: Any = None,
+    steps: int | None = None,
+    t_max: float | None = None,
     init: str = "aligned",
     layers: Any = None,
-    steps: int | None = None,
-    rho: float | None = None,
-    sam_normalized: bool = False,
-    batch_size: int | None = None,
-    t_eval: Any = None,
-    rtol: float | None = None,
-    atol: float = 1e-14,
-    loss_tol: float = 0.0,
     record_sharpness: bool = False,
     record_layers: bool = False,
     sharpness_iters: int = 20,
-    max_steps: int = 200_000,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
+    device: Any = None,
+    **options: Any,
 ) -> Trajectory:
     r"""Train a batch of deep linear (or scalar) networks.
 
@@ -380,15 +374,15 @@ def simulate(
     problem : Problem
     alpha : float or 1-D array
         Initial scale (one run per value); ignored when ``layers`` is given.
-    algorithm : {"flow", "gd", "sgd", "sam"}
+    algorithm : {"flow", "gd", "sgd", "sam", "gr"} or an algorithm object
         Gradient flow (adaptive Dormand-Prince), gradient descent, mini-batch SGD
         (problems with data; ``batch_size`` samples drawn without replacement per
-        step and run from a host schedule seeded by ``seed``), or SAM
-        (unnormalised by default: :math:`\theta - \eta\nabla L(\theta + \rho\nabla L)`).
-    lr : float or 1-D array
-        Step size (discrete algorithms), one per run if an array.
-    t_max : float
-        Flow: final time. Discrete: ``steps = ceil(t_max / min(lr))`` unless ``steps``.
+        step and run from a host schedule seeded by ``seed``), SAM
+        (``sam_normalized=False`` for :math:`\theta - \eta\nabla L(\theta + \rho\nabla L)`,
+        the form of Agarwala & Dauphin 2023), gradient-regularised GD; see :mod:`sims.driver`.
+    lr, steps, t_max
+        Step size (one per run if an array), step budget, and horizon (flow:
+        final time, default 50).
     init : {"aligned", "random"}
         See :func:`initial_state`.
     layers : sequence of arrays, optional
@@ -397,6 +391,12 @@ def simulate(
         Record the top Hessian eigenvalue (Lanczos on exact HVPs) at every output time.
     record_layers : bool
         Record all parameters, flattened (``params``: for scalar networks, the ``w_i``).
+    seed, backend, dtype, device
+        As in every family (see :func:`sims.diagonal.simulate`).
+    **options
+        The driver's options (:mod:`sims.driver`); ``atol`` defaults to 1e-14
+        here (layers pass through zero-free but small values from a small
+        start) and ``loss_tol`` to 0 (runs stop at ``t_max`` or the budget).
 
     Returns
     -------
@@ -404,15 +404,12 @@ def simulate(
         Observables ``loss``, ``modes`` (:math:`\operatorname{diag}(U^\top W V)`,
         the end-to-end matrix on the target's singular pairs), ``balancedness``
         (:math:`\max_j\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`) and optionally
-        ``sharpness``; ``final`` has ``layers_j`` and ``product``.
+        ``sharpness``; ``final`` has ``layer_j`` and ``product``.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a sims.deep_linear.Problem; got {type(problem).__name__}")
-    algorithm = choice("algorithm", algorithm, ALGORITHMS)
-    dtype = choice("dtype", dtype, ("float64", "float32"))
+    dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
-    t_max = positive_float("t_max", t_max)
-    rtol = flow.default_rtol(dtype) if rtol is None else positive_float("rtol", rtol)
     xp = namespace(backend)
     if layers is not None:
         given = [real_array(f"layers[{j}]", w, 3) for j, w in enumerate(layers)]
@@ -422,18 +419,16 @@ def simulate(
             want = (problem.widths[j + 1], problem.widths[j])
             if w.shape[1:] != want or w.shape[0] != given[0].shape[0]:
                 raise ValueError(f"layers[{j}] must have shape (B, {want[0]}, {want[1]}); got {w.shape}")
-        state0 = tuple(asarray(w, xp, dtype) for w in given)
+        state0 = tuple(asarray(w, xp, dtype, device) for w in given)
     else:
-        state0 = initial_state(problem, alpha, init, seed=seed, backend=backend, dtype=dtype)
-    batch = state0[0].shape[0]
-    target = asarray(problem.target, xp, dtype)
-    data = None if problem.X is None else (asarray(problem.X, xp, dtype), asarray(problem.Y, xp, dtype))
-    cov = None if problem.X is None else asarray(problem.input_covariance, xp, dtype)
+        a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+        state0 = initial_state(problem, a, init, seed=seed, backend=backend, dtype=dtype, device=device)
+    target = asarray(problem.target, xp, dtype, device)
+    data = None if problem.X is None else (asarray(problem.X, xp, dtype, device), asarray(problem.Y, xp, dtype, device))
+    cov = None if problem.X is None else asarray(problem.input_covariance, xp, dtype, device)
     u, _, v = problem.svd()
-    u_dev, v_dev = asarray(u, xp, dtype), asarray(v, xp, dtype)
-
-    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-        return loss_grad(target, state, weights, data)
+    u_dev, v_dev = asarray(u, xp, dtype, device), asarray(v, xp, dtype, device)
+    sharpness_iters = positive_int("sharpness_iters", sharpness_iters, 1, 10_000)
 
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
         p = product(state)
@@ -454,48 +449,25 @@ def simulate(
             out["params"] = _flat(state)
         return out
 
-    stop = flow.StopRule(loss_tol=nonneg_float("loss_tol", loss_tol))
-    meta: dict[str, Any] = {"model": "deep_linear", "algorithm": algorithm, "widths": list(problem.widths),
-                            "problem": {"digest": problem.digest()}, "init": init if layers is None else "given",
-                            "seed": seed, "backend": backend, "dtype": dtype, "versions": environment()}
-    if algorithm == "flow":
-        if lr is not None or steps is not None or rho is not None or batch_size is not None:
-            raise ValueError("lr, steps, rho and batch_size apply to discrete algorithms, not algorithm='flow'")
-        result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=observe, stop=stop,
-                                     method=flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps), compact=True)
-        meta.update(time_unit="time", t_max=t_max, rtol=rtol, atol=atol)
-    else:
-        if lr is None:
-            raise ValueError(f"lr is required for algorithm={algorithm!r}")
-        if batch_size is not None and algorithm != "sgd":
-            raise ValueError(f"batch_size applies to algorithm='sgd', not {algorithm!r}")
-        lr_arr = positive_array("lr", lr, (0, 1))
-        if lr_arr.ndim == 1 and lr_arr.shape[0] != batch:
-            raise ValueError(f"lr has {lr_arr.shape[0]} values but there are {batch} runs")
-        lr_val: Any = float(lr_arr) if lr_arr.ndim == 0 else lr_arr
-        n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
-        if algorithm == "gd":
-            rule: flow.Algorithm = flow.GD(lr=lr_val)
-        elif algorithm == "sgd":
-            if problem.n is None:
-                raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
-            rule = flow.SGD(lr=lr_val, batch_size=positive_int("batch_size", 1 if batch_size is None else batch_size,
-                                                               1, problem.n))
-        else:
-            if rho is None:
-                raise ValueError("rho is required for algorithm='sam'")
-            rule = flow.SAM(lr=lr_val, rho=nonneg_float("rho", rho), normalized=bool(sam_normalized))
-        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop,
-                                   n_samples=problem.n, seed=seed, check_every=10 if algorithm == "sgd" else 1)
-        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(lr_val).tolist(), rho=rho,
-                    sam_normalized=sam_normalized, batch_size=batch_size)
-    final = {f"layer_{j + 1}": w for j, w in enumerate(result.final)}
-    prod = result.final[0]
-    for w in result.final[1:]:
-        prod = np.matmul(w, prod)
-    final["product"] = prod
-    return Trajectory(times=result.times, observables=result.observables, final=final, status=result.status,
-                      stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        out = {f"layer_{j + 1}": w for j, w in enumerate(host)}
+        prod = host[0]
+        for w in host[1:]:
+            prod = np.matmul(w, prod)
+        out["product"] = prod
+        return out
+
+    model = Model(
+        name="deep_linear", state0=state0,
+        loss_grad=lambda state, weights=None: loss_grad(target, state, weights, data),
+        observe=observe, final=final,
+        meta={"widths": list(problem.widths), "problem": {"digest": problem.digest()},
+              "init": init if layers is None else "given"},
+        backend=backend, dtype=dtype, n_samples=problem.n, t_max=50.0, atol=1e-14,
+    )
+    if (algorithm == "sgd" or isinstance(algorithm, SGD)) and problem.n is None:
+        raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
+    return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 # ---------------------------------------------------------------------------
@@ -555,13 +527,14 @@ def simulate_teacher_student(
         return {"train_loss": xp.sum(xp.matmul(e, cov_d) * e, axis=(1, 2)) / d_out,
                 "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
 
-    w0 = (asarray(np.zeros((1, d_out, d_in)), xp, dtype),)
-    result = flow.run_discrete(flow.GD(lr=eta), lg, w0, steps=steps, record_at=record_at, observe=observe)
-    meta = {"model": "teacher_student", "d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta,
-            "gamma": gamma, "seed": check_seed(seed), "backend": backend, "dtype": dtype, "time_unit": "step",
-            "eigenvalues": np.linalg.eigvalsh(cov).tolist(), "versions": environment()}
-    return Trajectory(times=result.times, observables=result.observables, final={"W": result.final[0]},
-                      status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+    model = Model(
+        name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype),), loss_grad=lg,
+        observe=observe, final=lambda host: {"W": host[0]},
+        meta={"d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta, "gamma": gamma,
+              "eigenvalues": np.linalg.eigvalsh(cov).tolist()},
+        backend=backend, dtype=dtype,
+    )
+    return train(model, "gd", lr=eta, steps=steps, t_eval=record_at, seed=check_seed(seed))
 
 
 # ---------------------------------------------------------------------------

@@ -29,15 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from . import flow
-from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array, scale_array
-from .backend import asarray, check_seed, namespace, xp_of
-from .trajectory import Trajectory, environment
+from ._validate import choice, nonneg_float, positive_array, positive_int, real_array, scale_array
+from .backend import DTYPES, asarray, check_seed, namespace, xp_of
+from .driver import ALGORITHMS, Model, broadcast_runs, train
+from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "observe", "predictor", "shaped_initial_state",
            "shaped_loss_grad", "shaped_predictor", "simulate", "simulate_rescaled", "split", "sweep_limit"]
-
-ALGORITHMS = ("flow", "gd", "sgd", "sam", "gr")
 
 #: Largest design matrix Problem.random builds (a guard against typos such as d=10**9).
 MAX_ENTRIES = 10**8
@@ -134,7 +132,8 @@ def alpha_grid(alpha: Any, d: int) -> np.ndarray:
     return a
 
 
-def initial_state(problem: Problem, alpha: Any, *, backend: str = "numpy", dtype: str = "float64") -> tuple[Any]:
+def initial_state(problem: Problem, alpha: Any, *, backend: str = "numpy", dtype: str = "float64",
+                  device: Any = None) -> tuple[Any]:
     """The state ``(z,)`` with ``z = [u | v]`` of shape ``(B, 2d)`` at ``u = v = alpha``, on the backend.
 
     The two factors live side by side in one array so that the integrator
@@ -142,7 +141,7 @@ def initial_state(problem: Problem, alpha: Any, *, backend: str = "numpy", dtype
     """
     xp = namespace(backend)
     a = alpha_grid(alpha, problem.d)
-    return (asarray(np.concatenate([a, a], axis=1), xp, dtype),)
+    return (asarray(np.concatenate([a, a], axis=1), xp, dtype, device),)
 
 
 def split(state: tuple[Any, ...]) -> tuple[Any, Any]:
@@ -194,7 +193,7 @@ def loss_grad(problem_data: tuple[Any, Any], state: tuple[Any, ...], weights: An
 
 
 def shaped_initial_state(problem: Problem, alpha: Any, shape: float, *, backend: str = "numpy",
-                         dtype: str = "float64") -> tuple[Any]:
+                         dtype: str = "float64", device: Any = None) -> tuple[Any]:
     r"""State ``(z,)``, ``z = [u+ | v+ | u- | v-]`` of shape ``(B, 4d)``, of the shaped network.
 
     Model (Azulay et al. 2021, Sec. 4): :math:`w = u_+ \odot v_+ - u_- \odot v_-`
@@ -207,7 +206,7 @@ def shaped_initial_state(problem: Problem, alpha: Any, shape: float, *, backend:
     a = alpha_grid(alpha, problem.d)
     s = float(shape)
     u0, v0 = a * ((1 + s) / (1 - s)) ** 0.25, a * ((1 - s) / (1 + s)) ** 0.25
-    return (asarray(np.concatenate([u0, v0, u0, v0], axis=1), xp, dtype),)
+    return (asarray(np.concatenate([u0, v0, u0, v0], axis=1), xp, dtype, device),)
 
 
 def shaped_predictor(state: tuple[Any, ...]) -> Any:
@@ -284,26 +283,18 @@ def default_loss_tol(problem: Problem, alpha: np.ndarray, dtype: str, rel_error:
 def simulate(
     problem: Problem,
     alpha: Any,
-    algorithm: str = "flow",
-    lr: Any = None,
-    batch_size: int | None = None,
-    t_max: float = 1e4,
+    algorithm: Any = "flow",
     *,
+    lr: Any = None,
     steps: int | None = None,
-    rho: float | None = None,
-    sam_normalized: bool = True,
-    lam: float | None = None,
-    gr_eps: float = 1e-6,
+    t_max: float | None = None,
     shape: float = 0.0,
-    t_eval: Any = None,
-    rtol: float | None = None,
-    atol: float = 0.0,
-    loss_tol: float | None = None,
-    max_steps: int = 200_000,
     record_w: bool = False,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
+    device: Any = None,
+    **options: Any,
 ) -> Trajectory:
     r"""Train a batch of diagonal linear networks.
 
@@ -311,155 +302,86 @@ def simulate(
     ----------
     problem : Problem
     alpha : float, 1-D array (B,) or 2-D array (B, d)
-        Initial scale ``u(0) = v(0) = alpha``; one run per row.
-    algorithm : {"flow", "gd", "sgd", "sam", "gr"}
+        Initial scale ``u(0) = v(0) = alpha``; one run per row. A single
+        scale with one ``lr`` per run gives one run per step size.
+    algorithm : {"flow", "gd", "sgd", "sam", "gr"} or an algorithm object
         Gradient flow (adaptive Dormand-Prince), gradient descent, mini-batch
         SGD, SAM, or gradient descent on the gradient-regularised loss
         :math:`L + \tfrac{\lambda}{2}\|\nabla L\|^2` (``lam``; ``gr_eps`` is the
         finite-difference step of Karakida et al. 2023, see
-        :class:`sims.flow.GradientRegularized`).
-    lr : float or 1-D array (B,), required unless ``algorithm="flow"``
+        :class:`sims.rules.GradientRegularized`); or ``flow.Flow(...)``,
+        ``flow.SGD(...)``... (see :mod:`sims.driver`).
+    lr : float or 1-D array (B,), required by the discrete algorithms
         Step size (one per run if an array).
-    batch_size : int, optional
-        SGD mini-batch size (default 1).
-    t_max : float
-        Flow: final time. Discrete algorithms: the step budget is
-        ``ceil(t_max / min(lr))`` unless ``steps`` is given.
-    rho : float, required for SAM
-        Perturbation radius; ``sam_normalized`` picks ``g/||g||`` or ``g``.
-    lam, gr_eps : float
-        Gradient-regularisation strength (required for ``"gr"``) and its
-        finite-difference step.
+    steps : int, optional
+        Step budget of a discrete algorithm (default ``ceil(t_max / min(lr))``).
+    t_max : float, optional
+        Flow: final time. Default 1e4.
     shape : float in (-1, 1)
         0 simulates :math:`w = u^2 - v^2`; otherwise the shaped network
         :math:`w = u_+ v_+ - u_- v_-` with :math:`u_0 v_0 = \alpha^2` and
         :math:`(u_0^2 - v_0^2)/(u_0^2 + v_0^2) =` ``shape`` (Azulay et al. 2021; see
         :func:`shaped_initial_state`).
-    t_eval : array_like, optional
-        Output times (flow) or recording steps (discrete); log-spaced by default.
-    rtol, atol : float
-        Flow tolerances; ``rtol`` defaults to 1e-10 in float64 and 1e-5 in
-        float32 (it must stay above 10 eps of the dtype). ``atol = 0`` (pure relative control) is the right
-        default here: ``u`` and ``v`` stay strictly positive, are multiplicative
-        (``u = alpha exp(-2 int g)``) and span many decades when alpha is small.
-    loss_tol : float, optional
-        A run converges when its loss falls below this (default
-        :func:`default_loss_tol`).
     record_w : bool
         Also record the predictor ``w`` at every output time.
     seed : int
         Seed of SGD's mini-batch schedule (initial states are deterministic).
-    backend, dtype : str
-        Array backend (see :func:`sims.backend.namespace`) and precision.
+    backend, dtype, device
+        Array backend (see :func:`sims.backend.namespace`), precision, and the
+        backend's device (``None``: its default).
+    **options
+        The driver's options (:mod:`sims.driver`): ``batch_size, rho,
+        sam_normalized, lam, gr_eps, t_eval, rtol, atol, max_steps, loss_tol,
+        grad_tol``. Here ``atol`` defaults to 0 (pure relative control is right:
+        ``u`` and ``v`` stay strictly positive, are multiplicative,
+        ``u = alpha exp(-2 int g)``, and span many decades when alpha is small),
+        and ``loss_tol`` to :func:`default_loss_tol`.
 
     Returns
     -------
     Trajectory
-        ``final`` has ``w``, ``u`` and ``v`` of shape ``(B, d)``; observables are
-        ``loss``, ``l1``, ``distance`` (when the teacher is known) and ``w``
-        when ``record_w``.
+        ``final`` has ``w``, ``u`` and ``v`` of shape ``(B, d)`` (``w``,
+        ``u_plus``... for a shaped network); observables are ``loss``, ``l1``,
+        ``distance`` (when the teacher is known) and ``w`` when ``record_w``.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a sims.diagonal.Problem; got {type(problem).__name__}")
-    algorithm = choice("algorithm", algorithm, ALGORITHMS)
-    dtype = choice("dtype", dtype, ("float64", "float32"))
-    seed = check_seed(seed)
-    t_max = positive_float("t_max", t_max)
-    rtol = flow.default_rtol(dtype) if rtol is None else positive_float("rtol", rtol)
+    dtype = choice("dtype", dtype, DTYPES)
     shape = float(real_array("shape", shape, 0))
     if not -1 < shape < 1:
         raise ValueError(f"shape must lie in (-1, 1); got {shape}")
     shaped = shape != 0.0
     xp = namespace(backend)
-    a = alpha_grid(alpha, problem.d)
-    rule: flow.Algorithm | None = None
-    if algorithm == "flow":
-        if lr is not None or batch_size is not None or rho is not None or steps is not None or lam is not None:
-            raise ValueError("lr, batch_size, rho, lam and steps apply to discrete algorithms, not algorithm='flow'")
-        method = flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps)
-    else:
-        if lr is None:
-            raise ValueError(f"lr is required for algorithm={algorithm!r}: a number > 0 or one per run")
-        lr_arr = positive_array("lr", lr, (0, 1))
-        if lr_arr.ndim == 1 and lr_arr.shape[0] != a.shape[0]:
-            if a.shape[0] != 1:
-                raise ValueError(f"lr has {lr_arr.shape[0]} values but alpha gives {a.shape[0]} runs")
-            a = np.repeat(a, lr_arr.shape[0], axis=0)  # one alpha, a sweep over step sizes
-        n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
-        lr_val: Any = float(lr_arr) if lr_arr.ndim == 0 else lr_arr
-        if algorithm == "gd":
-            rule = flow.GD(lr=lr_val)
-        elif algorithm == "sgd":
-            rule = flow.SGD(lr=lr_val, batch_size=1 if batch_size is None else positive_int(
-                "batch_size", batch_size, 1, problem.n))
-        elif algorithm == "sam":
-            if rho is None:
-                raise ValueError("rho is required for algorithm='sam': a number >= 0")
-            rule = flow.SAM(lr=lr_val, rho=nonneg_float("rho", rho), normalized=bool(sam_normalized))
-        else:
-            if lam is None:
-                raise ValueError("lam is required for algorithm='gr': a number > 0")
-            rule = flow.GradientRegularized(lr=lr_val, lam=positive_float("lam", lam),
-                                            eps=positive_float("gr_eps", gr_eps))
+    a = broadcast_runs(alpha_grid(alpha, problem.d), lr)
     if shaped:
-        state0 = shaped_initial_state(problem, a, shape, backend=backend, dtype=dtype)
-        model_grad = shaped_loss_grad
+        state0 = shaped_initial_state(problem, a, shape, backend=backend, dtype=dtype, device=device)
     else:
-        state0 = initial_state(problem, a, backend=backend, dtype=dtype)
-        model_grad = loss_grad
-    data = (asarray(problem.X, xp, dtype), asarray(problem.y, xp, dtype))
-    w_star = None if problem.w_star is None else asarray(problem.w_star, xp, dtype)
+        state0 = initial_state(problem, a, backend=backend, dtype=dtype, device=device)
+    model_grad = shaped_loss_grad if shaped else loss_grad
+    data = (asarray(problem.X, xp, dtype, device), asarray(problem.y, xp, dtype, device))
+    w_star = None if problem.w_star is None else asarray(problem.w_star, xp, dtype, device)
+    d = problem.d
 
-    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
-        return model_grad(data, state, weights)
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        (z,) = host
+        if shaped:
+            return {"w": shaped_predictor(host), "u_plus": z[:, :d], "v_plus": z[:, d : 2 * d],
+                    "u_minus": z[:, 2 * d : 3 * d], "v_minus": z[:, 3 * d :]}
+        u, v = split(host)
+        return {"w": u * u - v * v, "u": u, "v": v}
 
-    def obs(state: tuple[Any, ...]) -> dict[str, Any]:
-        return observe(data, w_star, state, bool(record_w), shaped)
-
-    if loss_tol is None:
-        tol = default_loss_tol(problem, a, dtype, rtol if rule is None else 0.0)
-    else:
-        tol = np.full(a.shape[0], nonneg_float("loss_tol", loss_tol))
-    stop = flow.StopRule(loss_tol=tuple(tol.tolist()))
-    meta: dict[str, Any] = {
-        "model": "diagonal",
-        "algorithm": algorithm,
-        "problem": {"n": problem.n, "d": problem.d, "noise": problem.noise, "digest": problem.digest()},
-        "alpha": a[:, 0].tolist() if np.all(a == a[:, :1]) else a.tolist(),
-        "shape": shape,
-        "seed": seed,
-        "backend": backend,
-        "dtype": dtype,
-        "loss_tol": tol.tolist(),
-        "versions": environment(),
-    }
-    if rule is None:
-        result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=obs, method=method, stop=stop,
-                                     compact=True)
-        meta.update(time_unit="time", t_max=t_max, rtol=rtol, atol=atol)
-    else:
-        # SGD's step does not evaluate the full loss; testing convergence every 10 steps keeps that cost small
-        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=obs, stop=stop,
-                                   n_samples=problem.n, seed=seed, check_every=10 if algorithm == "sgd" else 1)
-        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist(), batch_size=batch_size,
-                    rho=rho, sam_normalized=sam_normalized, lam=lam, gr_eps=gr_eps)
-    if shaped:
-        (z,) = result.final
-        d = problem.d
-        final = {"w": shaped_predictor(result.final), "u_plus": z[:, :d], "v_plus": z[:, d : 2 * d],
-                 "u_minus": z[:, 2 * d : 3 * d], "v_minus": z[:, 3 * d :]}
-    else:
-        u, v = split(result.final)
-        final = {"w": u * u - v * v, "u": u, "v": v}
-    return Trajectory(
-        times=result.times,
-        observables=result.observables,
+    model = Model(
+        name="diagonal",
+        state0=state0,
+        loss_grad=lambda state, weights=None: model_grad(data, state, weights),
+        observe=lambda state: observe(data, w_star, state, bool(record_w), shaped),
         final=final,
-        status=result.status,
-        stop_step=result.stop_step,
-        stop_time=result.stop_time,
-        meta=meta,
+        meta={"problem": {"n": problem.n, "d": d, "noise": problem.noise, "digest": problem.digest()},
+              "alpha": a[:, 0].tolist() if np.all(a == a[:, :1]) else a.tolist(), "shape": shape},
+        backend=backend, dtype=dtype, n_samples=problem.n, t_max=1e4, atol=0.0,
+        loss_tol=lambda rel: default_loss_tol(problem, a, dtype, rel),
     )
+    return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 def sweep_limit(

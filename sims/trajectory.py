@@ -22,21 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from .status import FINAL, Status
+
 __all__ = ["Status", "Trajectory", "environment"]
 
-
-class Status:
-    """Per-run outcomes of a simulation (plain strings, stored as such)."""
-
-    CONVERGED = "converged"  #: loss or gradient norm fell below its tolerance
-    DIVERGED = "diverged"  #: a non-finite value or a blow-up; ``stop_step`` says when
-    OUT_OF_TIME = "out_of_time"  #: reached ``t_max`` (flow) or the step budget (discrete)
-    MAX_STEPS = "max_steps"  #: the adaptive integrator used its whole step budget first
-    STEP_UNDERFLOW = "step_underflow"  #: the adaptive step shrank below round-off (stiff or singular)
-
-    ALL = (CONVERGED, DIVERGED, OUT_OF_TIME, MAX_STEPS, STEP_UNDERFLOW)
-    #: Outcomes whose recorded values are trustworthy up to the run's stopping point.
-    FINITE = (CONVERGED, OUT_OF_TIME, MAX_STEPS)
 
 
 _FORMAT = "solvable.trajectory/1"
@@ -71,7 +60,7 @@ class Trajectory:
         Parameters at each run's stopping point (last finite state for a
         diverged run).
     status : ndarray of str, shape (B,)
-        One of :attr:`Status.ALL` per run.
+        One of :data:`sims.status.FINAL` per run (see :class:`Status` for each one's meaning).
     stop_step : ndarray of int, shape (B,)
         Steps taken by each run when it stopped (for a diverged run: the step
         that produced the first non-finite or blown-up value).
@@ -98,9 +87,9 @@ class Trajectory:
         if status.ndim != 1:
             raise ValueError(f"status must be 1-D; got shape {status.shape}")
         batch = status.shape[0]
-        unknown = set(status.tolist()) - set(Status.ALL)
+        unknown = set(status.tolist()) - set(FINAL)
         if unknown:
-            raise ValueError(f"status values must be in {Status.ALL}; got {sorted(unknown)}")
+            raise ValueError(f"status values must be in {[str(s) for s in FINAL]}; got {sorted(unknown)}")
         for name, arr in self.observables.items():
             if np.asarray(arr).shape[:2] != (batch, times.shape[0]):
                 raise ValueError(

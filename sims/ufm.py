@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from . import flow
-from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array, scale_array
-from .backend import asarray, check_seed, host_rng, namespace, xp_of
-from .trajectory import Trajectory, environment
+from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
+from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
+from .driver import Model, broadcast_runs, train
+from .trajectory import Trajectory
 
 __all__ = ["Problem", "initial_state", "loss_grad", "metrics", "simulate", "LOSSES"]
 
@@ -126,7 +126,7 @@ def _widths(p: Problem) -> list[tuple[int, int]]:
 
 
 def initial_state(problem: Problem, alpha: Any = 0.1, *, seed: int = 0, backend: str = "numpy",
-                  dtype: str = "float64") -> tuple[Any, ...]:
+                  dtype: str = "float64", device: Any = None) -> tuple[Any, ...]:
     """``(W_1, ..., W_M, H[, b])`` with i.i.d. Gaussian entries of standard deviation ``alpha`` (one run per value).
 
     The runs of a batch share one draw from ``seed``, scaled by their ``alpha``: a run is the same whether
@@ -140,7 +140,7 @@ def initial_state(problem: Problem, alpha: Any = 0.1, *, seed: int = 0, backend:
     parts.append(a[:, None, None] * rng.standard_normal((problem.d, problem.N))[None])
     if problem.lambda_b is not None:
         parts.append(np.zeros((B, problem.K)))
-    return tuple(asarray(x, xp, dtype) for x in parts)
+    return tuple(asarray(x, xp, dtype, device) for x in parts)
 
 
 def _t(x: Any) -> Any:
@@ -278,29 +278,27 @@ def metrics(problem: Problem, state: tuple[Any, ...]) -> dict[str, Any]:
 def simulate(
     problem: Problem,
     alpha: Any = 0.1,
-    algorithm: str = "flow",
-    lr: Any = None,
-    t_max: float = 1e4,
+    algorithm: Any = "flow",
     *,
+    lr: Any = None,
     steps: int | None = None,
-    batch_size: int | None = None,
-    t_eval: Any = None,
-    rtol: float | None = None,
-    atol: float = 1e-12,
-    grad_tol: float = 1e-10,
-    max_steps: int = 200_000,
+    t_max: float | None = None,
     record_metrics: bool = True,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
+    device: Any = None,
+    **options: Any,
 ) -> Trajectory:
     r"""Train a batch of unconstrained feature models from small random initialisations.
 
-    ``algorithm``: ``"flow"`` (adaptive Dormand-Prince), ``"gd"``, or ``"sgd"``
+    ``algorithm``: ``"flow"`` (adaptive Dormand-Prince), ``"gd"``, ``"sgd"``
     (``batch_size`` samples per step: the data term is the mini-batch mean,
     the regulariser stays whole, so feature columns outside the batch only
-    decay). A run converges when its gradient norm falls below
-    ``grad_tol`` (the objective does not go to zero: it is regularised).
+    decay), ``"sam"``, ``"gr"``, or an algorithm object (see :mod:`sims.driver`).
+    ``t_max`` defaults to 1e4. A run converges when its gradient norm falls
+    below ``grad_tol`` (default 1e-10: the objective does not go to zero, it is
+    regularised); ``atol`` defaults to 1e-12.
 
     Returns a :class:`Trajectory` with observables ``loss`` and, with
     ``record_metrics``, ``nc1``-``nc4``; ``final`` holds ``W_1..W_M``, ``H``,
@@ -308,18 +306,13 @@ def simulate(
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
-    algorithm = choice("algorithm", algorithm, ("flow", "gd", "sgd"))
-    dtype = choice("dtype", dtype, ("float64", "float32"))
+    dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
-    t_max = positive_float("t_max", t_max)
-    rtol = flow.default_rtol(dtype) if rtol is None else positive_float("rtol", rtol)
     xp = namespace(backend)
-    state0 = initial_state(problem, alpha, seed=seed, backend=backend, dtype=dtype)
-    Y = asarray(problem.labels(), xp, dtype)
-    anchor = None if problem.anchor is None else asarray(problem.anchor, xp, dtype)
-
-    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
-        return loss_grad(problem, Y, state, weights, anchor=anchor)
+    a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    state0 = initial_state(problem, a, seed=seed, backend=backend, dtype=dtype, device=device)
+    Y = asarray(problem.labels(), xp, dtype, device)
+    anchor = None if problem.anchor is None else asarray(problem.anchor, xp, dtype, device)
 
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
         out = {"loss": loss_grad(problem, Y, state, anchor=anchor)[0]}
@@ -327,42 +320,28 @@ def simulate(
             out.update(metrics(problem, state))
         return out
 
-    stop = flow.StopRule(grad_tol=nonneg_float("grad_tol", grad_tol))
-    meta: dict[str, Any] = {"model": "ufm", "algorithm": algorithm, "n": list(problem.n), "d": problem.d,
-                            "loss": problem.loss, "lambda_W": problem.lambda_W, "lambda_H": problem.lambda_H,
-                            "lambda_b": problem.lambda_b, "depth": problem.depth, "relu": problem.relu,
-                            "seed": seed, "backend": backend, "dtype": dtype, "versions": environment()}
-    if algorithm == "flow":
-        if lr is not None or steps is not None or batch_size is not None:
-            raise ValueError("lr, steps and batch_size apply to discrete algorithms, not algorithm='flow'")
-        result = flow.integrate_flow(lg, state0, t_max=t_max, t_eval=t_eval, observe=observe, stop=stop,
-                                     method=flow.Flow(rtol=rtol, atol=atol, max_steps=max_steps), compact=True)
-        meta.update(time_unit="time", t_max=t_max, rtol=rtol)
-    else:
-        if lr is None:
-            raise ValueError(f"lr is required for algorithm={algorithm!r}")
-        lr_arr = positive_array("lr", lr, (0, 1))
-        n_steps = positive_int("steps", steps) if steps is not None else int(math.ceil(t_max / float(lr_arr.min())))
-        lr_val = float(lr_arr) if lr_arr.ndim == 0 else lr_arr
-        if algorithm == "sgd":
-            bs = positive_int("batch_size", 1 if batch_size is None else batch_size, 1, problem.N)
-            rule: flow.Algorithm = flow.SGD(lr=lr_val, batch_size=bs)
-        else:
-            rule = flow.GD(lr=lr_val)
-        result = flow.run_discrete(rule, lg, state0, steps=n_steps, record_at=t_eval, observe=observe, stop=stop,
-                                   n_samples=problem.N, seed=seed, check_every=10 if algorithm == "sgd" else 1)
-        meta.update(time_unit="step", steps=n_steps, lr=np.asarray(rule.lr).tolist(), batch_size=batch_size)
-    M = problem.depth
-    final = {f"W_{j + 1}": w for j, w in enumerate(result.final[:M])}
-    final["H"] = result.final[M]
-    if problem.lambda_b is not None:
-        final["b"] = result.final[M + 1]
-    W = result.final[0]
-    for w in result.final[1:M]:
-        W = np.matmul(w, W)
-    final["W"] = W
-    return Trajectory(times=result.times, observables=result.observables, final=final, status=result.status,
-                      stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        M = problem.depth
+        out = {f"W_{j + 1}": w for j, w in enumerate(host[:M])}
+        out["H"] = host[M]
+        if problem.lambda_b is not None:
+            out["b"] = host[M + 1]
+        W = host[0]
+        for w in host[1:M]:
+            W = np.matmul(w, W)
+        out["W"] = W
+        return out
+
+    model = Model(
+        name="ufm", state0=state0,
+        loss_grad=lambda state, weights=None: loss_grad(problem, Y, state, weights, anchor=anchor),
+        observe=observe, final=final,
+        meta={"n": list(problem.n), "d": problem.d, "loss": problem.loss, "lambda_W": problem.lambda_W,
+              "lambda_H": problem.lambda_H, "lambda_b": problem.lambda_b, "depth": problem.depth,
+              "relu": problem.relu, "alpha": a.tolist()},
+        backend=backend, dtype=dtype, n_samples=problem.N, t_max=1e4, atol=1e-12, grad_tol=1e-10,
+    )
+    return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 # ---------------------------------------------------------------------------
@@ -419,7 +398,7 @@ def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, 
 
 def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t_max: float = 2e3, *,
                  t_eval: Any = None, rtol: float = 1e-9, grad_tol: float = 1e-9, seed: int = 0,
-                 backend: str = "numpy", dtype: str = "float64") -> Trajectory:
+                 backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Trajectory:
     """Gradient flow of the supervised contrastive loss on free unit-norm features (ReLU when ``problem.relu``).
 
     Features start at ``alpha`` times a seeded Gaussian draw (made positive with ReLU so that no sample
@@ -429,25 +408,19 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
         raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
     temperature = positive_float("temperature", temperature)
     seed = check_seed(seed)
+    dtype = choice("dtype", dtype, DTYPES)
     xp = namespace(backend)
     a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
     draw = host_rng(seed).standard_normal((problem.d, problem.N))
     if problem.relu:
         draw = np.abs(draw)
-    state0 = (asarray(a[:, None, None] * draw[None], xp, dtype),)
-
-    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
-        return scl_loss_grad(problem, state, temperature)
-
-    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
-        return {"loss": scl_loss_grad(problem, state, temperature)[0]}
-
-    result = flow.integrate_flow(lg, state0, t_max=positive_float("t_max", t_max), t_eval=t_eval, observe=observe,
-                                 stop=flow.StopRule(grad_tol=nonneg_float("grad_tol", grad_tol)),
-                                 method=flow.Flow(rtol=positive_float("rtol", rtol)), compact=True)
-    H = np.asarray(scl_features(result.final[0], problem.relu))
-    meta = {"model": "ufm_scl", "n": list(problem.n), "d": problem.d, "relu": problem.relu,
-            "temperature": temperature, "seed": seed, "backend": backend, "dtype": dtype, "time_unit": "time",
-            "versions": environment()}
-    return Trajectory(times=result.times, observables=result.observables, final={"U": result.final[0], "H": H},
-                      status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)
+    model = Model(
+        name="ufm_scl",
+        state0=(asarray(a[:, None, None] * draw[None], xp, dtype, device),),
+        loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature),
+        observe=lambda state: {"loss": scl_loss_grad(problem, state, temperature)[0]},
+        final=lambda host: {"U": host[0], "H": np.asarray(scl_features(host[0], problem.relu))},
+        meta={"n": list(problem.n), "d": problem.d, "relu": problem.relu, "temperature": temperature},
+        backend=backend, dtype=dtype, t_max=2e3, atol=1e-12,
+    )
+    return train(model, "flow", t_max=t_max, t_eval=t_eval, rtol=rtol, grad_tol=grad_tol, seed=seed)

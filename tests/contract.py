@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sims import deep_linear, diagonal, ufm
+from solvable.sims import deep_linear, diagonal, ufm
 
 
 @dataclass(frozen=True)

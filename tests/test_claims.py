@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from proofs_checks import registry
-from proofs_checks.registry import Evidence
-from proofs_checks.runner import run_claim
+from solvable.proofs_checks import registry
+from solvable.proofs_checks.registry import Evidence
+from solvable.proofs_checks.runner import run_claim
 
 CLAIMS = registry.all_claims()
 

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from proofs_checks import registry
-from proofs_checks.cli import main
-from proofs_checks.registry import Claim, Evidence
+from solvable.proofs_checks import registry
+from solvable.proofs_checks.cli import main
+from solvable.proofs_checks.registry import Claim, Evidence
 
 REQUIRED = {"id", "model", "source", "statement", "passed", "error", "tolerance", "predicted", "observed",
             "seconds", "backend"}
@@ -84,7 +84,7 @@ def test_unknown_claim_is_a_clear_message(capsys):
 
 
 def test_list_and_module_entry_point():
-    out = subprocess.run([sys.executable, "-m", "proofs_checks", "list"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "solvable", "list"], capture_output=True, text=True, check=True)
     for c in registry.all_claims():
         assert c.id in out.stdout
 

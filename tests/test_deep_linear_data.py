@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sims import deep_linear as dl
+from solvable.sims import deep_linear as dl
 
 
 def _whitened(n=12, d_in=4, d_out=3, seed=0):

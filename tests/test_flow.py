@@ -5,8 +5,11 @@ import pytest
 from scipy import stats
 from scipy.integrate._ivp.rk import RK45
 
-from sims import flow
-from sims.backend import asarray, namespace, to_numpy
+from solvable.sims import flow
+from solvable.sims.backend import asarray, namespace, to_numpy
+from solvable.sims.controller import PIController
+from solvable.sims.status import FINAL, Status
+from solvable.sims.tableau import DOPRI5, ButcherTableau
 
 
 def quadratic(xp, a):
@@ -20,11 +23,89 @@ def quadratic(xp, a):
 
 
 def test_tableau_matches_scipy():
-    np.testing.assert_allclose(np.array(flow._DP_P), RK45.P, rtol=1e-15, atol=1e-15)
-    np.testing.assert_allclose(np.abs(flow._DP_E), np.abs(RK45.E), rtol=1e-15)
-    for i, row in enumerate(flow._DP_A):
-        np.testing.assert_allclose(row, RK45.A[i, :i], rtol=1e-15)
-    np.testing.assert_allclose(flow._DP_B, RK45.B, rtol=1e-15)
+    np.testing.assert_allclose(np.array(DOPRI5.dense), RK45.P, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(np.abs(DOPRI5.e), np.abs(RK45.E), rtol=1e-15)
+    np.testing.assert_allclose(DOPRI5.a_matrix()[:, :5], RK45.A, rtol=1e-15)
+    np.testing.assert_allclose(DOPRI5.b, RK45.B, rtol=1e-15)
+    assert (DOPRI5.order, DOPRI5.error_order, DOPRI5.fsal) == (RK45.order, RK45.error_estimator_order, True)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(a=((), (0.3,)) + DOPRI5.a[2:]), "row 1 of a sums to"),
+    (dict(b=(0.1,) + DOPRI5.b[1:]), "weights b must sum to 1"),
+    (dict(e=(0.0,) + DOPRI5.e[1:]), "error weights"),
+    (dict(dense=((0.5, 0, 0, 0),) + DOPRI5.dense[1:]), "dense output at theta = 1"),
+    (dict(error_order=5), "error_order"),
+])
+def test_tableau_checks_itself(change, match):
+    import dataclasses
+
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(DOPRI5, **change)
+
+
+def test_status_members_carry_codes_and_messages():
+    assert [s.code for s in Status] == list(range(6))
+    assert Status.from_code(5) is Status.STEP_UNDERFLOW and "round-off" in Status.STEP_UNDERFLOW.message
+    assert Status.CONVERGED == "converged" and str(Status.DIVERGED) == "diverged"
+    assert Status.RUNNING not in FINAL
+    with pytest.raises(ValueError, match="no status has code"):
+        Status.from_code(9)
+
+
+def test_pi_controller_factor_rules():
+    ctl = PIController()
+    err = np.array([0.5, 2.0, np.nan, 1e-30])
+    accept = np.array([True, False, False, True])
+    finite = np.isfinite(err)
+    f = ctl.factor(err, np.ones(4), 5, accept, finite, np.array([False, False, False, True]))
+    assert f[0] == pytest.approx(0.9 * 0.5 ** -0.2)  # accepted: grows by the classical rule
+    assert f[1] == pytest.approx(0.9 * 2.0 ** -0.2)  # rejected: shrinks
+    assert f[2] == 0.2  # non-finite trial: the smallest factor
+    assert f[3] == 1.0  # accepted right after a rejection: no growth
+    with pytest.raises(ValueError, match="safety"):
+        PIController(safety=1.5)
+    pi = PIController(beta2=0.08)  # Gustafsson's PI: a previous small error damps the growth
+    g = pi.factor(np.array([0.5]), np.array([0.1]), 5, np.array([True]), np.array([True]), np.array([False]))
+    assert g[0] == pytest.approx(0.9 * 0.5 ** -0.2 * 0.1 ** 0.08)
+
+
+def test_pi_controller_still_meets_the_tolerance():
+    xp = namespace("numpy")
+    a = np.array([[1.0, 5.0]])
+    t = np.linspace(0, 4, 9)
+    res = flow.integrate_flow(quadratic(xp, a), (np.ones((1, 2)),), t_max=4.0, t_eval=t, observe=lambda s: {"x": s[0]},
+                              method=flow.Flow(rtol=1e-9, atol=0.0, controller=PIController(beta1=0.14, beta2=0.08)))
+    exact = np.exp(-a[:, None, :] * t[None, :, None])
+    assert np.max(np.abs(res.observables["x"] - exact) / exact) < 200 * 1e-9
+
+
+def test_a_custom_rule_needs_no_loop_change():
+    """Heavy-ball momentum, written as a rule with its own state, runs in the unchanged loop."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class HeavyBall(flow.Rule):
+        beta: float = 0.5
+
+        def init(self, y0, objective, rng):
+            state = super().init(y0, objective, rng)
+            state.extra = y0 * 0.0
+            return state
+
+        def update(self, y, lr, objective, rule_state):
+            loss, g = objective.loss_grad(y)
+            rule_state.extra = self.beta * rule_state.extra - lr * g
+            return y + rule_state.extra, flow.StepInfo(loss, np.sum(g * g, axis=1))
+
+    xp = namespace("numpy")
+    a = np.array([[1.0, 3.0]])
+    res = flow.run_discrete(HeavyBall(lr=0.1), quadratic(xp, a), (np.ones((1, 2)),), steps=25)
+    x, v = np.ones(2), np.zeros(2)
+    for _ in range(25):
+        v = 0.5 * v - 0.1 * a[0] * x
+        x = x + v
+    np.testing.assert_allclose(res.final[0][0], x, rtol=1e-14)
 
 
 def _fit_order(hs, errs):
@@ -42,7 +123,7 @@ def test_global_order_is_five():
         for _ in range(int(round(1.0 / h))):
             y, _, _ = flow.dopri5_step(lambda z: -lam * z, y, h)
         errs.append(np.max(np.abs(y - np.exp(-lam))))
-    assert abs(_fit_order(hs, errs) - flow.DP_ORDER) < 0.5
+    assert abs(_fit_order(hs, errs) - DOPRI5.order) < 0.5
 
 
 def test_local_error_estimate_and_dense_output_orders():
@@ -55,7 +136,7 @@ def test_local_error_estimate_and_dense_output_orders():
         _, err, at = flow.dopri5_step(lambda z: -lam * z, y0, h)
         est.append(np.max(np.abs(err)))
         dense.append(np.max(np.abs(at(0.5) - np.exp(-lam * h / 2))))
-    assert abs(_fit_order(hs, est) - (flow.DP_ERROR_ORDER + 1)) < 0.5
+    assert abs(_fit_order(hs, est) - (DOPRI5.error_order + 1)) < 0.5
     assert abs(_fit_order(hs, dense) - 5) < 0.6  # 4th-order interpolant: local error h^5
 
 

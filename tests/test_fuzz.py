@@ -19,14 +19,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from proofs_checks.cli import main
-from sims import deep_linear, diagonal, flow, sweep, ufm
-from sims.backend import asarray, check_seed, namespace
-from sims.trajectory import Status
-from theory import deep_linear as th_deep
-from theory import diagonal as th
-from theory import ufm as th_ufm
-from theory.convex import SolverError
+from solvable.proofs_checks.cli import main
+from solvable.sims import deep_linear, diagonal, flow, sweep, ufm
+from solvable.sims.backend import asarray, check_seed, namespace
+from solvable.sims.trajectory import Status
+from solvable.theory import deep_linear as th_deep
+from solvable.theory import diagonal as th
+from solvable.theory import ufm as th_ufm
+from solvable.theory.convex import SolverError
 
 DOCUMENTED = (ValueError, TypeError)
 

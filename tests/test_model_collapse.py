@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sims import deep_linear as sim
-from theory import deep_linear as th
+from solvable.sims import deep_linear as sim
+from solvable.theory import deep_linear as th
 
 SETUP = dict(d=50, T=100, sigma=1.0, T0=100, sigma0=0.5)
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_checks import deep_linear as claims_deep
-from proofs_checks import diagonal as claims_diagonal
-from proofs_checks import registry
-from proofs_checks.runner import run_claim
-from sims import diagonal as sim_diagonal
-from sims import deep_linear as sim_deep
-from theory import deep_linear as th_deep
-from theory import diagonal as th_diagonal
-from theory import ufm as th_ufm
+from solvable.proofs_checks import deep_linear as claims_deep
+from solvable.proofs_checks import diagonal as claims_diagonal
+from solvable.proofs_checks import registry
+from solvable.proofs_checks.runner import run_claim
+from solvable.sims import diagonal as sim_diagonal
+from solvable.sims import deep_linear as sim_deep
+from solvable.theory import deep_linear as th_deep
+from solvable.theory import diagonal as th_diagonal
+from solvable.theory import ufm as th_ufm
 
 
 CACHES = (claims_diagonal.alpha_sweep, claims_diagonal.saddle_run, claims_diagonal._flow_reference,

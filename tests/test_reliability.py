@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from proofs_checks import registry
-from proofs_checks.runner import run_claim
+from solvable.proofs_checks import registry
+from solvable.proofs_checks.runner import run_claim
 
 SUBSET = ["diagonal.implicit_bias", "diagonal.potential_symbolic"]
 
@@ -15,7 +15,7 @@ SUBSET = ["diagonal.implicit_bias", "diagonal.potential_symbolic"]
 def _verify(tmp_path, name, *extra):
     out = tmp_path / name
     out.parent.mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "proofs_checks", "verify", "--quick", "--no-progress", "--no-report",
+    cmd = [sys.executable, "-m", "solvable", "verify", "--quick", "--no-progress", "--no-report",
            "--no-timing", "--json", name, *extra]
     for c in SUBSET:
         cmd += ["--claim", c]

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from proofs_checks.cli import main
-from sims import sweep
+from solvable.proofs_checks.cli import main
+from solvable.sims import sweep
 
 
 

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import optimize
 
-from theory import diagonal as th
-from theory.convex import SolverError
+from solvable.theory import diagonal as th
+from solvable.theory.convex import SolverError
 
 
 def problem(seed, n=8, d=20):

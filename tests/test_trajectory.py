@@ -4,8 +4,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from sims import diagonal
-from sims.trajectory import Trajectory
+from solvable.sims import diagonal
+from solvable.sims.trajectory import Trajectory
 
 
 def small():

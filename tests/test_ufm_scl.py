@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sims import ufm
+from solvable.sims import ufm
 
 
 @pytest.mark.parametrize("relu", [True, False])

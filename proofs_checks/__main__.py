@@ -1,7 +1,0 @@
-"""``python -m proofs_checks`` is the ``solvable`` command."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

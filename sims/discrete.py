@@ -1,0 +1,141 @@
+"""The loop that runs any discrete rule (:mod:`sims.rules`) on a batch of runs, with per-run stopping."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from array_api_compat import device as _device
+
+from .backend import host_rng, to_numpy, xp_of
+from .recording import Recorder, RunResult, check_record_steps
+from .rules import Rule
+from .state import LossGrad, Objective, StateLayout, row_norm_sq
+from .status import Status
+from .stopping import StopRule
+
+__all__ = ["run_discrete"]
+
+
+def run_discrete(
+    rule: Rule,
+    loss_grad: LossGrad,
+    state0: Sequence[Any],
+    *,
+    steps: int,
+    record_at: Any = None,
+    observe: Callable[[tuple[Any, ...]], dict[str, Any]] | None = None,
+    stop: StopRule = StopRule(),
+    n_samples: int | None = None,
+    seed: int = 0,
+    check_every: int | None = None,
+) -> RunResult:
+    """Run a discrete algorithm for ``steps`` steps on every run of the batch.
+
+    Parameters
+    ----------
+    rule : Rule
+        The update rule (:class:`~sims.rules.GD`, ``SGD``, ``SAM``...).
+    loss_grad : callable
+        ``loss_grad(state, weights=None) -> (loss (B,), grads)``.
+    state0 : tuple of arrays, each (B, ...)
+    steps : int
+        Step budget; runs still going afterwards end ``out_of_time``.
+    record_at : array_like of int, optional
+        Steps at which ``observe`` is recorded (:func:`~sims.recording.log_steps` by default).
+    stop : StopRule
+    n_samples : int, optional
+        Number of samples ``n`` the loss averages over (SGD draws from them).
+    seed : int
+        Seed of the host generator handed to ``rule.init`` (SGD's sampler).
+    check_every : int, optional
+        Convergence is tested every ``check_every`` steps (``rule.check_every``
+        by default; divergence is tested every step, on the device); the loop
+        also ends early at these points once every run has stopped.
+
+    Returns
+    -------
+    RunResult
+        ``times`` are step counts. ``stop_step`` is the step at which each run
+        converged, or the step whose update first produced a non-finite or
+        blown-up value (that update is not applied: ``final`` holds the last
+        finite state).
+    """
+    layout = StateLayout(state0)
+    y = layout.pack(state0)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    steps = int(steps)
+    record = check_record_steps(record_at, steps)
+    check_every = rule.check_every if check_every is None else check_every
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"check_every must be an integer >= 1; got {check_every!r}")
+    if not isinstance(rule, Rule):
+        raise TypeError(f"rule must be a sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
+    objective = Objective(loss_grad, layout, n_samples)
+    rule_state = rule.init(y, objective, host_rng(seed))
+
+    def observe_flat(z: Any) -> dict[str, Any]:
+        return observe(layout.unpack(z)) if observe is not None else {}
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        y, code, stop_step, rec, n_rec = _loop(rule, rule_state, objective, y, steps, record, check_every, stop,
+                                               observe_flat)
+    status = np.array([str(Status.from_code(int(c))) for c in to_numpy(code)])
+    stop_h = to_numpy(stop_step).astype(np.int64)
+    converged = np.nonzero(status == Status.CONVERGED)[0]
+    if n_rec < record.shape[0] and converged.size:  # stopped early: converged runs keep their final values
+        rec.fill_after(observe_flat(y), converged, converged, np.full(converged.size, n_rec))
+    diverged = status == Status.DIVERGED
+    if diverged.any():
+        rec.blank_after(np.searchsorted(record, stop_h, side="left"), diverged)
+    return RunResult(times=record.astype(float), observables=rec.buf,
+                     final=tuple(to_numpy(x) for x in layout.unpack(y)), status=status, stop_step=stop_h,
+                     stop_time=stop_h.astype(float), info={"method": rule.name})
+
+
+def _loop(rule: Rule, rule_state: Any, objective: Objective, y: Any, steps: int, record: np.ndarray,
+          check_every: int, stop: StopRule, observe_flat: Callable) -> tuple[Any, Any, Any, Recorder, int]:
+    xp, batch = xp_of(y), y.shape[0]
+    dev = _device(y)
+    f64 = xp.float64
+    running, diverged, converged = Status.RUNNING.code, Status.DIVERGED.code, Status.CONVERGED.code
+    rec = Recorder(batch, record.shape[0])
+    code = xp.full((batch,), running, dtype=xp.int64, device=dev)
+    stop_step = xp.full((batch,), steps, dtype=xp.int64, device=dev)
+    loss0, _ = objective.loss_grad(y)
+    guards = stop.guards(y, loss0)
+    n_rec, everyone = 0, np.arange(batch)
+    for k in range(steps + 1):
+        if n_rec < record.shape[0] and record[n_rec] == k:
+            rec.write(observe_flat(y), everyone, everyone, np.full(batch, n_rec))
+            n_rec += 1
+        checking = k % check_every == 0
+        if k == steps or (checking and not bool(to_numpy(xp.any(code == running)))):
+            break
+        active = code == running
+        new, rule_state, info = rule.step(y, rule_state, objective, k)
+        loss, grad_sq = info.loss, info.grad_sq
+        if loss is None and checking:
+            loss, g_full = objective.loss_grad(y)
+            grad_sq = row_norm_sq(g_full)
+        if loss is not None:
+            lf = xp.astype(loss, f64)
+            # a bad loss at the current state: the previous update produced it
+            bad_here = active & (~xp.isfinite(lf) | (lf > guards.loss_cap) | ~xp.isfinite(grad_sq))
+            code = xp.where(bad_here, diverged, code)
+            stop_step = xp.where(bad_here, k, stop_step)
+            active = code == running
+            if checking:
+                conv = active & guards.converged(loss, grad_sq)
+                code = xp.where(conv, converged, code)
+                stop_step = xp.where(conv, k, stop_step)
+                active = code == running
+        nn = xp.astype(row_norm_sq(new), f64)
+        bad = active & (~xp.isfinite(nn) | (nn > guards.norm_cap))
+        code = xp.where(bad, diverged, code)
+        stop_step = xp.where(bad, k + 1, stop_step)
+        active = code == running
+        y = xp.where(xp.reshape(active, (batch, 1)), new, y)
+    code = xp.where(code == running, Status.OUT_OF_TIME.code, code)
+    return y, code, stop_step, rec, n_rec

@@ -1,0 +1,264 @@
+r"""One driver for every model family: a :class:`Model` in, a :class:`~sims.trajectory.Trajectory` out.
+
+A family's ``simulate`` builds a :class:`Model` -- its initial state on the
+backend, its loss and hand-written gradient (with per-sample weights when it
+has samples), its observables, how to name the final parameters, and its
+metadata -- and hands it to :func:`train` with the algorithm. The algorithm is
+an object (``flow.Flow(rtol=...)``, ``flow.SGD(lr=..., batch_size=...)``,
+``flow.SAM(lr=..., rho=...)``, any :class:`~sims.rules.Rule`) or a string
+shorthand (``"flow"``, ``"gd"``, ``"sgd"``, ``"sam"``, ``"gr"``) with its
+hyper-parameters as keyword options. Every family therefore shares one
+signature, one set of defaults, and one rule: an option that does not apply to
+the chosen algorithm is refused with an error that names it.
+
+Options, their defaults and the algorithms they apply to:
+
+============== ======================== ==========================================
+option          default                  applies to
+============== ======================== ==========================================
+lr              required                 gd, sgd, sam, gr (one number or one per run)
+steps           ``ceil(t_max / min lr)`` discrete rules (the step budget)
+t_max           the family's horizon     flow (final time); discrete (budget, via lr)
+t_eval          log-spaced               all (output times, or recording steps)
+batch_size      1                        sgd
+rho             required                 sam
+sam_normalized  True (Foret et al.)      sam
+lam             required                 gr
+gr_eps          1e-6                     gr
+rtol            1e-10 (float32: 1e-5)    flow
+atol            the family's default     flow
+max_steps       200000                   flow (step attempts per run)
+loss_tol        the family's default     all (converged once loss <= loss_tol)
+grad_tol        the family's default     all (converged once ||grad|| <= grad_tol)
+============== ======================== ==========================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ._validate import nonneg_float, positive_array, positive_float, positive_int
+from .backend import check_seed
+from .discrete import run_discrete
+from .flow import Flow, default_rtol, integrate_flow
+from .rules import GD, SAM, SGD, GradientRegularized, Rule
+from .state import LossGrad, State
+from .stopping import StopRule
+from .trajectory import Trajectory, environment
+
+__all__ = ["ALGORITHMS", "OPTIONS", "Model", "broadcast_runs", "resolve_algorithm", "train"]
+
+#: String shorthands of :func:`train`'s ``algorithm``.
+ALGORITHMS = ("flow", "gd", "sgd", "sam", "gr")
+_DISCRETE = ("gd", "sgd", "sam", "gr")
+
+#: Every option :func:`train` takes, with the algorithms it applies to (``None``: all).
+OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "lr": _DISCRETE, "steps": _DISCRETE, "t_max": None, "t_eval": None, "batch_size": ("sgd",), "rho": ("sam",),
+    "sam_normalized": ("sam",), "lam": ("gr",), "gr_eps": ("gr",), "rtol": ("flow",), "atol": ("flow",),
+    "max_steps": ("flow",), "loss_tol": None, "grad_tol": None,
+}
+#: Options an algorithm *object* already carries (passing them beside it is refused).
+_HYPER = ("lr", "batch_size", "rho", "sam_normalized", "lam", "gr_eps", "rtol", "atol", "max_steps")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model family bound to one problem, batch of initial states, backend and dtype.
+
+    Attributes
+    ----------
+    name : str
+        The family (``"diagonal"``, ``"deep_linear"``, ``"ufm"``...), recorded in ``meta["model"]``.
+    state0 : tuple of arrays, each (B, ...)
+        Initial state on the backend.
+    loss_grad : callable
+        ``loss_grad(state, weights=None) -> (loss (B,), grads)``, the hand-written gradient.
+    observe : callable
+        ``observe(state) -> {name: (B, ...)}``, recorded at every output time.
+    final : callable
+        ``final(host_state) -> {name: (B, ...)}``: the parameters named for the trajectory.
+    meta : dict
+        JSON-serialisable problem description (merged into the trajectory's ``meta``).
+    backend, dtype : str
+    n_samples : int or None
+        Samples the loss averages over (what SGD draws from); ``None``: no samples.
+    t_max : float
+        The family's default horizon.
+    atol : float
+        The family's default absolute tolerance for the flow (its docstring says why).
+    loss_tol : float or callable
+        Default convergence threshold on the loss; a callable gets the method's
+        relative accuracy (``rtol`` for the flow, 0 for discrete rules) and
+        returns a number or one per run.
+    grad_tol : float
+        Default convergence threshold on the gradient norm.
+    compact : bool
+        Whether runs are independent rows, so finished runs may leave the batch.
+    """
+
+    name: str
+    state0: State
+    loss_grad: LossGrad
+    observe: Callable[[State], dict[str, Any]]
+    final: Callable[[tuple[np.ndarray, ...]], dict[str, np.ndarray]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    backend: str = "numpy"
+    dtype: str = "float64"
+    n_samples: int | None = None
+    t_max: float = 1e4
+    atol: float = 1e-12
+    loss_tol: float | Callable[[float], Any] = 0.0
+    grad_tol: float = 0.0
+    compact: bool = True
+
+    @property
+    def batch(self) -> int:
+        return int(self.state0[0].shape[0])
+
+
+def _refuse(options: dict[str, Any], algorithm: str) -> None:
+    for name, value in options.items():
+        if name not in OPTIONS:
+            raise TypeError(f"unknown option {name!r}; the options are {sorted(OPTIONS)}")
+        applies = OPTIONS[name]
+        if value is not None and applies is not None and algorithm not in applies:
+            raise ValueError(f"{name} applies to algorithm {' or '.join(repr(a) for a in applies)}, "
+                             f"not {algorithm!r}")
+
+
+def _lr(lr: Any, algorithm: str, batch: int) -> Any:
+    if lr is None:
+        raise ValueError(f"lr is required for algorithm={algorithm!r}: a number > 0 or one per run")
+    arr = positive_array("lr", lr, (0, 1))
+    if arr.ndim == 1 and arr.shape[0] != batch:
+        raise ValueError(f"lr has {arr.shape[0]} values but there are {batch} runs")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, options: dict[str, Any]) -> Flow | Rule:
+    """The algorithm object for ``algorithm`` (an object or a string shorthand) and the options.
+
+    Raises ValueError naming any option that does not apply to the algorithm,
+    or that an algorithm object already carries.
+    """
+    if isinstance(algorithm, (Flow, Rule)):
+        kind = "flow" if isinstance(algorithm, Flow) else "discrete"
+        for name in _HYPER:
+            if options.get(name) is not None:
+                raise ValueError(f"{name} is set on the algorithm object ({type(algorithm).__name__}); "
+                                 f"do not pass it separately")
+        if kind == "flow" and options.get("steps") is not None:
+            raise ValueError("steps applies to discrete algorithms, not to a Flow")
+        return algorithm
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS} or an algorithm object (flow.Flow, flow.GD, "
+                         f"flow.SGD, flow.SAM, any flow.Rule); got {algorithm!r}")
+    _refuse(options, algorithm)
+    get = options.get
+    if algorithm == "flow":
+        rtol = default_rtol(dtype) if get("rtol") is None else positive_float("rtol", get("rtol"))
+        atol = atol if get("atol") is None else nonneg_float("atol", get("atol"))
+        max_steps = 200_000 if get("max_steps") is None else positive_int("max_steps", get("max_steps"))
+        return Flow(rtol=rtol, atol=atol, max_steps=max_steps)
+    lr = _lr(get("lr"), algorithm, batch)
+    if algorithm == "gd":
+        return GD(lr=lr)
+    if algorithm == "sgd":
+        return SGD(lr=lr, batch_size=1 if get("batch_size") is None else positive_int("batch_size", get("batch_size")))
+    if algorithm == "sam":
+        if get("rho") is None:
+            raise ValueError("rho is required for algorithm='sam': a number >= 0")
+        normalized = True if get("sam_normalized") is None else get("sam_normalized")
+        if not isinstance(normalized, (bool, np.bool_)):
+            raise TypeError(f"sam_normalized must be a bool; got {type(normalized).__name__}")
+        return SAM(lr=lr, rho=nonneg_float("rho", get("rho")), normalized=bool(normalized))
+    if get("lam") is None:
+        raise ValueError("lam is required for algorithm='gr': a number > 0")
+    eps = 1e-6 if get("gr_eps") is None else positive_float("gr_eps", get("gr_eps"))
+    return GradientRegularized(lr=lr, lam=positive_float("lam", get("lam")), eps=eps)
+
+
+def broadcast_runs(alpha_rows: np.ndarray, lr: Any) -> np.ndarray:
+    """Initial scales with one row per run: a single scale is repeated for a sweep over step sizes."""
+    if lr is None or callable(lr):
+        return alpha_rows
+    n_lr = np.asarray(lr, dtype=float).size if np.ndim(lr) == 1 else 1
+    if alpha_rows.shape[0] == 1 and n_lr > 1:
+        return np.repeat(alpha_rows, n_lr, axis=0)
+    return alpha_rows
+
+
+def _stop(model: Model, method: Flow | Rule, options: dict[str, Any]) -> tuple[StopRule, list[float]]:
+    if options.get("loss_tol") is not None:
+        tol = np.full(model.batch, nonneg_float("loss_tol", options["loss_tol"]))
+    elif callable(model.loss_tol):
+        rel = float(method.rtol) if isinstance(method, Flow) else 0.0
+        tol = np.broadcast_to(np.asarray(model.loss_tol(rel), dtype=float), (model.batch,))
+    else:
+        tol = np.full(model.batch, float(model.loss_tol))
+    grad_tol = model.grad_tol if options.get("grad_tol") is None else nonneg_float("grad_tol", options["grad_tol"])
+    return StopRule(loss_tol=tuple(tol.tolist()), grad_tol=float(grad_tol)), tol.tolist()
+
+
+def _describe(method: Flow | Rule) -> dict[str, Any]:
+    if isinstance(method, Flow):
+        return {"algorithm": "flow", "time_unit": "time", "rtol": method.rtol, "atol": method.atol,
+                "max_steps": method.max_steps}
+    out: dict[str, Any] = {"algorithm": method.name, "time_unit": "step", "lr": np.asarray(method.lr).tolist()}
+    for name in ("batch_size", "rho", "normalized", "lam", "eps"):
+        if hasattr(method, name):
+            out[{"normalized": "sam_normalized", "eps": "gr_eps"}.get(name, name)] = getattr(method, name)
+    return out
+
+
+def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: Any) -> Trajectory:
+    """Run ``algorithm`` on ``model`` and return the trajectory (see the module docstring for the options).
+
+    Parameters
+    ----------
+    model : Model
+    algorithm : str or Flow or Rule
+    seed : int
+        Seed of the host generator behind SGD's schedule.
+    **options
+        ``lr, steps, t_max, t_eval, batch_size, rho, sam_normalized, lam, gr_eps, rtol, atol, max_steps,
+        loss_tol, grad_tol``; ``None`` means "not given".
+
+    Returns
+    -------
+    Trajectory
+        ``meta`` holds the model's metadata, the algorithm and its
+        hyper-parameters, the step budget or horizon, the convergence
+        thresholds, seed, backend, dtype and library versions.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a sims.driver.Model; got {type(model).__name__}")
+    seed = check_seed(seed)
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(OPTIONS)}")
+    method = resolve_algorithm(algorithm, model.batch, model.dtype, model.atol, options)
+    t_max = model.t_max if options.get("t_max") is None else positive_float("t_max", options["t_max"])
+    stop, loss_tol = _stop(model, method, options)
+    meta = {"model": model.name, **model.meta, **_describe(method), "loss_tol": loss_tol, "grad_tol": stop.grad_tol,
+            "seed": seed, "backend": model.backend, "dtype": model.dtype, "versions": environment()}
+    if isinstance(method, Flow):
+        result = integrate_flow(model.loss_grad, model.state0, t_max=t_max, t_eval=options.get("t_eval"),
+                                observe=model.observe, method=method, stop=stop, compact=model.compact)
+        meta["t_max"] = t_max
+    else:
+        steps = options.get("steps")
+        if steps is None:
+            lr_min = float(np.min(np.asarray(method.lr, dtype=float)))
+            steps = int(min(math.ceil(t_max / lr_min), 2**62))
+        steps = positive_int("steps", steps)
+        result = run_discrete(method, model.loss_grad, model.state0, steps=steps, record_at=options.get("t_eval"),
+                              observe=model.observe, stop=stop, n_samples=model.n_samples, seed=seed)
+        meta["steps"] = steps
+    return Trajectory(times=result.times, observables=result.observables, final=model.final(result.final),
+                      status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)

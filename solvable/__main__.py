@@ -1,0 +1,7 @@
+"""``python -m solvable``: the same command as the ``solvable`` console script."""
+
+import sys
+
+from solvable.proofs_checks.cli import main
+
+sys.exit(main())
