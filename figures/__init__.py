@@ -1,13 +1,17 @@
-"""Reproduced paper figures: one module per figure, each with ``make(out_dir, quick=False)``.
+"""Reproduced paper figures: one module per figure, each with ``compute(quick)``, ``draw(fig, data)`` and ``SIZE``.
 
-``names()`` lists them; ``make(name, out_dir, quick)`` draws one and returns the
-paths it wrote.
+``compute`` runs the simulations and predictions and returns plain data;
+``draw`` puts them on a matplotlib figure; ``SIZE`` is the figure's size in
+inches. ``names()`` lists the figures; ``make(name, out_dir, quick)`` computes,
+draws and saves one as ``<out_dir>/<name>.png`` and returns the paths written.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+
+from ._style import figure
 
 __all__ = ["FIGURES", "make", "names"]
 
@@ -28,5 +32,7 @@ def make(name: str, out_dir: str | Path, quick: bool = False) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     module = importlib.import_module(f"solvable.figures.{name}")
-    paths = module.make(out, quick=quick)
-    return [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    path = out / f"{name}.png"
+    with figure(path, module.SIZE) as fig:
+        module.draw(fig, module.compute(quick=quick))
+    return [path]

@@ -10,7 +10,6 @@ it moves right as synthetic generations accumulate and stays below |w*|^2 = 1.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,12 +17,15 @@ import numpy as np
 from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
 
 RIDGE = {"d": 50, "T": 100, "sigma": 1.0, "T0": 100, "sigma0": 0.5}
 RIDGE_GENERATIONS = (0, 2, 8)
+
+
+#: Figure size in inches (width, height).
+SIZE = (10, 4)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -73,10 +75,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.set_ylabel("test error")
     ax.legend(fontsize=7)
     ax.set_title("Adaptive ridge (d = 50, T = T0 = 100)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "deep_linear_collapse.png"
-    with figure(path, (10, 4)) as fig:
-        draw(fig, compute(quick))
-    return path

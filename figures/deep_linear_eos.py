@@ -9,7 +9,6 @@ the 2/eta line.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,11 +16,14 @@ import numpy as np
 from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
 
 START = np.array([0.3, 0.4, 0.5, 2.5])
+
+
+#: Figure size in inches (width, height).
+SIZE = (10, 3.6)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -52,10 +54,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax2.set_ylabel("sharpness (dotted: 2/eta)")
     ax2.legend(fontsize=6)
     fig.suptitle("Edge of stability in a scalar network (Cohen et al. 2021; Kreisler et al. 2023)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "deep_linear_eos.png"
-    with figure(path, (10, 3.6)) as fig:
-        draw(fig, compute(quick))
-    return path

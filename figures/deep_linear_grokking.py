@@ -9,7 +9,6 @@ for lambda > 1 it never arrives.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,12 @@ import numpy as np
 from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (10, 3.4)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -50,10 +52,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
             ax.set_ylabel(f"accuracy (eps = {data['eps']:g})")
             ax.legend(fontsize=6)
     fig.suptitle("Grokking in linear estimators (Levi et al. 2024, Fig. 1)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "deep_linear_grokking.png"
-    with figure(path, (10, 3.4)) as fig:
-        draw(fig, compute(quick))
-    return path

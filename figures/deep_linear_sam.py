@@ -8,7 +8,6 @@ minimum (D y^(2 - 2/D) = 4) and no SAM-stable minimum is left.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,11 +15,14 @@ import numpy as np
 from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
 
 START = np.array([0.3, 0.4, 0.5, 2.5])
+
+
+#: Figure size in inches (width, height).
+SIZE = (6, 4)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -49,10 +51,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.set_ylabel("sharpness")
     ax.legend(fontsize=7)
     ax.set_title(f"Unnormalised SAM at eta = {data['eta']} (Agarwala & Dauphin 2023)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "deep_linear_sam.png"
-    with figure(path, (6, 4)) as fig:
-        draw(fig, compute(quick))
-    return path

@@ -7,7 +7,6 @@ stronger a mode, the earlier and faster it is learned (learning time ~ ln(s/u0)/
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,9 +14,12 @@ import numpy as np
 from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (6, 4)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -38,10 +40,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.set_ylabel("mode strength u(t)")
     ax.set_title("Deep linear network modes: simulation (dots) on Saxe et al.'s solution (lines)", fontsize=8)
     ax.legend(fontsize=7)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "deep_linear_saxe.png"
-    with figure(path, (6, 4)) as fig:
-        draw(fig, compute(quick))
-    return path

@@ -13,7 +13,6 @@ Full size follows the paper's sparse-regression set-up: d = 1000, n = 100, a
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,9 +20,12 @@ import numpy as np
 from solvable.sims import diagonal as sim
 from solvable.theory import diagonal as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (10, 3.4)
 
 
 def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
@@ -66,11 +68,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
             ax.legend(fontsize=7)
     fig.suptitle(f"Diagonal linear network, n={data['n']}, d={data['d']} (Woodworth et al. 2020, Fig. 1 style)",
                  fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    """Compute, draw and save ``diagonal_alpha.png`` in ``out_dir``."""
-    path = Path(out_dir) / "diagonal_alpha.png"
-    with figure(path, (10, 3.4)) as fig:
-        draw(fig, compute(quick=quick))
-    return path

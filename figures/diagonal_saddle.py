@@ -9,7 +9,6 @@ onto the predicted plateaus and jump times.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,12 @@ import numpy as np
 from solvable.sims import diagonal as sim
 from solvable.theory import diagonal as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (10, 3.6)
 
 
 def compute(quick: bool = False, seed: int = 2) -> dict[str, Any]:
@@ -56,10 +58,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.set_ylabel("training loss")
     ax.legend(fontsize=7)
     fig.suptitle("Saddle-to-saddle dynamics (Pesme & Flammarion 2023, Fig. 1 style)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "diagonal_saddle.png"
-    with figure(path, (10, 3.6)) as fig:
-        draw(fig, compute(quick=quick))
-    return path

@@ -10,7 +10,6 @@ gradients): see :func:`theory.diagonal.effective_alpha`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +17,12 @@ import numpy as np
 from solvable.sims import diagonal as sim
 from solvable.theory import diagonal as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (6, 4)
 
 
 def compute(quick: bool = False, seed: int = 0) -> dict[str, Any]:
@@ -53,10 +55,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax.set_title("Large steps help SGD, hurt GD (Even et al. 2023, Fig. 1 style)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "diagonal_stepsize.png"
-    with figure(path, (6, 4)) as fig:
-        draw(fig, compute(quick=quick))
-    return path

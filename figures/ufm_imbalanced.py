@@ -7,7 +7,6 @@ at the end of gradient flow (bars) against the global minimiser's (markers).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,9 +14,12 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (8, 5)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -48,10 +50,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
             if i == 0 and j == 0:
                 ax.legend(fontsize=7)
     fig.suptitle("Imbalanced MSE neural collapse (Dang et al. 2023)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "ufm_imbalanced.png"
-    with figure(path, (8, 5)) as fig:
-        draw(fig, compute(quick))
-    return path

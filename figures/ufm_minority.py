@@ -7,7 +7,6 @@ gradient flow (dots) rises with the ratio n_major / n_minor.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,6 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
 
@@ -23,6 +21,10 @@ __all__ = ["compute", "draw", "make"]
 def _cos(W: np.ndarray) -> float:
     g = W @ W.T
     return float(g[2, 3] / np.sqrt(g[2, 2] * g[3, 3]))
+
+
+#: Figure size in inches (width, height).
+SIZE = (6, 4)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -49,10 +51,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.set_ylabel("cos(w_minor1, w_minor2)")
     ax.legend(fontsize=8)
     ax.set_title("Minority collapse (Fang et al. 2021)", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "ufm_minority.png"
-    with figure(path, (6, 4)) as fig:
-        draw(fig, compute(quick))
-    return path

@@ -8,16 +8,18 @@ simplex ETF (NC2), self-duality (NC3) and nearest-class-centre disagreement
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from solvable.sims import ufm as sim
 
-from ._style import figure
 
 __all__ = ["compute", "draw", "make"]
+
+
+#: Figure size in inches (width, height).
+SIZE = (10, 3.6)
 
 
 def compute(quick: bool = False) -> dict[str, Any]:
@@ -41,10 +43,3 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         if i == 0:
             ax.legend(fontsize=7)
     fig.suptitle("Neural collapse metrics along gradient flow", fontsize=9)
-
-
-def make(out_dir: str | Path, quick: bool = False) -> Path:
-    path = Path(out_dir) / "ufm_nc.png"
-    with figure(path, (10, 3.6)) as fig:
-        draw(fig, compute(quick))
-    return path

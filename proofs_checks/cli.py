@@ -60,9 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="figures_out", metavar="DIR", help="output directory (default ./figures_out)")
     f.add_argument("--quick", action="store_true", help="small sizes")
     sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file")
-    sw.add_argument("config", help="TOML file: task, store, [fixed], [grid] (see sims.sweep.load_config)")
+    sw.add_argument("config", nargs="?", help="TOML file: task, store, [fixed], [grid] (see solvable.sims.sweep)")
     sw.add_argument("--n-jobs", type=int, help="parallel workers (overrides the file)")
     sw.add_argument("--out", metavar="CSV", help="table file (default: <store>/table.csv)")
+    sw.add_argument("--retry-failed", action="store_true", help="compute again the points stored as failed")
+    sw.add_argument("--list-tasks", action="store_true", help="list the sweepable tasks and their parameters")
     sw.add_argument("--no-progress", action="store_true")
     return p
 
@@ -70,12 +72,20 @@ def _parser() -> argparse.ArgumentParser:
 def _sweep(args: argparse.Namespace) -> int:
     from solvable.sims import sweep
 
+    if args.list_tasks:
+        import inspect
+
+        for name in sorted(sweep.TASKS):
+            print(f"{name}{inspect.signature(sweep.get_task(name))}")
+        return 0
+    if not args.config:
+        raise ValueError("give a CONFIG.toml (or --list-tasks)")
     cfg = sweep.load_config(args.config)
     n_jobs = cfg.n_jobs if args.n_jobs is None else args.n_jobs
     if n_jobs == 0:
         raise ValueError("--n-jobs must be a non-zero integer")
     result = sweep.run(cfg.task, cfg.points(), cfg.store, executor=cfg.executor, n_jobs=n_jobs,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, retry_failed=args.retry_failed)
     out = Path(args.out) if args.out else cfg.store / "table.csv"
     if hasattr(result, "to_csv"):
         result.to_csv(out, index=False)
@@ -86,7 +96,15 @@ def _sweep(args: argparse.Namespace) -> int:
             writer = csv.DictWriter(fh, fieldnames=sorted({k for r in result for k in r}))
             writer.writeheader()
             writer.writerows(result)
+    failed = [r for r in (result.to_dict("records") if hasattr(result, "to_dict") else result)
+              if r.get("sweep_status") == "failed"]
     print(f"{len(cfg.points())} points, table: {out}")
+    if failed:
+        print(f"{len(failed)} point(s) failed (tracebacks in their files under {cfg.store}; "
+              f"rerun with --retry-failed):", file=sys.stderr)
+        for r in failed:
+            print(f"  {r['sweep_error']}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -139,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"verify": _verify, "list": _list, "figure": _figure, "sweep": _sweep}[args.command](args)
-    except ValueError as exc:  # bad argument values: a message, not a traceback
+    except (ValueError, TypeError) as exc:  # bad argument values: a message, not a traceback
         print(f"solvable {args.command}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like

@@ -41,7 +41,7 @@ from .rules import SGD
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
-           "product", "simulate", "simulate_teacher_student", "model_collapse"]
+           "product", "simulate", "simulate_teacher_student", "model_collapse", "sweep_limit"]
 
 INITS = ("aligned", "random")
 
@@ -468,6 +468,43 @@ def simulate(
     if (algorithm == "sgd" or isinstance(algorithm, SGD)) and problem.n is None:
         raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
     return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+
+
+def sweep_limit(
+    *,
+    d_in: int,
+    d_out: int,
+    hidden: list[int],
+    alpha: float,
+    seed: int = 0,
+    init: str = "aligned",
+    algorithm: str = "flow",
+    lr: float | None = None,
+    steps: int | None = None,
+    t_max: float = 50.0,
+    backend: str = "numpy",
+) -> dict[str, Any]:
+    r"""Sweep task ``deep_linear.limit``: one run on :meth:`Problem.random` (singular values 3..1), summarised.
+
+    Returns the status, steps, stopping time, final loss, the largest error of
+    a mode :math:`\max_i|u_i^\top W v_i - s_i|`, the balancedness and the top
+    Hessian eigenvalue at the end (numbers only, so a sweep store is plain JSON).
+    """
+    problem = Problem.random(d_in, d_out, tuple(hidden), seed=seed)
+    traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, init=init, seed=seed,
+                    backend=backend)
+    _, s, _ = problem.svd()
+    last = {k: v[0, -1] for k, v in traj.observables.items()}  # runs that stop early repeat their final values
+    layers = tuple(traj.final[f"layer_{j + 1}"] for j in range(problem.depth))
+    return {
+        "status": str(traj.status[0]),
+        "stop_step": int(traj.stop_step[0]),
+        "stop_time": float(traj.stop_time[0]),
+        "loss": float(last["loss"]),
+        "mode_error": float(np.max(np.abs(last["modes"] - s))),
+        "balancedness": float(last["balancedness"]),
+        "sharpness": float(sharpness(problem.target, layers)[0]),
+    }
 
 
 # ---------------------------------------------------------------------------

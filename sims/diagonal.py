@@ -394,21 +394,23 @@ def sweep_limit(
     seed: int = 0,
     algorithm: str = "flow",
     lr: float | None = None,
+    steps: int | None = None,
     batch_size: int | None = None,
     t_max: float = 1e5,
     backend: str = "numpy",
 ) -> dict[str, Any]:
     r"""Sweep task ``diagonal.limit``: one run on :meth:`Problem.random`, summarised.
 
-    Returns the status, steps, stopping time, final loss, :math:`\|w\|_1` and
+    Returns the status, the step count at the stop, the stopping time, final loss, :math:`\|w\|_1` and
     the distance to the teacher (numbers only, so a sweep store is plain JSON).
     """
     problem = Problem.random(n, d, sparsity, noise=noise, seed=seed)
-    traj = simulate(problem, alpha, algorithm, lr=lr, batch_size=batch_size, t_max=t_max, seed=seed, backend=backend)
+    traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, batch_size=batch_size, t_max=t_max, seed=seed,
+                    backend=backend)
     w = traj.final["w"][0]
     return {
         "status": str(traj.status[0]),
-        "steps": int(traj.stop_step[0]),
+        "stop_step": int(traj.stop_step[0]),
         "stop_time": float(traj.stop_time[0]),
         "loss": float(0.5 * np.mean((problem.X @ w - problem.y) ** 2)),
         "l1": float(np.abs(w).sum()),

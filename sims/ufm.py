@@ -43,7 +43,7 @@ from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
 from .driver import Model, broadcast_runs, train
 from .trajectory import Trajectory
 
-__all__ = ["Problem", "initial_state", "loss_grad", "metrics", "simulate", "LOSSES"]
+__all__ = ["Problem", "initial_state", "loss_grad", "metrics", "simulate", "simulate_scl", "sweep_collapse", "LOSSES"]
 
 LOSSES = ("mse", "ce")
 
@@ -342,6 +342,31 @@ def simulate(
         backend=backend, dtype=dtype, n_samples=problem.N, t_max=1e4, atol=1e-12, grad_tol=1e-10,
     )
     return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+
+
+def sweep_collapse(
+    *,
+    n: list[int],
+    d: int,
+    loss: str = "mse",
+    lambda_W: float = 5e-3,
+    lambda_H: float = 5e-3,
+    depth: int = 1,
+    alpha: float = 0.1,
+    seed: int = 0,
+    algorithm: str = "flow",
+    lr: float | None = None,
+    steps: int | None = None,
+    t_max: float = 1e4,
+    backend: str = "numpy",
+) -> dict[str, Any]:
+    """Sweep task ``ufm.collapse``: one bias-free UFM run, summarised by its final loss and NC1-NC4."""
+    problem = Problem(n=tuple(n), d=d, loss=loss, lambda_W=lambda_W, lambda_H=lambda_H, depth=depth)
+    traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, backend=backend)
+    out: dict[str, Any] = {"status": str(traj.status[0]), "stop_step": int(traj.stop_step[0]),
+                           "stop_time": float(traj.stop_time[0])}
+    out.update({k: float(v[0, -1]) for k, v in traj.observables.items()})
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -40,12 +40,14 @@ def test_grid_is_the_cartesian_product():
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
     log = tmp_path / "calls.txt"
     pts = [{"x": x, "log": str(log)} for x in range(6)]
-    with pytest.raises(RuntimeError, match="interrupted"):
-        sweep.run(square, [dict(p, fail_on=3) for p in pts[:4]] + pts[4:], tmp_path / "store",
-                  executor="sequential", progress=False)
-    done_before = len(list((tmp_path / "store").glob("*.json")))
-    assert done_before == 3  # points 0, 1, 2 were stored as they finished
+    table = sweep.run(square, [dict(p, fail_on=3) for p in pts[:4]] + pts[4:], tmp_path / "store",
+                      executor="sequential", progress=False)
+    assert list(table["sweep_status"]) == ["ok"] * 3 + ["failed"] + ["ok"] * 2, "a failing point does not end it"
+    assert "RuntimeError: interrupted" in table["sweep_error"][3]
+    doc = sweep.Store(tmp_path / "store").read(sweep.point_key(sweep.task_id(square), dict(pts[3], fail_on=3)))
+    assert doc["status"] == "failed" and "Traceback" in doc["error"], "the whole traceback is kept"
     assert not list((tmp_path / "store").glob(".*.tmp")), "no half-written files"
+    assert not list((tmp_path / "store").glob("*.lock")), "every claim released"
     log.write_text("")
     table = sweep.run(square, pts, tmp_path / "store2", executor="sequential", progress=False)
     assert list(table["y"]) == [x * x for x in range(6)]
@@ -53,6 +55,57 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
     again = sweep.run(square, pts, tmp_path / "store2", executor="sequential", progress=False)
     assert log.read_text() == "", "a complete store recomputes nothing"
     assert list(again["y"]) == list(table["y"])
+
+
+def test_failed_points_are_kept_until_retried(tmp_path):
+    log = tmp_path / "calls.txt"
+    pts = [{"x": x, "log": str(log), "fail_on": 1} for x in range(3)]
+    sweep.run(square, pts, tmp_path, executor="sequential", progress=False)
+    log.write_text("")
+    again = sweep.run(square, pts, tmp_path, executor="sequential", progress=False)
+    assert log.read_text() == "" and list(again["sweep_status"]) == ["ok", "failed", "ok"]
+    retried = sweep.run(square, pts, tmp_path, executor="sequential", progress=False, retry_failed=True)
+    assert log.read_text() == "1\n", "only the failed point runs again"
+    assert list(retried["sweep_status"]) == ["ok", "failed", "ok"]  # it fails again, deterministically
+
+
+def test_task_identity(tmp_path):
+    import functools
+
+    import sweep_tasks
+
+    assert sweep.task_id(square) == "test_sweep:square"
+    a, b = functools.partial(square, fail_on=1), functools.partial(square, fail_on=2)
+    assert sweep.task_id(a) != sweep.task_id(b)
+    assert sweep.task_id(a) == sweep.task_id(functools.partial(square, fail_on=1.0)), "canonical bound arguments"
+    assert "0x" not in sweep.task_id(a), "no memory address in a key"
+    assert sweep.task_id(task) != sweep.task_id(sweep_tasks.task), "same name, different modules"
+    with pytest.raises(ValueError, match="lambda or a closure"):
+        sweep.run(lambda x: {"y": x}, [{"x": 1}], tmp_path, progress=False)
+
+    def local(x):
+        return {"y": x}
+
+    with pytest.raises(ValueError, match="lambda or a closure"):
+        sweep.task_id(local)
+    with pytest.raises(TypeError, match="module-level function"):
+        sweep.task_id(print)
+
+
+def task(x):
+    return {"y": x}
+
+
+def test_partial_task_resumes_from_its_keys(tmp_path):
+    import functools
+
+    log = tmp_path / "calls.txt"
+    fn = functools.partial(square, log=str(log))
+    sweep.run(fn, sweep.grid(x=[1, 2]), tmp_path, executor="sequential", progress=False)
+    log.write_text("")
+    sweep.run(functools.partial(square, log=str(log)), sweep.grid(x=[1, 2, 3]), tmp_path, executor="sequential",
+              progress=False)
+    assert log.read_text() == "3\n", "a new partial with the same arguments finds the stored points"
 
 
 @pytest.mark.parametrize("executor", ["loky", "threading"])
@@ -81,6 +134,21 @@ def test_named_task_runs_a_diagonal_limit(tmp_path):
     table = sweep.run("diagonal.limit", points, tmp_path, executor="sequential", progress=False)
     assert list(table["status"]) == ["converged", "converged"]
     assert table["l1"][0] < table["l1"][1]  # the small-alpha limit is sparser (smaller l1 norm)
+
+
+def test_every_family_has_a_task_that_runs(tmp_path):
+    points = {"diagonal.limit": dict(n=8, d=16, sparsity=2, alpha=0.5, t_max=1e3),
+              "deep_linear.limit": dict(d_in=3, d_out=2, hidden=[3], alpha=0.01, t_max=30.0),
+              "ufm.collapse": dict(n=[3, 3], d=3, t_max=500.0)}
+    assert set(points) == set(sweep.TASKS)
+    fits = {"diagonal.limit": "loss", "deep_linear.limit": "mode_error", "ufm.collapse": "nc1"}  # each goes to ~0
+    for name, p in points.items():
+        row = sweep.run(name, [p], tmp_path / name, executor="sequential", progress=False).iloc[0]
+        assert row["sweep_status"] == "ok" and row[fits[name]] < 1e-3, (name, row[fits[name]])
+    gd = sweep.run("deep_linear.limit", [dict(d_in=3, d_out=2, hidden=[3], alpha=0.1, init="random", algorithm="gd",
+                                            lr=0.1, steps=3000)], tmp_path / "gd", executor="sequential",
+                   progress=False).iloc[0]
+    assert gd["stop_step"] == 3000 and gd["steps"] == 3000 and gd["mode_error"] < 1e-3
 
 
 def test_unknown_task_and_executor(tmp_path):
@@ -133,9 +201,25 @@ seed = [0, 1]
     ('task = "diagonal.limit"\nstore = "s"\n[grid]\nalpha = 3\n', "non-empty list"),
     ('task = "diagonal.limit"\nstore = "s"\nexecutor = "dask"\n', "executor must be"),
     ('task = = "x"', "cannot read sweep config"),
+    ('task = "diagonal.limit"\nstore = "s"\n[fixed]\nn = 5\nd = 8\nsparsity = 2\nalpah = 1\n[grid]\nalpha = [1]\n',
+     "has no parameter 'alpah'; its parameters are"),
+    ('task = "diagonal.limit"\nstore = "s"\n[fixed]\nn = 5\nd = 8\n[grid]\nalpha = [1]\n', "needs 'sparsity'"),
+    ('task = "diagonal.limit"\nstore = "s"\n[fixed]\nn = 5\nd = 8\nsparsity = 2\n[grid]\nalpha = [1]\nn = [3]\n',
+     "both"),
 ])
 def test_bad_configs_are_refused_and_never_executed(tmp_path, text, match, monkeypatch):
+    """Refused before any worker starts: the error names the key and the accepted ones."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=match):
         sweep.load_config(_config(tmp_path, text))
     assert not (tmp_path / "pwned").exists()
+
+
+def test_wrongly_typed_config_value_is_refused(tmp_path):
+    cfg = _config(tmp_path, 'task = "diagonal.limit"\nstore = "s"\n[fixed]\nn = "five"\nd = 8\nsparsity = 2\n'
+                            '[grid]\nalpha = [1.0, "big"]\n')
+    with pytest.raises(TypeError, match="n must be int"):
+        sweep.load_config(cfg)
+    cfg.write_text('task = "diagonal.limit"\nstore = "s"\n[fixed]\nn = 5\nd = 8\nsparsity = 2\n[grid]\nalpha = [1.0, "big"]\n')
+    with pytest.raises(TypeError, match="alpha must be float"):
+        sweep.load_config(cfg)
