@@ -8,7 +8,7 @@ from typing import Iterator
 
 
 @contextmanager
-def figure(path: str | Path, size: tuple[float, float]) -> Iterator[object]:
+def figure(path: str | Path, size: tuple[float, float], dpi: int = 120) -> Iterator[object]:
     """Yield a new figure; on exit lay it out, save it to ``path`` and close it."""
     import matplotlib
 
@@ -19,6 +19,6 @@ def figure(path: str | Path, size: tuple[float, float]) -> Iterator[object]:
     try:
         yield fig
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=dpi)
     finally:
         plt.close(fig)

@@ -12,7 +12,15 @@ A claim is registered with :func:`claim`::
         ...
 
 and returns :class:`Evidence`: predicted and observed values, the error
-measure, the tolerance with the reason for its size, and a verdict.
+measure, the tolerance with the reason for its size, the named conditions
+that must also hold, and a verdict computed from those numbers alone.
+
+A claim reads in three parts: a *measurement* (the simulation, a function of
+the :class:`Context` decorated with :func:`measurement`, so that claims which
+share it run it once per context), the *check* that turns measurement and
+prediction into :class:`Evidence`, and an optional *figure*
+``figure(fig, evidence)`` that draws the evidence's details (given to
+:func:`claim`).
 """
 
 from __future__ import annotations
@@ -20,15 +28,17 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
 from solvable.sims._json import jsonable
 
-__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "PrecisionError", "all_claims", "claim", "get",
-           "jsonable", "load_all", "require_precision", "symbolic_evidence"]
+__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "PrecisionError", "all_claims", "claim",
+           "clear_measurements", "get", "jsonable", "load_all", "measurement", "require_precision",
+           "symbolic_evidence"]
 
 #: Kinds of claim. ``simulation``: a simulated algorithm against a prediction;
 #: ``closed_form``: a closed form against an independent numerical reference;
@@ -66,14 +76,17 @@ class Evidence:
     tolerance_reason : str
         Why the tolerance has that size (discretisation, finite alpha or time,
         solver accuracy...), never "tuned until green".
-    passed : bool, optional
-        Defaults to ``error <= tolerance`` (a NaN error fails).
+    conditions : mapping of str to bool
+        Further requirements of the statement, each named and computed from
+        numbers (e.g. ``{"every run converged": ...}``).
     details : dict
-        Further numbers for the report and JSON (per-run errors, residuals).
-    figure : callable, optional
-        ``figure(fig)`` draws the evidence on a matplotlib figure.
+        Further numbers for the report, the JSON and the claim's figure.
     note : str
-        A finding worth reporting (e.g. where the simulation departs from the paper).
+        A finding worth reporting (e.g. where the simulation departs from the
+        paper). It never decides the verdict.
+
+    The verdict :attr:`passed` is ``error <= tolerance`` (a NaN error fails)
+    and every condition true.
     """
 
     predicted: Any
@@ -82,21 +95,29 @@ class Evidence:
     tolerance: float
     error_measure: str
     tolerance_reason: str
-    passed: bool | None = None
+    conditions: Mapping[str, bool] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
-    figure: Callable[[Any], None] | None = field(default=None, compare=False)
     note: str = ""
 
     def __post_init__(self) -> None:
-        error, tol = float(self.error), float(self.tolerance)
-        object.__setattr__(self, "error", error)
-        object.__setattr__(self, "tolerance", tol)
-        if self.passed is None:
-            object.__setattr__(self, "passed", bool(math.isfinite(error) and error <= tol))
-        else:
-            object.__setattr__(self, "passed", bool(self.passed))
+        object.__setattr__(self, "error", float(self.error))
+        object.__setattr__(self, "tolerance", float(self.tolerance))
+        object.__setattr__(self, "conditions", {str(k): bool(v) for k, v in dict(self.conditions).items()})
         if not self.tolerance_reason.strip():
             raise ValueError("every tolerance needs its reason")
+
+    @property
+    def within_tolerance(self) -> bool:
+        return bool(math.isfinite(self.error) and self.error <= self.tolerance)
+
+    @property
+    def failed_conditions(self) -> list[str]:
+        return [name for name, ok in self.conditions.items() if not ok]
+
+    @property
+    def passed(self) -> bool:
+        """``error <= tolerance`` and every condition holds."""
+        return self.within_tolerance and not self.failed_conditions
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,36 @@ class Context:
 
 
 Check = Callable[[Context], Evidence]
+Figure = Callable[[Any, Evidence], None]
+T = TypeVar("T")
+
+_MEASUREMENTS: dict[tuple[str, Context], Any] = {}
+
+
+def measurement(fn: Callable[[Context], T]) -> Callable[[Context], T]:
+    """Cache a measurement (a simulation shared by claims) per :class:`Context`.
+
+    Claims that read the same measurement run it once for a given backend,
+    size, seed and dtype; :func:`clear_measurements` empties every cache at
+    once (tests that perturb the code call it).
+    """
+    name = f"{fn.__module__}.{fn.__qualname__}"
+
+    @functools.wraps(fn)
+    def cached(ctx: Context) -> T:
+        if not isinstance(ctx, Context):
+            raise TypeError(f"a measurement takes a Context; got {type(ctx).__name__}")
+        key = (name, ctx)
+        if key not in _MEASUREMENTS:
+            _MEASUREMENTS[key] = fn(ctx)
+        return _MEASUREMENTS[key]
+
+    return cached
+
+
+def clear_measurements() -> None:
+    """Forget every cached measurement."""
+    _MEASUREMENTS.clear()
 
 
 class PrecisionError(Exception):
@@ -153,6 +204,7 @@ class Claim:
     kind: str
     check: Check = field(compare=False, repr=False)
     backends: str = "any"
+    figure: Figure | None = field(default=None, compare=False, repr=False)
 
     def supports(self, backend: str) -> bool:
         """Whether the check can run its simulation on ``backend``."""
@@ -163,10 +215,13 @@ _REGISTRY: dict[str, Claim] = {}
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
-def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any") -> Callable[[Check], Check]:
+def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any",
+          figure: Figure | None = None) -> Callable[[Check], Check]:
     """Register ``check(ctx: Context) -> Evidence`` as a claim.
 
-    The model is the part of ``id`` before the dot.
+    The model is the part of ``id`` before the dot. ``figure(fig, evidence)``,
+    if given, draws the evidence (from its ``details``) on a matplotlib figure
+    for the report.
     """
     if not _ID.match(id):
         raise ValueError(f"claim id must look like 'model.name' in lower case; got {id!r}")
@@ -181,7 +236,7 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
         if id in _REGISTRY and _REGISTRY[id].check.__qualname__ != check.__qualname__:
             raise ValueError(f"claim {id!r} is registered twice")
         _REGISTRY[id] = Claim(id=id, model=id.split(".")[0], source=source, statement=statement,
-                              kind=kind, check=check, backends=backends)
+                              kind=kind, check=check, backends=backends, figure=figure)
         return check
 
     return register
@@ -215,13 +270,14 @@ def symbolic_evidence(checks: dict[str, bool], numeric_gap: float, module: str) 
     """Evidence for a symbolic claim: every identity proved, and the numeric code equal to the symbolic expressions."""
     failed = [k for k, ok in checks.items() if not ok]
     return Evidence(
-        predicted="all identities hold",
+        predicted="every identity proved",
         observed=f"{len(checks) - len(failed)} of {len(checks)} hold; numeric gap {numeric_gap:.1e}",
-        error=len(failed) + (numeric_gap > 1e-12),
-        tolerance=0,
-        error_measure=f"identities sympy could not prove, plus one if {module} departs from the symbolic expressions "
-                      "by more than 1e-12 (relative) at sample points",
+        error=numeric_gap,
+        tolerance=1e-12,
+        error_measure=f"largest relative departure of {module} from the symbolic expressions at sample points "
+                      "(every identity must also be proved)",
         tolerance_reason="a proof has no tolerance; 1e-12 is ~100 ulps for two evaluations of one closed form",
+        conditions={f"sympy proves: {name}": ok for name, ok in checks.items()},
         details={"identities": checks, "numeric_gap": numeric_gap},
         note=("unproved: " + ", ".join(failed)) if failed else "",
     )

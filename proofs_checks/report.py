@@ -51,6 +51,8 @@ def format_table(results: Sequence[Result]) -> str:
     for r in results:
         if r.message:
             out.append(f"  {r.claim.id}: {r.message}")
+        if r.evidence is not None and r.evidence.failed_conditions:
+            out.append(f"  {r.claim.id}: does not hold: {'; '.join(r.evidence.failed_conditions)}")
         if r.evidence is not None and r.evidence.note:
             out.append(f"  {r.claim.id}: note: {r.evidence.note}")
     passed = sum(r.verdict == "passed" for r in results)
@@ -80,22 +82,14 @@ def write_json(results: Sequence[Result], path: str | os.PathLike, meta: dict[st
 
 def _draw(result: Result, fig_dir: Path) -> Path | None:
     ev = result.evidence
-    if ev is None or ev.figure is None:
+    if ev is None or result.claim.figure is None:
         return None
-    import matplotlib
+    from solvable.figures._style import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(6.4, 4.0))
-    try:
-        ev.figure(fig)
+    path = fig_dir / f"{result.claim.id}.png"
+    with figure(path, (6.4, 4.0), dpi=110) as fig:
+        result.claim.figure(fig, ev)
         fig.suptitle(result.claim.id, fontsize=10)
-        fig.tight_layout()
-        path = fig_dir / f"{result.claim.id}.png"
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
     return path
 
 
@@ -126,6 +120,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         if r.evidence is not None:
             ev = r.evidence
             md += [f"- error measure: {ev.error_measure}", f"- tolerance: {ev.tolerance:.3g} — {ev.tolerance_reason}"]
+            md += [f"- condition {'holds' if ok else 'FAILS'}: {name}" for name, ok in ev.conditions.items()]
             if ev.note:
                 md.append(f"- note: {ev.note}")
         if r.message:
@@ -153,6 +148,10 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
                 f"<p><em>{esc(r.claim.source)}</em> — {esc(r.claim.statement)}</p>"]
         if ev is not None:
             body.append(f"<p>Error: {esc(ev.error_measure)}. Tolerance {ev.tolerance:.3g}: {esc(ev.tolerance_reason)}</p>")
+            if ev.conditions:
+                items = "".join(f"<li>{'holds' if ok else '<strong>FAILS</strong>'}: {esc(name)}</li>"
+                                for name, ok in ev.conditions.items())
+                body.append(f"<p>Conditions:</p><ul>{items}</ul>")
             if ev.note:
                 body.append(f"<p><strong>Note:</strong> {esc(ev.note)}</p>")
         if r.message:

@@ -50,6 +50,7 @@ class Result:
             "tolerance": ev.tolerance if ev else None,
             "error_measure": ev.error_measure if ev else None,
             "tolerance_reason": ev.tolerance_reason if ev else None,
+            "conditions": dict(ev.conditions) if ev else {},
             "predicted": ev.predicted if ev else None,
             "observed": ev.observed if ev else None,
             "details": ev.details if ev else {},

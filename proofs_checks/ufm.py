@@ -118,9 +118,8 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
                       "must match the threshold exactly)",
         tolerance_reason="at gradient norm 1e-10 and rtol 1e-10 the lengths are resolved to ~1e-9 relative; 1e-7 "
                          "leaves room for the slowest mode's final approach",
-        passed=bool(worst <= 1e-7 and collapsed_ok),
+        conditions={"the collapsed classes are exactly those with n_k <= N^2 lambda_W lambda_H": collapsed_ok},
         details={"cases": records, "length_errors": errors, "orthogonality": offdiag},
-        note="" if collapsed_ok else "the collapse pattern does not match n_k <= N^2 lambda_W lambda_H",
     )
 
 
@@ -304,9 +303,8 @@ def minority_collapse(ctx: Context) -> Evidence:
                       "the ratio)",
         tolerance_reason="the conic solver's solution is certified to ~1e-5-1e-6 relative (dual feasibility and "
                          "complementarity); 1e-4 covers the square-root factorisation of it",
-        passed=bool(worst <= 1e-4 and rising),
+        conditions={"the minority cosine rises with the imbalance": bool(rising)},
         details={"ratios": ratios, "cos_program": cos_prog, "cos_simulated": cos_sim, "gram_error": gram_err},
-        note="" if rising else "the minority cosine does not rise with the imbalance",
     )
 
 
@@ -360,9 +358,8 @@ def perturbation_variability(ctx: Context) -> Evidence:
                       "must increase with beta)",
         tolerance_reason="a strict inequality (ratio < 1); the flow stops at gradient norm 1e-9, which moves NC1 by "
                          "far less than the gaps between the betas",
-        passed=bool(below < 1 and increasing),
+        conditions={"NC1 < NC1(H0) strictly at every beta": below < 1, "NC1 increases with beta": increasing},
         details={"beta": betas, "nc1": values, "nc1_anchor": nc1_h0},
-        note="" if increasing else "NC1 does not increase with the anchor strength",
     )
 
 
@@ -407,7 +404,6 @@ def scl_relu_orthogonal(ctx: Context) -> Evidence:
         tolerance_reason="once the supports separate, ReLU zeros make the frame exactly orthogonal (1e-4 allows the "
                          "last decaying overlap); the approach to collapse is slow, saturating logits at temperature "
                          "0.2 (spread ~1e-5 at t = 2e5, still shrinking), so 1e-3 tests collapse well under way",
-        passed=bool(ortho <= 1e-4 and collapse <= 1e-3 and contrast),
+        conditions={"without ReLU the class means repel (most negative cosine < -1e-3)": bool(contrast)},
         details=out,
-        note="" if contrast else "without ReLU the means came out orthogonal too: the contrast was not observed",
     )

@@ -45,6 +45,7 @@ from ._validate import nonneg_float, positive_array, positive_float, positive_in
 from .backend import check_seed
 from .discrete import run_discrete
 from .flow import Flow, default_rtol, integrate_flow
+from .recording import check_record_steps
 from .rules import GD, SAM, SGD, GradientRegularized, Rule
 from .state import LossGrad, State
 from .stopping import StopRule
@@ -257,7 +258,8 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
             lr_min = float(np.min(np.asarray(method.lr, dtype=float)))
             steps = int(min(math.ceil(t_max / lr_min), 2**62))
         steps = positive_int("steps", steps)
-        result = run_discrete(method, model.loss_grad, model.state0, steps=steps, record_at=options.get("t_eval"),
+        record_at = None if options.get("t_eval") is None else check_record_steps(options["t_eval"], steps, "t_eval")
+        result = run_discrete(method, model.loss_grad, model.state0, steps=steps, record_at=record_at,
                               observe=model.observe, stop=stop, n_samples=model.n_samples, seed=seed)
         meta["steps"] = steps
     return Trajectory(times=result.times, observables=result.observables, final=model.final(result.final),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import real_array
 from .backend import to_numpy
 
 __all__ = ["Recorder", "RunResult", "check_record_steps", "check_times", "log_steps", "log_times"]
@@ -54,27 +55,21 @@ def check_times(t_eval: Any, t_max: float) -> np.ndarray:
     """Validated output times in ``[0, t_max]`` (:func:`log_times` when ``t_eval`` is None)."""
     if not (isinstance(t_max, (int, float)) and math.isfinite(t_max) and t_max > 0):
         raise ValueError(f"t_max must be a finite number > 0; got {t_max!r}")
-    t_eval = log_times(t_max) if t_eval is None else np.asarray(t_eval, dtype=float)
-    if t_eval.ndim != 1 or t_eval.size == 0:
-        raise ValueError("t_eval must be a non-empty 1-D array of times")
-    if not np.all(np.isfinite(t_eval)) or np.any(np.diff(t_eval) <= 0):
+    t_eval = log_times(t_max) if t_eval is None else real_array("t_eval", t_eval, 1)
+    if np.any(np.diff(t_eval) <= 0):
         raise ValueError("t_eval must be finite and strictly increasing")
     if t_eval[0] < 0 or t_eval[-1] > t_max * (1 + 1e-12):
         raise ValueError(f"t_eval must lie in [0, t_max={t_max}]")
     return np.minimum(t_eval, t_max)
 
 
-def check_record_steps(record_at: Any, steps: int) -> np.ndarray:
+def check_record_steps(record_at: Any, steps: int, name: str = "record_at") -> np.ndarray:
     """Validated recording steps in ``[0, steps]`` (:func:`log_steps` when ``record_at`` is None)."""
     if record_at is None:
         return log_steps(steps)
-    try:
-        raw = np.asarray(record_at, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"record_at must be integers in [0, steps={steps}]: {exc}") from exc
-    if (raw.ndim != 1 or raw.size == 0 or not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw))
-            or raw.min() < 0 or raw.max() > steps):
-        raise ValueError(f"record_at must be a 1-D list of integers in [0, steps={steps}]")
+    raw = real_array(name, record_at, 1)
+    if np.any(raw != np.round(raw)) or raw.min() < 0 or raw.max() > steps:
+        raise ValueError(f"{name} must be a 1-D list of integers in [0, steps={steps}] for a discrete algorithm")
     return np.unique(raw.astype(np.int64))
 
 

@@ -2,8 +2,8 @@
 
 Each mutation below is small (a relative change between 1e-9 and 5%: each
 below the precision its claim states) and must turn the named claims from
-passed to failed. The shared simulation is cached, so each mutation
-clears the cache first.
+passed to failed. Shared simulations are cached measurements, so each
+mutation clears them first (one call clears every cache).
 """
 
 from __future__ import annotations
@@ -21,18 +21,12 @@ from solvable.theory import diagonal as th_diagonal
 from solvable.theory import ufm as th_ufm
 
 
-CACHES = (claims_diagonal.alpha_sweep, claims_diagonal.saddle_run, claims_diagonal._flow_reference,
-          claims_deep.ridge_collapse_run)
-
-
 def _verdicts(ids):
-    for cache in CACHES:  # shared simulations must be recomputed under (and after) each mutation
-        cache.cache_clear()
+    registry.clear_measurements()  # shared simulations must be recomputed under (and after) each mutation
     try:
         return {i: run_claim(registry.get(i), "numpy", quick=True).verdict for i in ids}
     finally:
-        for cache in CACHES:
-            cache.cache_clear()
+        registry.clear_measurements()
 
 
 def _scaled(fn, factor):
