@@ -41,7 +41,7 @@ from .rules import SGD
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
-           "product", "simulate", "simulate_teacher_student", "model_collapse", "sweep_limit"]
+           "model", "product", "simulate", "simulate_teacher_student", "model_collapse", "sweep_limit"]
 
 INITS = ("aligned", "random")
 
@@ -407,7 +407,24 @@ def simulate(
         ``sharpness``; ``final`` has ``layer_j`` and ``product``.
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a sims.deep_linear.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.deep_linear.Problem; got {type(problem).__name__}")
+    if (algorithm == "sgd" or isinstance(algorithm, SGD)) and problem.n is None:
+        raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
+    if layers is None:
+        alpha = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    m = model(problem, alpha, init=init, layers=layers, record_sharpness=record_sharpness,
+              record_layers=record_layers, sharpness_iters=sharpness_iters, seed=seed, backend=backend, dtype=dtype,
+              device=device)
+    return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+
+
+def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers: Any = None,
+          record_sharpness: bool = False, record_layers: bool = False, sharpness_iters: int = 20, seed: int = 0,
+          backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
+    """The deep linear network on ``problem`` as the driver's :class:`~sims.driver.Model` (arguments as in
+    :func:`simulate`; its ``loss_grad`` takes per-sample weights when the problem has data)."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a solvable.sims.deep_linear.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
     xp = namespace(backend)
@@ -421,8 +438,7 @@ def simulate(
                 raise ValueError(f"layers[{j}] must have shape (B, {want[0]}, {want[1]}); got {w.shape}")
         state0 = tuple(asarray(w, xp, dtype, device) for w in given)
     else:
-        a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
-        state0 = initial_state(problem, a, init, seed=seed, backend=backend, dtype=dtype, device=device)
+        state0 = initial_state(problem, alpha, init, seed=seed, backend=backend, dtype=dtype, device=device)
     target = asarray(problem.target, xp, dtype, device)
     data = None if problem.X is None else (asarray(problem.X, xp, dtype, device), asarray(problem.Y, xp, dtype, device))
     cov = None if problem.X is None else asarray(problem.input_covariance, xp, dtype, device)
@@ -457,7 +473,7 @@ def simulate(
         out["product"] = prod
         return out
 
-    model = Model(
+    return Model(
         name="deep_linear", state0=state0,
         loss_grad=lambda state, weights=None: loss_grad(target, state, weights, data),
         observe=observe, final=final,
@@ -465,9 +481,6 @@ def simulate(
               "init": init if layers is None else "given"},
         backend=backend, dtype=dtype, n_samples=problem.n, t_max=50.0, atol=1e-14,
     )
-    if (algorithm == "sgd" or isinstance(algorithm, SGD)) and problem.n is None:
-        raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
-    return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 def sweep_limit(
@@ -564,14 +577,14 @@ def simulate_teacher_student(
         return {"train_loss": xp.sum(xp.matmul(e, cov_d) * e, axis=(1, 2)) / d_out,
                 "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
 
-    model = Model(
+    student = Model(
         name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype),), loss_grad=lg,
         observe=observe, final=lambda host: {"W": host[0]},
         meta={"d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta, "gamma": gamma,
               "eigenvalues": np.linalg.eigvalsh(cov).tolist()},
         backend=backend, dtype=dtype,
     )
-    return train(model, "gd", lr=eta, steps=steps, t_eval=record_at, seed=check_seed(seed))
+    return train(student, "gd", lr=eta, steps=steps, t_eval=record_at, seed=check_seed(seed))
 
 
 # ---------------------------------------------------------------------------

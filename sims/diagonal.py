@@ -34,7 +34,7 @@ from .backend import DTYPES, asarray, check_seed, namespace, xp_of
 from .driver import ALGORITHMS, Model, broadcast_runs, train
 from .trajectory import Trajectory
 
-__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "observe", "predictor", "shaped_initial_state",
+__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "model", "observe", "predictor", "shaped_initial_state",
            "shaped_loss_grad", "shaped_predictor", "simulate", "simulate_rescaled", "split", "sweep_limit"]
 
 #: Largest design matrix Problem.random builds (a guard against typos such as d=10**9).
@@ -345,14 +345,25 @@ def simulate(
         ``distance`` (when the teacher is known) and ``w`` when ``record_w``.
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a sims.diagonal.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.diagonal.Problem; got {type(problem).__name__}")
+    a = broadcast_runs(alpha_grid(alpha, problem.d), lr)
+    m = model(problem, a, shape=shape, record_w=record_w, backend=backend, dtype=dtype, device=device)
+    return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+
+
+def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = False, backend: str = "numpy",
+          dtype: str = "float64", device: Any = None) -> Model:
+    """The diagonal network on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`
+    (see :func:`simulate` for the arguments; its ``loss_grad`` takes per-sample weights)."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a solvable.sims.diagonal.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
     shape = float(real_array("shape", shape, 0))
     if not -1 < shape < 1:
         raise ValueError(f"shape must lie in (-1, 1); got {shape}")
     shaped = shape != 0.0
     xp = namespace(backend)
-    a = broadcast_runs(alpha_grid(alpha, problem.d), lr)
+    a = alpha_grid(alpha, problem.d)
     if shaped:
         state0 = shaped_initial_state(problem, a, shape, backend=backend, dtype=dtype, device=device)
     else:
@@ -370,7 +381,7 @@ def simulate(
         u, v = split(host)
         return {"w": u * u - v * v, "u": u, "v": v}
 
-    model = Model(
+    return Model(
         name="diagonal",
         state0=state0,
         loss_grad=lambda state, weights=None: model_grad(data, state, weights),
@@ -381,7 +392,6 @@ def simulate(
         backend=backend, dtype=dtype, n_samples=problem.n, t_max=1e4, atol=0.0,
         loss_tol=lambda rel: default_loss_tol(problem, a, dtype, rel),
     )
-    return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 def sweep_limit(

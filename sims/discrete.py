@@ -71,7 +71,7 @@ def run_discrete(
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check_every must be an integer >= 1; got {check_every!r}")
     if not isinstance(rule, Rule):
-        raise TypeError(f"rule must be a sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
+        raise TypeError(f"rule must be a solvable.sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
     objective = Objective(loss_grad, layout, n_samples)
     rule_state = rule.init(y, objective, host_rng(seed))
 

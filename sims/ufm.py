@@ -43,7 +43,7 @@ from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
 from .driver import Model, broadcast_runs, train
 from .trajectory import Trajectory
 
-__all__ = ["Problem", "initial_state", "loss_grad", "metrics", "simulate", "simulate_scl", "sweep_collapse", "LOSSES"]
+__all__ = ["Problem", "initial_state", "loss_grad", "metrics", "model", "simulate", "simulate_scl", "sweep_collapse", "LOSSES"]
 
 LOSSES = ("mse", "ce")
 
@@ -304,12 +304,21 @@ def simulate(
     ``record_metrics``, ``nc1``-``nc4``; ``final`` holds ``W_1..W_M``, ``H``,
     ``b`` (if any) and the end-to-end classifier ``W``.
     """
+    a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    m = model(problem, a, record_metrics=record_metrics, seed=seed, backend=backend, dtype=dtype, device=device)
+    return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+
+
+def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, seed: int = 0, backend: str = "numpy",
+          dtype: str = "float64", device: Any = None) -> Model:
+    """The unconstrained feature model as the driver's :class:`~sims.driver.Model` (arguments as in
+    :func:`simulate`; its ``loss_grad`` takes per-sample weights)."""
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
     xp = namespace(backend)
-    a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
     state0 = initial_state(problem, a, seed=seed, backend=backend, dtype=dtype, device=device)
     Y = asarray(problem.labels(), xp, dtype, device)
     anchor = None if problem.anchor is None else asarray(problem.anchor, xp, dtype, device)
@@ -332,7 +341,7 @@ def simulate(
         out["W"] = W
         return out
 
-    model = Model(
+    return Model(
         name="ufm", state0=state0,
         loss_grad=lambda state, weights=None: loss_grad(problem, Y, state, weights, anchor=anchor),
         observe=observe, final=final,
@@ -341,7 +350,6 @@ def simulate(
               "relu": problem.relu, "alpha": a.tolist()},
         backend=backend, dtype=dtype, n_samples=problem.N, t_max=1e4, atol=1e-12, grad_tol=1e-10,
     )
-    return train(model, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 def sweep_collapse(
@@ -430,7 +438,7 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
     starts dead); ``final["H"]`` holds the normalised features.
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a sims.ufm.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
     temperature = positive_float("temperature", temperature)
     seed = check_seed(seed)
     dtype = choice("dtype", dtype, DTYPES)
@@ -439,7 +447,7 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
     draw = host_rng(seed).standard_normal((problem.d, problem.N))
     if problem.relu:
         draw = np.abs(draw)
-    model = Model(
+    contrastive = Model(
         name="ufm_scl",
         state0=(asarray(a[:, None, None] * draw[None], xp, dtype, device),),
         loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature),
@@ -448,4 +456,4 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
         meta={"n": list(problem.n), "d": problem.d, "relu": problem.relu, "temperature": temperature},
         backend=backend, dtype=dtype, t_max=2e3, atol=1e-12,
     )
-    return train(model, "flow", t_max=t_max, t_eval=t_eval, rtol=rtol, grad_tol=grad_tol, seed=seed)
+    return train(contrastive, "flow", t_max=t_max, t_eval=t_eval, rtol=rtol, grad_tol=grad_tol, seed=seed)

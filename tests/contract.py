@@ -1,9 +1,13 @@
 """The contract every model family signs: one spec per family, one suite over all specs.
 
-Adding a family means adding one :class:`ModelSpec` to :data:`SPECS`; the suite
-in ``test_contract.py`` then checks its hand-written gradient against finite
-differences, seed determinism, numpy vs array_api_strict agreement, divergence
-reporting and the validation of every Problem field.
+Every family hands the one driver a :class:`solvable.sims.driver.Model`; the
+suite reaches each family through that protocol (the spec's ``model`` builds
+it) and through its ``simulate``, which shares one signature. Adding a family
+means adding one :class:`ModelSpec` to :data:`SPECS`; the suite in
+``test_contract.py`` then checks the protocol, the hand-written gradient
+against finite differences, seed determinism, numpy vs array_api_strict
+agreement, divergence reporting, the refusal of options that do not apply,
+and the validation of every Problem field.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ class ModelSpec:
     make_problem: Callable[[int], Any]
     #: (problem, rng) -> a random state, tuple of host arrays with batch axis 2
     random_state: Callable[[Any, np.random.Generator], tuple[np.ndarray, ...]]
-    #: (problem, state, weights or None) -> (loss (B,), grads) on host arrays
-    loss_grad: Callable[..., tuple[Any, tuple[Any, ...]]]
+    #: problem -> the family's driver Model (NumPy backend)
+    model: Callable[[Any], Any]
     #: number of samples (for SGD weights), or None
     n_samples: Callable[[Any], int | None]
     #: (problem, **kw) -> Trajectory
@@ -41,6 +45,10 @@ class ModelSpec:
     #: whether loss_grad takes per-sample weights (models trained by SGD)
     weighted: bool = True
 
+    def loss_grad(self, problem: Any, state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
+        """The model's loss and hand-written gradient, reached through the driver's protocol."""
+        return self.model(problem).loss_grad(state, weights)
+
 
 def _diag_kwargs(seed: int) -> dict[str, Any]:
     p = diagonal.Problem.random(6, 10, 2, seed=seed)
@@ -51,7 +59,7 @@ DIAGONAL = ModelSpec(
     name="diagonal",
     make_problem=lambda seed: diagonal.Problem.random(6, 10, 2, seed=seed),
     random_state=lambda p, rng: (rng.uniform(0.2, 1.5, (2, 2 * p.d)),),
-    loss_grad=lambda p, state, weights=None: diagonal.loss_grad((p.X, p.y), state, weights),
+    model=lambda p: diagonal.model(p, 0.5),
     n_samples=lambda p: p.n,
     simulate=diagonal.simulate,
     runs={
@@ -80,7 +88,7 @@ DIAGONAL_SHAPED = ModelSpec(
     name="diagonal_shaped",
     make_problem=DIAGONAL.make_problem,
     random_state=lambda p, rng: (rng.uniform(0.2, 1.5, (2, 4 * p.d)),),
-    loss_grad=lambda p, state, weights=None: diagonal.shaped_loss_grad((p.X, p.y), state, weights),
+    model=lambda p: diagonal.model(p, 0.5, shape=0.5),
     n_samples=DIAGONAL.n_samples,
     simulate=functools.partial(diagonal.simulate, shape=0.5),
     runs={k: v for k, v in DIAGONAL.runs.items()},
@@ -100,7 +108,7 @@ DEEP_LINEAR = ModelSpec(
     make_problem=lambda seed: deep_linear.Problem.random(3, 2, (3, 2), seed=seed),
     random_state=lambda p, rng: tuple(rng.standard_normal((2, p.widths[j + 1], p.widths[j])) * 0.7
                                       for j in range(p.depth)),
-    loss_grad=lambda p, state, weights=None: deep_linear.loss_grad(p.target, state),
+    model=lambda p: deep_linear.model(p, 0.5, init="random"),
     n_samples=lambda p: None,
     simulate=deep_linear.simulate,
     runs={
@@ -120,7 +128,7 @@ SCALAR_NETWORK = ModelSpec(
     name="scalar_network",
     make_problem=lambda seed: deep_linear.Problem.scalar(4, y=1.0 + 0.5 * (seed % 3)),
     random_state=lambda p, rng: tuple(rng.uniform(0.5, 1.5, (2, 1, 1)) for _ in range(p.depth)),
-    loss_grad=DEEP_LINEAR.loss_grad,
+    model=lambda p: deep_linear.model(p, 0.5),
     n_samples=lambda p: None,
     simulate=deep_linear.simulate,
     runs={
@@ -152,7 +160,7 @@ DEEP_LINEAR_DATA = ModelSpec(
     name="deep_linear_data",
     make_problem=_deep_data,
     random_state=DEEP_LINEAR.random_state,
-    loss_grad=lambda p, state, weights=None: deep_linear.loss_grad(p.target, state, weights, (p.X, p.Y)),
+    model=lambda p: deep_linear.model(p, 0.5, init="random"),
     n_samples=lambda p: p.n,
     simulate=deep_linear.simulate,
     runs={
@@ -187,7 +195,7 @@ def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
         name=name,
         make_problem=make,
         random_state=random_state,
-        loss_grad=lambda p, state, weights=None: ufm.loss_grad(p, p.labels(), state, weights),
+        model=lambda p: ufm.model(p, 0.5),
         n_samples=lambda p: p.N,
         simulate=ufm.simulate,
         runs={"flow": dict(alpha=[0.1, 0.3], t_max=50.0), "gd": dict(alpha=[0.1, 0.3], algorithm="gd", lr=0.5, steps=100),

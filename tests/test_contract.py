@@ -119,3 +119,80 @@ def test_batched_equals_one_by_one(spec: ModelSpec):
             # entries decaying to zero feel at the integrator's tolerance relative to the state's scale
             scale = float(np.abs(one.final[k]).max())
             np.testing.assert_allclose(both.final[k][b], one.final[k][0], rtol=1e-10, atol=1e-8 * scale)
+
+
+@specs
+def test_the_model_protocol(spec: ModelSpec):
+    """What every family hands the driver: shapes, per-run losses, observables and named finals."""
+    from solvable.sims.driver import Model
+
+    problem = spec.make_problem(6)
+    m = spec.model(problem)
+    assert isinstance(m, Model) and m.batch == m.state0[0].shape[0]
+    loss, grads = m.loss_grad(m.state0)
+    assert np.shape(loss) == (m.batch,)
+    assert [g.shape for g in grads] == [x.shape for x in m.state0]
+    obs = m.observe(m.state0)
+    assert "loss" in obs and all(np.shape(v)[0] == m.batch for v in obs.values())
+    np.testing.assert_allclose(obs["loss"], loss, rtol=1e-12)
+    final = m.final(tuple(np.asarray(x) for x in m.state0))
+    assert final and all(np.shape(v)[0] == m.batch for v in final.values())
+    assert (m.n_samples is not None) == spec.weighted
+
+
+def test_every_simulate_shares_one_signature():
+    import inspect
+
+    shared = ["problem", "alpha", "algorithm", "lr", "steps", "t_max", "seed", "backend", "dtype", "device"]
+    sigs = {s.name: inspect.signature(s.simulate if not hasattr(s.simulate, "func") else s.simulate.func)
+            for s in SPECS}
+    for name, sig in sigs.items():
+        params = sig.parameters
+        assert list(params)[:6] == shared[:6], name
+        assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in shared[3:]), name
+        defaults = {k: params[k].default for k in shared[2:]}
+        assert defaults == {"algorithm": "flow", "lr": None, "steps": None, "t_max": None, "seed": 0,
+                            "backend": "numpy", "dtype": "float64", "device": None}, name
+        assert list(params.values())[-1].kind is inspect.Parameter.VAR_KEYWORD, name
+
+
+@specs
+def test_options_that_do_not_apply_are_refused(spec: ModelSpec):
+    from solvable.sims import flow
+
+    problem = spec.make_problem(7)
+    gd = dict(spec.runs["gd"])
+    base = {k: v for k, v in gd.items() if k not in ("algorithm", "lr", "steps")}
+    cases = [
+        (dict(gd, rho=0.1), ValueError, "rho applies to algorithm 'sam', not 'gd'"),
+        (dict(gd, batch_size=2), ValueError, "batch_size applies to algorithm 'sgd', not 'gd'"),
+        (dict(gd, rtol=1e-6), ValueError, "rtol applies to algorithm 'flow', not 'gd'"),
+        (dict(base, algorithm="flow", lr=0.1), ValueError, "lr applies to algorithm"),
+        (dict(base, algorithm="flow", sam_normalized=False), ValueError, "sam_normalized applies to algorithm 'sam'"),
+        (dict(base, algorithm=flow.GD(lr=0.01), lr=0.01, steps=3), ValueError, "lr is set on the algorithm object"),
+        (dict(base, algorithm=flow.Flow(rtol=1e-6), rtol=1e-6), ValueError, "rtol is set on the algorithm object"),
+        (dict(gd, tolerance=3), TypeError, "unknown option"),
+        (dict(base, algorithm="adam", lr=0.1), ValueError, "algorithm must be one of"),
+    ]
+    for kwargs, error, match in cases:
+        with pytest.raises(error, match=match):
+            spec.simulate(problem, **kwargs)
+
+
+@specs
+def test_algorithm_objects_equal_their_shorthand(spec: ModelSpec):
+    from solvable.sims import flow
+
+    problem = spec.make_problem(8)
+    sam = dict(spec.runs["sam"]) if "sam" in spec.runs else dict(spec.runs["gd"], algorithm="sam", rho=0.05)
+    base = {k: v for k, v in sam.items() if k not in ("algorithm", "lr", "rho")}
+    short = spec.simulate(problem, **sam)
+    obj = spec.simulate(problem, algorithm=flow.SAM(lr=sam["lr"], rho=sam["rho"]), **base)
+    for k in short.final:
+        np.testing.assert_array_equal(short.final[k], obj.final[k])
+    assert short.meta["algorithm"] == obj.meta["algorithm"] == "sam" and short.meta["sam_normalized"] is True
+    flow_run = {k: v for k, v in spec.runs["flow"].items()}
+    a = spec.simulate(problem, rtol=1e-8, **flow_run)
+    b = spec.simulate(problem, algorithm=flow.Flow(rtol=1e-8, atol=a.meta["atol"]), **flow_run)
+    for k in a.final:
+        np.testing.assert_array_equal(a.final[k], b.final[k])
