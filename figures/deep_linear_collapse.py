@@ -18,7 +18,7 @@ from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
 
-__all__ = ["compute", "draw", "make"]
+__all__ = ["compute", "draw", "SIZE"]
 
 RIDGE = {"d": 50, "T": 100, "sigma": 1.0, "T0": 100, "sigma0": 0.5}
 RIDGE_GENERATIONS = (0, 2, 8)

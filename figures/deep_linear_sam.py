@@ -16,7 +16,7 @@ from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
 
-__all__ = ["compute", "draw", "make"]
+__all__ = ["compute", "draw", "SIZE"]
 
 START = np.array([0.3, 0.4, 0.5, 2.5])
 

@@ -15,7 +15,7 @@ from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
 
-__all__ = ["compute", "draw", "make"]
+__all__ = ["compute", "draw", "SIZE"]
 
 
 #: Figure size in inches (width, height).

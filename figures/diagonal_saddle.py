@@ -17,7 +17,7 @@ from solvable.sims import diagonal as sim
 from solvable.theory import diagonal as th
 
 
-__all__ = ["compute", "draw", "make"]
+__all__ = ["compute", "draw", "SIZE"]
 
 
 #: Figure size in inches (width, height).

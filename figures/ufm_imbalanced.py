@@ -15,7 +15,7 @@ from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
 
-__all__ = ["compute", "draw", "make"]
+__all__ = ["compute", "draw", "SIZE"]
 
 
 #: Figure size in inches (width, height).

@@ -15,7 +15,7 @@ import numpy as np
 from solvable.sims import ufm as sim
 
 
-__all__ = ["compute", "draw", "make"]
+__all__ = ["compute", "draw", "SIZE"]
 
 
 #: Figure size in inches (width, height).

@@ -9,7 +9,7 @@ import numpy as np
 from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
-from .registry import Context, Evidence, claim, measurement, require_precision, symbolic_evidence
+from .registry import Context, Evidence, claim, measurement, symbolic_evidence
 
 SAXE = "Saxe, McClelland & Ganguli 2014, Exact solutions to the nonlinear dynamics of learning in deep linear networks"
 ARORA = "Arora, Cohen & Hazan 2018, On the Optimization of Deep Networks"
@@ -40,16 +40,12 @@ def _draw_saxe(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(
-    figure=_draw_saxe,
-    id="deep_linear.saxe_modes",
-    source=f"{SAXE}, Eqs. 6-7",
-    statement="From a small balanced start aligned with the target, each mode of a two-layer linear network follows "
-              "u(t) = s e^{2st} / (e^{2st} - 1 + s/u0).",
-    kind="simulation",
-)
+@claim(id="deep_linear.saxe_modes", kind="simulation", figure=_draw_saxe,
+       precision=(RTOL, "the mode trajectories (rtol 1e-10)"),
+       source=f"{SAXE}, Eqs. 6-7",
+       statement="From a small balanced start aligned with the target, each mode of a two-layer linear network follows "
+                 "u(t) = s e^{2st} / (e^{2st} - 1 + s/u0).")
 def saxe_modes(ctx: Context) -> Evidence:
-    require_precision(ctx, RTOL, "the mode trajectories (rtol 1e-10)")
     problem = sim.Problem.random(6, 5, (5,), singular_values=[3.0, 2.0, 1.5, 1.0, 0.5], seed=ctx.seed)
     alphas = np.array([1e-4, 1e-2]) if ctx.quick else np.array([1e-6, 1e-4, 1e-2])
     t_eval = np.linspace(0, 20, 81)
@@ -61,10 +57,8 @@ def saxe_modes(ctx: Context) -> Evidence:
     learn = [th.saxe_learning_time(si, alphas[0], si / 2) for si in s]
 
     return Evidence(
-        predicted=[round(x, 4) for x in learn],
-        observed=[float(f"{e:.3g}") for e in err],
-        error=float(np.max(err / budget)),
-        tolerance=1.0,
+        predicted=[round(x, 4) for x in learn], observed=[float(f"{e:.3g}") for e in err],
+        error=float(np.max(err / budget)), tolerance=1.0,
         error_measure="worst ratio over initial scales of max_t,i |u_i(t) - u_Saxe(t)| to the integration budget "
                       "(predicted: the time each mode reaches s/2 at the smallest scale; observed: the max errors)",
         tolerance_reason="integration error: local error control at rtol = 1e-10, accumulating at most linearly over "
@@ -74,15 +68,12 @@ def saxe_modes(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="deep_linear.end_to_end",
-    source=f"{ARORA}, Theorem 1 and Eq. 7",
-    statement="Under balanced initialisation each mode of the end-to-end matrix of a depth-N network obeys "
-              "sigma' = N sigma^(2 - 2/N) (s - sigma), for N in {3, 4}.",
-    kind="simulation",
-)
+@claim(id="deep_linear.end_to_end", kind="simulation",
+       precision=(RTOL, "the mode trajectories (rtol 1e-10)"),
+       source=f"{ARORA}, Theorem 1 and Eq. 7",
+       statement="Under balanced initialisation each mode of the end-to-end matrix of a depth-N network obeys "
+                 "sigma' = N sigma^(2 - 2/N) (s - sigma), for N in {3, 4}.")
 def end_to_end(ctx: Context) -> Evidence:
-    require_precision(ctx, RTOL, "the mode trajectories (rtol 1e-10)")
     s = np.array([2.0, 1.0, 0.5])
     t_eval = np.linspace(0, 15, 61)
     errors, budgets = [], []
@@ -95,10 +86,8 @@ def end_to_end(ctx: Context) -> Evidence:
         budgets.append(float(_mode_budget(traj, s)[0]) + 1e-12)  # + the reference ODE's own accuracy
     ratio = np.array(errors) / np.array(budgets)
     return Evidence(
-        predicted="sigma' = N sigma^(2-2/N) (s - sigma)",
-        observed=[float(f"{e:.3g}") for e in errors],
-        error=float(ratio.max()),
-        tolerance=1.0,
+        predicted="sigma' = N sigma^(2-2/N) (s - sigma)", observed=[float(f"{e:.3g}") for e in errors],
+        error=float(ratio.max()), tolerance=1.0,
         error_measure="worst ratio over depths 3 and 4 of max_t,i |sigma_i(t) - ODE solution| to the budget "
                       "(observed: the max errors)",
         tolerance_reason="integration budget of the network (rtol = 1e-10, linear accumulation) plus 1e-12 for the "
@@ -111,15 +100,12 @@ def _balance(layers: list[np.ndarray]) -> list[np.ndarray]:
     return [np.swapaxes(up, 1, 2) @ up - lo @ np.swapaxes(lo, 1, 2) for lo, up in zip(layers[:-1], layers[1:])]
 
 
-@claim(
-    id="deep_linear.balancedness_conserved",
-    source=f"{ARORA}, Theorem 1 (balancedness; also Du, Hu & Lee 2018)",
-    statement="Gradient flow conserves W_{j+1}^T W_{j+1} - W_j W_j^T from any start; gradient descent does not: "
-              "each step moves it by eta^2 (g_{j+1}^T g_{j+1} - g_j g_j^T), a drift proportional to eta over a run.",
-    kind="simulation",
-)
+@claim(id="deep_linear.balancedness_conserved", kind="simulation",
+       precision=(RTOL, "the conservation check (rtol 1e-10)"),
+       source=f"{ARORA}, Theorem 1 (balancedness; also Du, Hu & Lee 2018)",
+       statement="Gradient flow conserves W_{j+1}^T W_{j+1} - W_j W_j^T from any start; gradient descent does not: "
+                 "each step moves it by eta^2 (g_{j+1}^T g_{j+1} - g_j g_j^T), a drift proportional to eta over a run.")
 def balancedness_conserved(ctx: Context) -> Evidence:
-    require_precision(ctx, RTOL, "the conservation check (rtol 1e-10)")
     problem = sim.Problem.random(4, 3, (5, 4), seed=ctx.seed)
     layers0 = sim.initial_state(problem, [0.5], "random", seed=ctx.seed)
     start = _balance([np.asarray(w) for w in layers0])
@@ -135,10 +121,8 @@ def balancedness_conserved(ctx: Context) -> Evidence:
     gd_drift = np.array([max(float(np.linalg.norm(a[0] - b[r])) for a, b in zip(start, gd_end)) for r in range(3)])
     slope = float(np.polyfit(np.log(etas), np.log(gd_drift), 1)[0])
     return Evidence(
-        predicted="flow drift 0; GD drift ~ eta (slope 1)",
-        observed=[float(f"{drift:.3g}"), round(slope, 3)],
-        error=max(drift / budget, abs(slope - 1) / 0.3),
-        tolerance=1.0,
+        predicted="flow drift 0; GD drift ~ eta (slope 1)", observed=[float(f"{drift:.3g}"), round(slope, 3)],
+        error=max(drift / budget, abs(slope - 1) / 0.3), tolerance=1.0,
         error_measure="the larger of: flow drift max_j ||D_j(T) - D_j(0)||_F over its integration budget; "
                       "|fitted exponent of GD's total drift (runs to convergence) against eta - 1| / 0.3",
         tolerance_reason="integration budget 2 steps rtol ||W||^2 (D is quadratic in the layers); each GD step changes "
@@ -158,15 +142,12 @@ def _scalar_layers(w: np.ndarray) -> list[np.ndarray]:
 SCALAR_STARTS = np.array([[0.3, 0.4, 0.5, 2.5], [0.2, 0.3, 0.5, 1.5], [0.1, 0.2, 1.0, 1.5]])
 
 
-@claim(
-    id="deep_linear.gfs_sharpness",
-    source=f"{KREISLER}, Lemma 3.2 and Theorem 3.3",
-    statement="For scalar networks the sharpness of the gradient-flow solution is y^2 sum_i 1/(w_i^2 + c) with "
-              "prod(w_i^2 + c) = y^2, and gradient descent decreases it monotonically.",
-    kind="simulation",
-)
+@claim(id="deep_linear.gfs_sharpness", kind="simulation",
+       precision=(RTOL, "the flow limits (rtol 1e-10)"),
+       source=f"{KREISLER}, Lemma 3.2 and Theorem 3.3",
+       statement="For scalar networks the sharpness of the gradient-flow solution is y^2 sum_i 1/(w_i^2 + c) with "
+                 "prod(w_i^2 + c) = y^2, and gradient descent decreases it monotonically.")
 def gfs_sharpness(ctx: Context) -> Evidence:
-    require_precision(ctx, RTOL, "the flow limits (rtol 1e-10)")
     y = 1.0
     problem = sim.Problem.scalar(4, y)
     starts = SCALAR_STARTS
@@ -190,8 +171,7 @@ def gfs_sharpness(ctx: Context) -> Evidence:
         worst_rise = max(worst_rise, float(np.max(np.diff(s_path) / s_path[:-1])))
     tol_rise = 1e-12  # round-off in the root of prod(w^2 + c) = y^2 and the sum
     return Evidence(
-        predicted=[round(float(x), 8) for x in pred],
-        observed=[round(float(x), 8) for x in hess_top],
+        predicted=[round(float(x), 8) for x in pred], observed=[round(float(x), 8) for x in hess_top],
         error=max(float(rel.max()) / (1e-8), worst_rise / tol_rise) if worst_rise > 0 else float(rel.max()) / 1e-8,
         tolerance=1.0,
         error_measure="the larger of: max relative gap between the closed-form GFS sharpness and the top Hessian "
@@ -216,13 +196,10 @@ def _edge_runs(ctx: Context, rule: str, edges: np.ndarray, **kw):
     return traj, sharp, loss
 
 
-@claim(
-    id="deep_linear.edge_of_stability",
-    source=f"{COHEN}, Sec. 3; {KREISLER}, Theorem 4.3 (scalar networks)",
-    statement="With a step eta below the flow solution's sharpness, GD's sharpness rises to 2/eta and stays there: "
-              "it ends within 1% below 2/eta while the loss decreases non-monotonically.",
-    kind="simulation",
-)
+@claim(id="deep_linear.edge_of_stability", kind="simulation",
+       source=f"{COHEN}, Sec. 3; {KREISLER}, Theorem 4.3 (scalar networks)",
+       statement="With a step eta below the flow solution's sharpness, GD's sharpness rises to 2/eta and stays there: "
+                 "it ends within 1% below 2/eta while the loss decreases non-monotonically.")
 def edge_of_stability(ctx: Context) -> Evidence:
     s_gfs = th.gfs_sharpness(SCALAR_STARTS[0], 1.0)
     etas = np.array([1.1, 1.25, 1.4]) * 2 / s_gfs  # 2/eta from 0.91 to 0.71 of the GFS sharpness
@@ -233,10 +210,8 @@ def edge_of_stability(ctx: Context) -> Evidence:
     # Normalised: the final sharpness must lie in [0.99, 1] x 2/eta.
     err = np.max(np.maximum((0.99 - final) / 0.01, (final - 1) / 1e-6))
     return Evidence(
-        predicted="final sharpness in [0.99, 1] x 2/eta",
-        observed=[round(float(x), 5) for x in final],
-        error=float(max(err, 0.0)),
-        tolerance=1.0,
+        predicted="final sharpness in [0.99, 1] x 2/eta", observed=[round(float(x), 5) for x in final],
+        error=float(max(err, 0.0)), tolerance=1.0,
         error_measure="final sharpness x eta/2 outside [0.99, 1], in units of the band (0 inside); observed: the "
                       "final sharpness x eta/2 for each eta",
         tolerance_reason="a converged GD iterate is linearly stable, so sharpness <= 2/eta (to the 1e-6 accuracy of "
@@ -250,13 +225,10 @@ def edge_of_stability(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="deep_linear.sam_edge",
-    source=f"{AGARWALA}, Sec. 3 (unnormalised SAM)",
-    statement="Unnormalised SAM ends at the largest eigenvalue (sqrt(1 + 8 rho/eta) - 1)/(2 rho) for a grid of "
-              "(eta, rho), below GD's 2/eta, when the flow's solution is sharper and a flatter minimum exists.",
-    kind="simulation",
-)
+@claim(id="deep_linear.sam_edge", kind="simulation",
+       source=f"{AGARWALA}, Sec. 3 (unnormalised SAM)",
+       statement="Unnormalised SAM ends at the largest eigenvalue (sqrt(1 + 8 rho/eta) - 1)/(2 rho) for a grid of "
+                 "(eta, rho), below GD's 2/eta, when the flow's solution is sharper and a flatter minimum exists.")
 def sam_edge(ctx: Context) -> Evidence:
     # (eta, target edge E) with E between the flattest minimum (D y^(2-2/D) = 4) and the GFS sharpness (5.83):
     # a SAM-stable minimum exists but the flow's is not; rho follows from eta E (1 + rho E) = 2.
@@ -272,10 +244,8 @@ def sam_edge(ctx: Context) -> Evidence:
     ratio = np.array(finals) / pred
     err = np.max(np.maximum((0.99 - ratio) / 0.01, (ratio - 1) / 1e-6))
     return Evidence(
-        predicted=[round(float(x), 5) for x in pred],
-        observed=[round(float(x), 5) for x in finals],
-        error=float(max(err, 0.0)),
-        tolerance=1.0,
+        predicted=[round(float(x), 5) for x in pred], observed=[round(float(x), 5) for x in finals],
+        error=float(max(err, 0.0)), tolerance=1.0,
         error_measure="final sharpness / SAM edge outside [0.99, 1], in units of the band (0 inside)",
         tolerance_reason="as for deep_linear.edge_of_stability: stability caps the sharpness at the edge, and the "
                          "limit sits within the last oscillation's decay of it",
@@ -308,14 +278,11 @@ def _level_loss(eps: float, d_out: int) -> float:
     return eps / special.gammaincinv(d_out / 2, special.erf(math.sqrt(2))) / 2
 
 
-@claim(
-    id="deep_linear.grokking_time",
-    source=f"{LEVI}, Eqs. 5-9 and Sec. 4 (output dimension, weight decay)",
-    statement="Gradient descent on the linear teacher-student model groks after the delay predicted by the "
-              "Marchenko-Pastur integrals, for lambda = d_in/N_tr in {0.1, 0.3, 0.5}, with d_out = 3 and with weight "
-              "decay, and never for lambda = 1.5.",
-    kind="simulation",
-)
+@claim(id="deep_linear.grokking_time", kind="simulation",
+       source=f"{LEVI}, Eqs. 5-9 and Sec. 4 (output dimension, weight decay)",
+       statement="Gradient descent on the linear teacher-student model groks after the delay predicted by the "
+                 "Marchenko-Pastur integrals, for lambda = d_in/N_tr in {0.1, 0.3, 0.5}, with d_out = 3 and with weight "
+                 "decay, and never for lambda = 1.5.")
 def grokking_time(ctx: Context) -> Evidence:
     d_in = 200 if ctx.quick else 1000
     eta, eps = 0.01, 1e-3
@@ -351,8 +318,7 @@ def grokking_time(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(p, 2) if math.isfinite(p) else "inf" for p in predicted],
         observed=[o if math.isfinite(o) else "inf" for o in observed],
-        error=float(max(errs)),
-        tolerance=1.0,
+        error=float(max(errs)), tolerance=1.0,
         error_measure="worst |t_sim - t_MP| over its tolerance, over the cases (lambda, d_out, gamma) = "
                       + ", ".join(str(c) for c in cases) + " (inf must match inf)",
         tolerance_reason=f"finite size d_in = {d_in}: three standard deviations of the grokking time over 8-12 "
@@ -364,14 +330,10 @@ def grokking_time(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="deep_linear.model_collapse",
-    source=f"{DOHMATOB}, Theorem 1 (isotropic, ridgeless)",
-    statement="Least squares trained on the n-th of a chain of self-trained generators has test error "
-              "sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), growing linearly in n.",
-    kind="simulation",
-    backends="numpy",
-)
+@claim(id="deep_linear.model_collapse", kind="simulation", backends="numpy",
+       source=f"{DOHMATOB}, Theorem 1 (isotropic, ridgeless)",
+       statement="Least squares trained on the n-th of a chain of self-trained generators has test error "
+                 "sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), growing linearly in n.")
 def model_collapse(ctx: Context) -> Evidence:
     d, T, T0, sigma, sigma0, gens = 10, 40, 30, 1.0, 0.5, 6
     trials = 1500 if ctx.quick else 10000
@@ -381,10 +343,8 @@ def model_collapse(ctx: Context) -> Evidence:
     pred = np.array([th.model_collapse_error(n, d, T, sigma, T0, sigma0) for n in range(gens + 1)])
     z = np.abs(mean - pred) / se
     return Evidence(
-        predicted=[round(float(x), 4) for x in pred],
-        observed=[round(float(x), 4) for x in mean],
-        error=float(z.max()),
-        tolerance=4.0,
+        predicted=[round(float(x), 4) for x in pred], observed=[round(float(x), 4) for x in mean],
+        error=float(z.max()), tolerance=4.0,
         error_measure="largest |Monte Carlo mean - formula| over its standard error, over generations",
         tolerance_reason=f"Monte Carlo over {trials} independent trials: the mean is Gaussian to good approximation, "
                          "and 4 standard errors bound 7 correlated generations with false-alarm odds below 1e-3",
@@ -412,16 +372,12 @@ def ridge_collapse_run(ctx: Context) -> dict:
     return {"star": star, "lams": lams, "errs": errs, "trials": trials}
 
 
-@claim(
-    id="deep_linear.model_collapse_ridge",
-    source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a) (isotropic, ridge downstream); deterministic equivalent derived here "
-           "with the Marchenko-Pastur resolvent",
-    statement="A ridge predictor (lambda) trained on data labelled by the n-th self-trained generator has test error "
-              "|w*|^2 lambda^2 g2 + sigma^2 gamma v2 + n sigma0^2 d/(T0 - d - 1) r2 (Marchenko-Pastur traces, "
-              "theory.deep_linear.mp_resolvent): ridge shrinks the linear collapse term by r2 = tr R^2 / d < 1.",
-    kind="simulation",
-    backends="numpy",
-)
+@claim(id="deep_linear.model_collapse_ridge", kind="simulation", backends="numpy",
+       source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a) (isotropic, ridge downstream); deterministic equivalent derived here "
+              "with the Marchenko-Pastur resolvent",
+       statement="A ridge predictor (lambda) trained on data labelled by the n-th self-trained generator has test error "
+                 "|w*|^2 lambda^2 g2 + sigma^2 gamma v2 + n sigma0^2 d/(T0 - d - 1) r2 (Marchenko-Pastur traces, "
+                 "theory.deep_linear.mp_resolvent): ridge shrinks the linear collapse term by r2 = tr R^2 / d < 1.")
 def model_collapse_ridge(ctx: Context) -> Evidence:
     p = RIDGE_SETUP
     run = ridge_collapse_run(Context(seed=ctx.seed, quick=ctx.quick))
@@ -435,10 +391,8 @@ def model_collapse_ridge(ctx: Context) -> Evidence:
     ratio = np.abs(mean - pred) / tol
     worst = np.unravel_index(np.argmax(ratio), ratio.shape)
     return Evidence(
-        predicted=[round(float(x), 4) for x in pred[-1, :6]],
-        observed=[round(float(x), 4) for x in mean[-1, :6]],
-        error=float(ratio.max()),
-        tolerance=1.0,
+        predicted=[round(float(x), 4) for x in pred[-1, :6]], observed=[round(float(x), 4) for x in mean[-1, :6]],
+        error=float(ratio.max()), tolerance=1.0,
         error_measure="largest |Monte Carlo mean - deterministic equivalent| over (4 standard errors + the "
                       "finite-size allowance), over generations 0..8 and 21 values of lambda (shown: generation 8, "
                       "the first six lambdas)",
@@ -466,18 +420,13 @@ def _draw_adaptive_ridge(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(
-    figure=_draw_adaptive_ridge,
-    id="deep_linear.adaptive_ridge",
-    source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a): adaptive regularisation mitigates model collapse; the optimum "
-           "lambda*(n) derived here from the deterministic equivalent",
-    statement="The ridge parameter lambda*(n) minimising the predicted error (sigma^2 d/(T |w*|^2) with clean data, "
-              "growing about linearly with the number n of synthetic generations) is the empirical optimum among "
-              "lambda*/4 .. 4 lambda*, and keeps the test error below |w*|^2 (the zero predictor's) at every n, "
-              "while least squares grows linearly.",
-    kind="simulation",
-    backends="numpy",
-)
+@claim(id="deep_linear.adaptive_ridge", kind="simulation", backends="numpy", figure=_draw_adaptive_ridge,
+       source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a): adaptive regularisation mitigates model collapse; the optimum "
+              "lambda*(n) derived here from the deterministic equivalent",
+       statement="The ridge parameter lambda*(n) minimising the predicted error (sigma^2 d/(T |w*|^2) with clean data, "
+                 "growing about linearly with the number n of synthetic generations) is the empirical optimum among "
+                 "lambda*/4 .. 4 lambda*, and keeps the test error below |w*|^2 (the zero predictor's) at every n, "
+                 "while least squares grows linearly.")
 def adaptive_ridge(ctx: Context) -> Evidence:
     p = RIDGE_SETUP
     run = ridge_collapse_run(Context(seed=ctx.seed, quick=ctx.quick))
@@ -499,8 +448,7 @@ def adaptive_ridge(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(r["lambda_star"], 4) for r in rows],
         observed=[[round(r["adaptive"], 4), round(r["ols"], 4)] for r in rows],
-        error=max(worst_z, 0.0) / 3.0,
-        tolerance=1.0,
+        error=max(worst_z, 0.0) / 3.0, tolerance=1.0,
         error_measure="largest paired z-score by which a grid neighbour (lambda*/4, /2, x2, x4) beats lambda*(n), "
                       "over n = " + ", ".join(map(str, RIDGE_GENERATIONS)) + ", in units of 3, 0 when none does "
                       "(observed: error at lambda* and of least squares per n)",
@@ -514,15 +462,11 @@ def adaptive_ridge(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="deep_linear.symbolic",
-    source=f"{SAXE}, Eq. 6; {KREISLER}, Lemma 3.2; {AGARWALA}, Sec. 3; Marchenko & Pastur 1967 (resolvent); {DOHMATOB}, Sec. 4",
-    statement="sympy proves that Saxe's u(t) solves tau u' = 2u(s - u), that y^2 sum 1/w_i^2 is the top Hessian "
-              "eigenvalue at a minimum of a scalar network, that the SAM edge solves eta l (1 + rho l) = 2, and the "
-              "Marchenko-Pastur resolvent and ridge-stationarity identities behind the adaptive ridge.",
-    kind="symbolic",
-    backends="none",
-)
+@claim(id="deep_linear.symbolic", kind="symbolic", backends="none",
+       source=f"{SAXE}, Eq. 6; {KREISLER}, Lemma 3.2; {AGARWALA}, Sec. 3; Marchenko & Pastur 1967 (resolvent); {DOHMATOB}, Sec. 4",
+       statement="sympy proves that Saxe's u(t) solves tau u' = 2u(s - u), that y^2 sum 1/w_i^2 is the top Hessian "
+                 "eigenvalue at a minimum of a scalar network, that the SAM edge solves eta l (1 + rho l) = 2, and the "
+                 "Marchenko-Pastur resolvent and ridge-stationarity identities behind the adaptive ridge.")
 def symbolic(ctx: Context) -> Evidence:
     from solvable.theory import deep_linear_symbolic as sym
 

@@ -117,13 +117,9 @@ def _converged_conditions(s: AlphaSweep) -> dict[str, bool]:
     return {f"the run at alpha = {a:.3g} converged": st == "converged" for a, st in zip(s.alphas, s.status)}
 
 
-@claim(
-    figure=_draw_implicit_bias,
-    id="diagonal.implicit_bias",
-    source=f"{WOODWORTH}, Theorem 1",
-    statement="The gradient-flow limit from u = v = alpha is argmin Q_alpha(w) subject to Xw = y, for every alpha.",
-    kind="simulation",
-)
+@claim(id="diagonal.implicit_bias", kind="simulation", figure=_draw_implicit_bias,
+       source=f"{WOODWORTH}, Theorem 1",
+       statement="The gradient-flow limit from u = v = alpha is argmin Q_alpha(w) subject to Xw = y, for every alpha.")
 def implicit_bias(ctx: Context) -> Evidence:
     s = _sweep(ctx)
     errors = np.array([_rel(w, p.x) for w, p in zip(s.w_flow, s.predictions)])
@@ -132,8 +128,7 @@ def implicit_bias(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(float(np.abs(p.x).sum()), 6) for p in s.predictions],
         observed=[round(float(np.abs(w).sum()), 6) for w in s.w_flow],
-        error=float(ratio.max()),
-        tolerance=1.0,
+        error=float(ratio.max()), tolerance=1.0,
         error_measure="worst ratio, over alpha, of ||w_flow - w_pred|| / ||w_pred|| to that run's error budget "
                       "(predicted/observed show ||w||_1 of each limit)",
         tolerance_reason=(
@@ -163,10 +158,8 @@ def _monotone_evidence(s: AlphaSweep, target: ConvexSolution, towards_small_alph
     note = _not_converged(s)
 
     return Evidence(
-        predicted=[round(float(x), 8) for x in pred],
-        observed=[round(float(x), 8) for x in dist],
-        error=float(np.max(increase_violation)),
-        tolerance=float(np.max(allowed)),
+        predicted=[round(float(x), 8) for x in pred], observed=[round(float(x), 8) for x in dist],
+        error=float(np.max(increase_violation)), tolerance=float(np.max(allowed)),
         error_measure=f"largest increase of the relative distance to the {name} interpolator between neighbouring "
                       f"alphas on the way to the limit (0 when monotone)",
         tolerance_reason="the sum of the two runs' a-posteriori error budgets (integration, finite time, solver) "
@@ -189,25 +182,17 @@ def _draw_monotone(fig, ev: Evidence) -> None:
     ax.legend()
 
 
-@claim(
-    figure=_draw_monotone,
-    id="diagonal.rich_limit",
-    source=f"{WOODWORTH}, Theorem 2 (alpha -> 0)",
-    statement="As alpha decreases, the flow limit approaches the minimum-l1 interpolator monotonically.",
-    kind="simulation",
-)
+@claim(id="diagonal.rich_limit", kind="simulation", figure=_draw_monotone,
+       source=f"{WOODWORTH}, Theorem 2 (alpha -> 0)",
+       statement="As alpha decreases, the flow limit approaches the minimum-l1 interpolator monotonically.")
 def rich_limit(ctx: Context) -> Evidence:
     s = _sweep(ctx)
     return _monotone_evidence(s, s.l1, towards_small_alpha=True, name="min-l1")
 
 
-@claim(
-    figure=_draw_monotone,
-    id="diagonal.kernel_limit",
-    source=f"{WOODWORTH}, Theorem 2 (alpha -> infinity)",
-    statement="As alpha grows, the flow limit approaches the minimum-l2 interpolator monotonically.",
-    kind="simulation",
-)
+@claim(id="diagonal.kernel_limit", kind="simulation", figure=_draw_monotone,
+       source=f"{WOODWORTH}, Theorem 2 (alpha -> infinity)",
+       statement="As alpha grows, the flow limit approaches the minimum-l2 interpolator monotonically.")
 def kernel_limit(ctx: Context) -> Evidence:
     s = _sweep(ctx)
     return _monotone_evidence(s, s.l2, towards_small_alpha=False, name="min-l2")
@@ -224,13 +209,9 @@ def _draw_kernel_rate(fig, ev: Evidence) -> None:
     ax.legend()
 
 
-@claim(
-    figure=_draw_kernel_rate,
-    id="diagonal.kernel_rate",
-    source=f"{WOODWORTH}, Theorem 1, expanded at large alpha (derivation in theory.diagonal.kernel_correction)",
-    statement="For large alpha the flow limit departs from the min-l2 interpolator by P_ker(X)(w2^3)/(24 alpha^4).",
-    kind="simulation",
-)
+@claim(id="diagonal.kernel_rate", kind="simulation", figure=_draw_kernel_rate,
+       source=f"{WOODWORTH}, Theorem 1, expanded at large alpha (derivation in theory.diagonal.kernel_correction)",
+       statement="For large alpha the flow limit departs from the min-l2 interpolator by P_ker(X)(w2^3)/(24 alpha^4).")
 def kernel_rate(ctx: Context) -> Evidence:
     s = _sweep(ctx)
     c = th.kernel_correction(s.problem.X, s.problem.y)
@@ -252,8 +233,7 @@ def kernel_rate(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[float(f"{x:.6g}") for x in np.linalg.norm(pred, axis=1)],
         observed=[float(f"{x:.6g}") for x in np.linalg.norm(obs, axis=1)],
-        error=float(ratio.max()),
-        tolerance=1.0,
+        error=float(ratio.max()), tolerance=1.0,
         error_measure="worst ratio, over alpha >= 1 resolved by the simulation, of "
                       "||(w_flow - w2) - c/alpha^4|| / ||c/alpha^4|| to its budget (predicted/observed: the norms)",
         tolerance_reason="per run: the truncated series terms, relative size max(w2^2)/alpha^4 (the sextic term of q, "
@@ -269,13 +249,9 @@ def kernel_rate(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="diagonal.potential_symbolic",
-    source=f"{WOODWORTH}, Theorem 1 (the potential q and the mirror-flow form)",
-    statement="q'(z) = arcsinh(z/2), q''(z) > 0, and stationarity of the Lagrangian gives w = 2 alpha^2 sinh(X^T nu).",
-    kind="symbolic",
-    backends="none",
-)
+@claim(id="diagonal.potential_symbolic", kind="symbolic", backends="none",
+       source=f"{WOODWORTH}, Theorem 1 (the potential q and the mirror-flow form)",
+       statement="q'(z) = arcsinh(z/2), q''(z) > 0, and stationarity of the Lagrangian gives w = 2 alpha^2 sinh(X^T nu).")
 def potential_symbolic(ctx: Context) -> Evidence:
     from solvable.theory import diagonal_symbolic as sym
 
@@ -338,16 +314,12 @@ def _draw_saddle(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(
-    figure=_draw_saddle,
-    id="diagonal.saddle_to_saddle",
-    source=f"{PESME_FLAMMARION}, Algorithm 1 and Theorem 1 (time constants derived for w = u^2 - v^2)",
-    statement="As alpha -> 0, gradient flow in rescaled time t/ln(1/alpha) jumps between the saddles of Algorithm 1 "
-              "at its jump times (errors shrinking like 1/ln(1/alpha)) and ends at the min-l1 interpolator.",
-    kind="simulation",
-)
+@claim(id="diagonal.saddle_to_saddle", kind="simulation", figure=_draw_saddle,
+       precision=(1e-10, "the saddle-to-saddle runs (alpha down to 1e-12, rtol 1e-10)"),
+       source=f"{PESME_FLAMMARION}, Algorithm 1 and Theorem 1 (time constants derived for w = u^2 - v^2)",
+       statement="As alpha -> 0, gradient flow in rescaled time t/ln(1/alpha) jumps between the saddles of Algorithm 1 "
+                 "at its jump times (errors shrinking like 1/ln(1/alpha)) and ends at the min-l1 interpolator.")
 def saddle_to_saddle(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-10, "the saddle-to-saddle runs (alpha down to 1e-12, rtol 1e-10)")
     s = saddle_run(ctx)
     algo = s.algo
     scale = np.log(1 / s.alphas)
@@ -371,10 +343,8 @@ def saddle_to_saddle(ctx: Context) -> Evidence:
               "end_point": end_gap / end_tol}
 
     return Evidence(
-        predicted=[round(float(t), 5) for t in algo.times[1:]],
-        observed=[round(float(t), 5) for t in sim_jumps[-1]],
-        error=max(ratios.values()),
-        tolerance=1.0,
+        predicted=[round(float(t), 5) for t in algo.times[1:]], observed=[round(float(t), 5) for t in sim_jumps[-1]],
+        error=max(ratios.values()), tolerance=1.0,
         error_measure="worst of three normalised criteria: |fitted slope of log(max jump-time error) against "
                       "log ln(1/alpha) + 1| / 0.5; the largest growth of a saddle's closest approach as alpha "
                       "decreases / 1e-6; the last saddle's distance to the LP solution / (100 x LP certificate) "
@@ -395,15 +365,12 @@ def saddle_to_saddle(ctx: Context) -> Evidence:
 # ---------------------------------------------------------------------------
 # Initialisation shape (Azulay et al. 2021)
 # ---------------------------------------------------------------------------
-@claim(
-    id="diagonal.init_shape",
-    source="Azulay et al. 2021, On the Implicit Bias of Initialization Shape, Sec. 4 (scale derived for this model)",
-    statement="For w = u+ v+ - u- v- with u0 v0 = alpha^2 and shape s, the flow limit is argmin Q_alpha' with "
-              "2 alpha'^2 = u0^2 + v0^2, i.e. alpha' = alpha (1 - s^2)^(-1/4), for s in {0, 0.5, 0.9}.",
-    kind="simulation",
-)
+@claim(id="diagonal.init_shape", kind="simulation",
+       precision=(1e-10, "the shaped flows (rtol 1e-10)"),
+       source="Azulay et al. 2021, On the Implicit Bias of Initialization Shape, Sec. 4 (scale derived for this model)",
+       statement="For w = u+ v+ - u- v- with u0 v0 = alpha^2 and shape s, the flow limit is argmin Q_alpha' with "
+                 "2 alpha'^2 = u0^2 + v0^2, i.e. alpha' = alpha (1 - s^2)^(-1/4), for s in {0, 0.5, 0.9}.")
 def init_shape(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-10, "the shaped flows (rtol 1e-10)")
     problem = sim.Problem.random(30, 60, 3, seed=ctx.seed) if ctx.quick else sim.Problem.random(50, 200, 5, seed=ctx.seed)
     alpha, shapes, rtol = 0.1, np.array([0.0, 0.5, 0.9]), 1e-10
     errors, budgets, naive, alternative = [], [], [], []
@@ -431,8 +398,7 @@ def init_shape(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(float(x), 6) for x in th.shape_equivalent_alpha(alpha, shapes)],
         observed=[float(f"{e:.3g}") for e in errors],
-        error=float(np.max(errors / budgets)),
-        tolerance=1.0,
+        error=float(np.max(errors / budgets)), tolerance=1.0,
         error_measure="worst ratio over shapes of ||w_flow - argmin Q_alpha'|| / ||argmin Q_alpha'|| to its error "
                       "budget (predicted: alpha'; observed: the relative errors)",
         tolerance_reason="per run: integration error 2 steps rtol ||D|| with D the mirror metric (rtol = 1e-10), the "
@@ -470,10 +436,8 @@ def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lr
     finding = (f"||w||_1: flow {l1_flow:.4f}, {name} " + ", ".join(f"{x:.4f}" for x in l1s)
                + f" for lr = {', '.join(f'{x:g}' for x in lrs)}")
     return Evidence(
-        predicted="argmin Q_alpha_inf, alpha_inf = sqrt(u v)",
-        observed=[float(f"{e:.3g}") for e in errors],
-        error=float(max(ratios)),
-        tolerance=1.0,
+        predicted="argmin Q_alpha_inf, alpha_inf = sqrt(u v)", observed=[float(f"{e:.3g}") for e in errors],
+        error=float(max(ratios)), tolerance=1.0,
         error_measure="worst ratio over step sizes of ||w - argmin Q_alpha_inf|| / ||argmin Q_alpha_inf|| to its "
                       "bound (observed: the relative errors)",
         tolerance_reason="a rigorous a-posteriori bound: the iterate minimises Q_alpha_inf(w) - <e_perp, w> exactly, "
@@ -499,15 +463,12 @@ def _flow_reference(ctx: Context):
     return sim.simulate(_discrete_problem(ctx), 0.1, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype)
 
 
-@claim(
-    id="diagonal.sgd_effective_alpha",
-    source=f"{PESME_SGD}, Theorem 1; {EVEN}, Theorem 2",
-    statement="The SGD limit is argmin Q_alpha_inf with the effective scale alpha_inf = sqrt(u_inf v_inf) < alpha, "
-              "and larger steps make it sparser (smaller l1 norm) than gradient flow at the same alpha.",
-    kind="simulation",
-)
+@claim(id="diagonal.sgd_effective_alpha", kind="simulation",
+       precision=(1e-10, "the effective-alpha comparison"),
+       source=f"{PESME_SGD}, Theorem 1; {EVEN}, Theorem 2",
+       statement="The SGD limit is argmin Q_alpha_inf with the effective scale alpha_inf = sqrt(u_inf v_inf) < alpha, "
+                 "and larger steps make it sparser (smaller l1 norm) than gradient flow at the same alpha.")
 def sgd_effective_alpha(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-10, "the effective-alpha comparison")
     problem = _discrete_problem(ctx)
     lrs = np.array([0.02, 0.05]) if ctx.quick else np.array([0.01, 0.02, 0.05])
     alpha = 0.1
@@ -517,15 +478,12 @@ def sgd_effective_alpha(ctx: Context) -> Evidence:
     return _effective_alpha_evidence(problem, traj, flow_w, lrs, "SGD", sparser_expected=True)
 
 
-@claim(
-    id="diagonal.large_step_effective_alpha",
-    source=f"{EVEN}, Theorem 1 and Sec. 4",
-    statement="The limit of GD with large steps is argmin Q_alpha_inf with alpha_inf = sqrt(u_inf v_inf); unlike SGD, "
-              "the shrinkage concentrates on the coordinates with large gradients and large steps make GD less sparse.",
-    kind="simulation",
-)
+@claim(id="diagonal.large_step_effective_alpha", kind="simulation",
+       precision=(1e-10, "the effective-alpha comparison"),
+       source=f"{EVEN}, Theorem 1 and Sec. 4",
+       statement="The limit of GD with large steps is argmin Q_alpha_inf with alpha_inf = sqrt(u_inf v_inf); unlike SGD, "
+                 "the shrinkage concentrates on the coordinates with large gradients and large steps make GD less sparse.")
 def large_step_effective_alpha(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-10, "the effective-alpha comparison")
     problem = _discrete_problem(ctx)
     alpha = 0.1
     flow = _flow_reference(ctx)
@@ -560,16 +518,12 @@ def _draw_stability(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(
-    figure=_draw_stability,
-    id="diagonal.stability_trace",
-    source=f"{WU_SU}, Sec. 3 (stability conditions) and Sec. 5 (diagonal networks)",
-    statement="Minima reached by SGD (batch size 1) satisfy tr(H) <= 2/eta; minima reached by GD satisfy "
-              "lambda_max(H) <= 2/eta and may violate the trace bound; swept over eta.",
-    kind="simulation",
-)
+@claim(id="diagonal.stability_trace", kind="simulation", figure=_draw_stability,
+       precision=(1e-8, "the Hessians at the reached minima"),
+       source=f"{WU_SU}, Sec. 3 (stability conditions) and Sec. 5 (diagonal networks)",
+       statement="Minima reached by SGD (batch size 1) satisfy tr(H) <= 2/eta; minima reached by GD satisfy "
+                 "lambda_max(H) <= 2/eta and may violate the trace bound; swept over eta.")
 def stability_trace(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-8, "the Hessians at the reached minima")
     problem = _discrete_problem(ctx)
     alpha = 0.1
     flow = _flow_reference(ctx)
@@ -603,8 +557,7 @@ def stability_trace(ctx: Context) -> Evidence:
     return Evidence(
         predicted="SGD: tr(H) <= 2/eta; GD: lambda_max(H) <= 2/eta",
         observed=[round(x, 4) for x in sgd_ratio + gd_ratio],
-        error=worst,
-        tolerance=1 + rel,
+        error=worst, tolerance=1 + rel,
         error_measure="largest ratio over converged runs of tr(H) / (2/eta) (SGD) and lambda_max(H) / (2/eta) (GD), "
                       "Hessians in (u, v) at the reached minimum (observed: SGD ratios, then GD ratios)",
         tolerance_reason="the bounds are exact necessary conditions for linear stability; the reached point has loss "
@@ -618,15 +571,12 @@ def stability_trace(ctx: Context) -> Evidence:
 KARAKIDA = "Karakida, Takase, Hayase & Osawa 2023, Understanding Gradient Regularization in Deep Learning"
 
 
-@claim(
-    id="diagonal.gradient_regularisation",
-    source=f"{KARAKIDA}, Sec. 5 (diagonal linear networks)",
-    statement="Gradient regularisation drives the effective initial scale below that of GD (toward the rich regime), "
-              "its finite-difference form further still, and the limit is argmin Q_alpha_inf at that scale.",
-    kind="simulation",
-)
+@claim(id="diagonal.gradient_regularisation", kind="simulation",
+       precision=(1e-10, "the effective-alpha comparison"),
+       source=f"{KARAKIDA}, Sec. 5 (diagonal linear networks)",
+       statement="Gradient regularisation drives the effective initial scale below that of GD (toward the rich regime), "
+                 "its finite-difference form further still, and the limit is argmin Q_alpha_inf at that scale.")
 def gradient_regularisation(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-10, "the effective-alpha comparison")
     problem = _discrete_problem(ctx)
     X, y = problem.X, problem.y
     alpha, lr, lam = 0.1, 0.05, 0.1
@@ -656,8 +606,7 @@ def gradient_regularisation(ctx: Context) -> Evidence:
         predicted="alpha_inf(GR) < alpha_inf(GD) coordinate-wise; mean alpha_inf(FD-GR) < mean alpha_inf(GR); "
                   "w = argmin Q_alpha_inf",
         observed=[round(shrink_gr, 6), round(shrink_fd, 6), round(fit, 4)],
-        error=max(shrink_gr, shrink_fd, fit),
-        tolerance=1.0,
+        error=max(shrink_gr, shrink_fd, fit), tolerance=1.0,
         error_measure="the largest of: mean alpha_inf(GR) / mean alpha_inf(GD) (and GR <= GD on every coordinate); "
                       "mean alpha_inf(FD-GR) / mean alpha_inf(GR); worst ratio of ||w - argmin Q_alpha_inf|| / ||.|| to "
                       "its bound",

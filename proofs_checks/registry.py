@@ -205,6 +205,13 @@ class Claim:
     check: Check = field(compare=False, repr=False)
     backends: str = "any"
     figure: Figure | None = field(default=None, compare=False, repr=False)
+    precision: tuple[float, str] | None = None
+
+    def run(self, ctx: Context) -> Evidence:
+        """The claim's check under ``ctx``, after its precision requirement (:class:`PrecisionError` if unmet)."""
+        if self.precision is not None:
+            require_precision(ctx, *self.precision)
+        return self.check(ctx)
 
     def supports(self, backend: str) -> bool:
         """Whether the check can run its simulation on ``backend``."""
@@ -216,12 +223,14 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
 def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any",
-          figure: Figure | None = None) -> Callable[[Check], Check]:
+          figure: Figure | None = None, precision: tuple[float, str] | None = None) -> Callable[[Check], Check]:
     """Register ``check(ctx: Context) -> Evidence`` as a claim.
 
     The model is the part of ``id`` before the dot. ``figure(fig, evidence)``,
     if given, draws the evidence (from its ``details``) on a matplotlib figure
-    for the report.
+    for the report. ``precision=(relative, what)``: the relative accuracy the
+    check needs and of what; under a dtype that cannot deliver it the claim
+    reports "unsupported" instead of running (see :func:`require_precision`).
     """
     if not _ID.match(id):
         raise ValueError(f"claim id must look like 'model.name' in lower case; got {id!r}")
@@ -236,7 +245,7 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
         if id in _REGISTRY and _REGISTRY[id].check.__qualname__ != check.__qualname__:
             raise ValueError(f"claim {id!r} is registered twice")
         _REGISTRY[id] = Claim(id=id, model=id.split(".")[0], source=source, statement=statement,
-                              kind=kind, check=check, backends=backends, figure=figure)
+                              kind=kind, check=check, backends=backends, figure=figure, precision=precision)
         return check
 
     return register

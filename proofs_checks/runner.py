@@ -76,7 +76,7 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
                       message=f"needs numpy: its loop holds CPU-only code ({claim.kind}); rerun with --backend numpy")
     start = time.perf_counter()
     try:
-        evidence = claim.check(Context(backend=backend, quick=quick, seed=seed, dtype=dtype))
+        evidence = claim.run(Context(backend=backend, quick=quick, seed=seed, dtype=dtype))
     except (ImportError, PrecisionError) as exc:
         return Result(claim, "unsupported", shown, time.perf_counter() - start, message=str(exc))
     except Exception as exc:  # a failing check is a result, not a crash

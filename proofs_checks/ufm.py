@@ -9,7 +9,7 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
-from .registry import Context, Evidence, claim, require_precision, symbolic_evidence
+from .registry import Context, Evidence, claim, symbolic_evidence
 
 ZHU = "Zhu et al. 2021, A Geometric Analysis of Neural Collapse with Unconstrained Features"
 DANG = "Dang et al. 2023, Neural Collapse in Deep Linear Networks: From Balanced to Imbalanced Data"
@@ -28,15 +28,12 @@ def _run(problem: sim.Problem, ctx: Context, alpha: float = 0.1, t_max: float = 
                         backend=ctx.backend, dtype=ctx.dtype, **kw)
 
 
-@claim(
-    id="ufm.convex_value",
-    source=f"{ZHU}, Theorem 3.1 and Sec. 3 (nuclear-norm reformulation)",
-    statement="Gradient flow on the nonconvex UFM reaches the optimum of its convex reformulation: the "
-              "soft-thresholding value and the cvxpy SDP for MSE, the cvxpy program for cross-entropy.",
-    kind="convex",
-)
+@claim(id="ufm.convex_value", kind="convex",
+       precision=(1e-9, "the value comparison"),
+       source=f"{ZHU}, Theorem 3.1 and Sec. 3 (nuclear-norm reformulation)",
+       statement="Gradient flow on the nonconvex UFM reaches the optimum of its convex reformulation: the "
+                 "soft-thresholding value and the cvxpy SDP for MSE, the cvxpy program for cross-entropy.")
 def convex_value(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-9, "the value comparison")
     n = (12, 8, 6, 4) if ctx.quick else (40, 20, 10, 5, 5)
     lw = lh = 5e-3
     rows = {}
@@ -59,8 +56,7 @@ def convex_value(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(rows[k]["closed_form_or_program"], 10) for k in ("mse", "ce")],
         observed=[round(rows[k]["simulated"], 10) for k in ("mse", "ce")],
-        error=max(gap_sim, gap_prog / tol_prog),
-        tolerance=1.0,
+        error=max(gap_sim, gap_prog / tol_prog), tolerance=1.0,
         error_measure="the larger of: relative gap between the flow's objective and the convex optimum (MSE closed "
                       "form over 1e-8, CE program over max(1e-8, 10 x its KKT residual)); relative gap between the MSE "
                       "SDP and the closed form over its tolerance",
@@ -71,16 +67,13 @@ def convex_value(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="ufm.mse_imbalanced_geometry",
-    source=f"{DANG}, Theorem 4.1 (bias-free, imbalanced, one layer)",
-    statement="At the MSE UFM's minimum, W W^T is diagonal with ||w_k||^2 = sqrt(n_k lambda_H/lambda_W) - N lambda_H, "
-              "class means are orthogonal with the matching lengths, and class k collapses iff "
-              "n_k <= N^2 lambda_W lambda_H; across a grid of n and lambda.",
-    kind="simulation",
-)
+@claim(id="ufm.mse_imbalanced_geometry", kind="simulation",
+       precision=(1e-9, "the lengths"),
+       source=f"{DANG}, Theorem 4.1 (bias-free, imbalanced, one layer)",
+       statement="At the MSE UFM's minimum, W W^T is diagonal with ||w_k||^2 = sqrt(n_k lambda_H/lambda_W) - N lambda_H, "
+                 "class means are orthogonal with the matching lengths, and class k collapses iff "
+                 "n_k <= N^2 lambda_W lambda_H; across a grid of n and lambda.")
 def mse_imbalanced_geometry(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-9, "the lengths")
     cases = [((40, 20, 10, 5), 2e-3), ((30, 15, 8, 3), 1e-2), ((20, 20, 4, 2), 2e-2)]
     if not ctx.quick:
         cases += [((50, 25, 12, 6, 3), 5e-3), ((100, 10, 5, 2), 4e-3)]
@@ -111,8 +104,7 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[[round(float(x), 5) for x in r["w_pred"]] for r in records][:2],
         observed=[[round(float(x), 5) for x in r["w_sq"]] for r in records][:2],
-        error=worst / 1e-7,
-        tolerance=1.0,
+        error=worst / 1e-7, tolerance=1.0,
         error_measure="the largest relative error in ||w_k||^2 and ||mean_k||^2 and the largest off-diagonal of the "
                       "normalised Grams (orthogonality), over the grid, in units of 1e-7 (and the collapse pattern "
                       "must match the threshold exactly)",
@@ -123,16 +115,13 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="ufm.mse_etf_bias",
-    source="Han, Papyan & Donoho 2022 (MSE neural collapse); Zhu et al. 2021 (ETF geometry)",
-    statement="With an unregularised bias and balanced classes the MSE UFM's minimum is a simplex ETF: NC1 = NC2 = "
-              "NC3 = 0 with centred means, and ||w_k||^2 = (K-1)/K sqrt(lambda_H/lambda_W)(sqrt(n) - N sqrt("
-              "lambda_W lambda_H)).",
-    kind="simulation",
-)
+@claim(id="ufm.mse_etf_bias", kind="simulation",
+       precision=(1e-9, "the ETF metrics"),
+       source="Han, Papyan & Donoho 2022 (MSE neural collapse); Zhu et al. 2021 (ETF geometry)",
+       statement="With an unregularised bias and balanced classes the MSE UFM's minimum is a simplex ETF: NC1 = NC2 = "
+                 "NC3 = 0 with centred means, and ||w_k||^2 = (K-1)/K sqrt(lambda_H/lambda_W)(sqrt(n) - N sqrt("
+                 "lambda_W lambda_H)).")
 def mse_etf_bias(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-9, "the ETF metrics")
     K, n_per, lam = (4, 10, 5e-3) if ctx.quick else (6, 20, 3e-3)
     n = (n_per,) * K
     problem = sim.Problem(n=n, d=K + 2, loss="mse", lambda_W=lam, lambda_H=lam, lambda_b=0.0)
@@ -144,10 +133,8 @@ def mse_etf_bias(ctx: Context) -> Evidence:
     err_len = float(np.max(np.abs(w_sq - pred)) / pred)
     worst = max(max(nc.values()), err_len)
     return Evidence(
-        predicted=round(pred, 8),
-        observed=[round(float(x), 8) for x in w_sq],
-        error=worst / 1e-7,
-        tolerance=1.0,
+        predicted=round(pred, 8), observed=[round(float(x), 8) for x in w_sq],
+        error=worst / 1e-7, tolerance=1.0,
         error_measure="the largest of NC1, NC2 (means and classifier), NC3 and the relative error of ||w_k||^2, in "
                       "units of 1e-7",
         tolerance_reason="the metrics are zero at the exact minimum; at gradient norm 1e-10 they are ~1e-9 or below",
@@ -155,17 +142,14 @@ def mse_etf_bias(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="ufm.deep_linear_geometry",
-    source=f"{DANG}, Theorems 4.2 and 4.4 (deep linear heads, imbalanced MSE)",
-    statement="For M classifier layers the global minimiser follows from the per-class problem "
-              "min_z (sqrt(n_k) - z)^2/(2N) + (M+1)/2 (lambda_W^M lambda_H)^(1/(M+1)) z^(2/(M+1)); its factorisation "
-              "attains that value (M in {1, 3, 6}; quick: {1, 3}), and gradient flow matches it where it finds the "
-              "global minimum.",
-    kind="simulation",
-)
+@claim(id="ufm.deep_linear_geometry", kind="simulation",
+       precision=(1e-9, "the values"),
+       source=f"{DANG}, Theorems 4.2 and 4.4 (deep linear heads, imbalanced MSE)",
+       statement="For M classifier layers the global minimiser follows from the per-class problem "
+                 "min_z (sqrt(n_k) - z)^2/(2N) + (M+1)/2 (lambda_W^M lambda_H)^(1/(M+1)) z^(2/(M+1)); its factorisation "
+                 "attains that value (M in {1, 3, 6}; quick: {1, 3}), and gradient flow matches it where it finds the "
+                 "global minimum.")
 def deep_linear_geometry(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-9, "the values")
     n, lam = (30, 15, 8, 4), 1e-2
     rows, tight_gap, bound_violation, length_err = [], 0.0, 0.0, 0.0
     spurious, root_mismatch = [], []
@@ -214,8 +198,7 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(r["predicted_value"], 8) for r in rows],
         observed=[round(r["simulated_value"], 8) for r in rows],
-        error=error,
-        tolerance=1.0,
+        error=error, tolerance=1.0,
         error_measure="the largest of: |value of the built factorisation - predicted value| / value over 1e-12 (the "
                       "bound is attained); (predicted - simulated value) / value over 1e-9 (nothing beats the "
                       "bound); for runs at the global value, the relative error of ||w_k||^2 over 1e-6",
@@ -228,16 +211,13 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="ufm.ce_etf",
-    source=f"{ZHU}, Theorem 3.1 (balanced cross-entropy)",
-    statement="Balanced cross-entropy UFM: NC1-NC3 -> 0, class means and classifiers form a simplex ETF with "
-              "lambda_W ||W||^2 = lambda_H ||H||^2, and the logit scale is rho = (1/a) log((K-1)(a - beta)/beta), "
-              "a = K/(K-1), beta = K sqrt(n lambda_W lambda_H).",
-    kind="simulation",
-)
+@claim(id="ufm.ce_etf", kind="simulation",
+       precision=(1e-9, "the ETF metrics"),
+       source=f"{ZHU}, Theorem 3.1 (balanced cross-entropy)",
+       statement="Balanced cross-entropy UFM: NC1-NC3 -> 0, class means and classifiers form a simplex ETF with "
+                 "lambda_W ||W||^2 = lambda_H ||H||^2, and the logit scale is rho = (1/a) log((K-1)(a - beta)/beta), "
+                 "a = K/(K-1), beta = K sqrt(n lambda_W lambda_H).")
 def ce_etf(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-9, "the ETF metrics")
     K, n_per, lam = (4, 8, 5e-3) if ctx.quick else (6, 15, 3e-3)
     problem = sim.Problem(n=(n_per,) * K, d=K + 2, loss="ce", lambda_W=lam, lambda_H=lam)
     traj = _run(problem, ctx, t_max=1e5)
@@ -251,10 +231,8 @@ def ce_etf(ctx: Context) -> Evidence:
     err_rho = abs(rho_sim - rho) / rho
     worst = max(max(nc.values()), err_rho, balance)
     return Evidence(
-        predicted=round(rho, 8),
-        observed=round(rho_sim, 8),
-        error=worst / 1e-7,
-        tolerance=1.0,
+        predicted=round(rho, 8), observed=round(rho_sim, 8),
+        error=worst / 1e-7, tolerance=1.0,
         error_measure="the largest of NC1-NC4, the relative error of the logit scale rho, and |lambda_W ||W||^2 / "
                       "(lambda_H ||H||^2) - 1| (the self-duality ratio), in units of 1e-7",
         tolerance_reason="zero at the exact minimum; the flow stops at gradient norm 1e-10",
@@ -262,17 +240,13 @@ def ce_etf(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="ufm.minority_collapse",
-    source=f"{FANG}, Theorem 5 (minority collapse), through the convex cross-entropy program",
-    statement="With two majority and two minority classes, the angle between the minority classifiers shrinks as the "
-              "imbalance ratio grows (their cosine rises toward 1), and gradient flow reproduces the convex "
-              "program's classifier geometry.",
-    kind="convex",
-    backends="any",
-)
+@claim(id="ufm.minority_collapse", kind="convex", backends="any",
+       precision=(1e-8, "the classifier geometry"),
+       source=f"{FANG}, Theorem 5 (minority collapse), through the convex cross-entropy program",
+       statement="With two majority and two minority classes, the angle between the minority classifiers shrinks as the "
+                 "imbalance ratio grows (their cosine rises toward 1), and gradient flow reproduces the convex "
+                 "program's classifier geometry.")
 def minority_collapse(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-8, "the classifier geometry")
     lam = 5e-3
     ratios = [1, 4, 16] if ctx.quick else [1, 4, 16, 64]
     minority = 2
@@ -294,10 +268,8 @@ def minority_collapse(ctx: Context) -> Evidence:
     # The program is certified to ~1e-5 relative (SDP tolerances); the Gram inherits that accuracy.
     worst = max(gram_err)
     return Evidence(
-        predicted=[round(c, 5) for c in cos_prog],
-        observed=[round(c, 5) for c in cos_sim],
-        error=worst / 1e-4,
-        tolerance=1.0,
+        predicted=[round(c, 5) for c in cos_prog], observed=[round(c, 5) for c in cos_sim],
+        error=worst / 1e-4, tolerance=1.0,
         error_measure="largest relative entrywise gap between the simulated classifier Gram W W^T and the convex "
                       "program's, over imbalance ratios, in units of 1e-4 (and the minority cosine must rise with "
                       "the ratio)",
@@ -308,14 +280,10 @@ def minority_collapse(ctx: Context) -> Evidence:
     )
 
 
-@claim(
-    id="ufm.symbolic",
-    source=f"{DANG}, Theorem 4.1; {ZHU}, Theorem 3.1",
-    statement="sympy proves that the closed-form one-layer MSE minimiser is a stationary point of the reduced "
-              "per-class problem and attains the AM-GM bound, and that rho solves the balanced CE scale equation.",
-    kind="symbolic",
-    backends="none",
-)
+@claim(id="ufm.symbolic", kind="symbolic", backends="none",
+       source=f"{DANG}, Theorem 4.1; {ZHU}, Theorem 3.1",
+       statement="sympy proves that the closed-form one-layer MSE minimiser is a stationary point of the reduced "
+                 "per-class problem and attains the AM-GM bound, and that rho solves the balanced CE scale equation.")
 def symbolic(ctx: Context) -> Evidence:
     from solvable.theory import ufm_symbolic as sym
 
@@ -325,15 +293,12 @@ def symbolic(ctx: Context) -> Evidence:
 TIRER = "Tirer, Huang & Niles-Weed 2023, Perturbation Analysis of Neural Collapse"
 
 
-@claim(
-    id="ufm.perturbation_variability",
-    source=f"{TIRER}, Sec. 4 (features near given ones)",
-    statement="When the features are regularised toward given noisy features H0 instead of zero, the optimised "
-              "features have less within-class variability (NC1) than H0, the more so the weaker the pull.",
-    kind="simulation",
-)
+@claim(id="ufm.perturbation_variability", kind="simulation",
+       precision=(1e-8, "the NC1 comparison"),
+       source=f"{TIRER}, Sec. 4 (features near given ones)",
+       statement="When the features are regularised toward given noisy features H0 instead of zero, the optimised "
+                 "features have less within-class variability (NC1) than H0, the more so the weaker the pull.")
 def perturbation_variability(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-8, "the NC1 comparison")
     rng = np.random.default_rng(ctx.seed + 7)
     n, d = (10, 10, 10), 6
     K, N = len(n), sum(n)
@@ -350,10 +315,8 @@ def perturbation_variability(ctx: Context) -> Evidence:
     below = max(v / nc1_h0 for v in values)
     increasing = all(b > a for a, b in zip(values, values[1:]))
     return Evidence(
-        predicted=f"NC1 < NC1(H0) = {nc1_h0:.4f}, increasing with beta",
-        observed=[round(v, 5) for v in values],
-        error=below,
-        tolerance=1.0,
+        predicted=f"NC1 < NC1(H0) = {nc1_h0:.4f}, increasing with beta", observed=[round(v, 5) for v in values],
+        error=below, tolerance=1.0,
         error_measure="largest NC1 of the optimised features over NC1(H0), over the anchor strengths beta (and NC1 "
                       "must increase with beta)",
         tolerance_reason="a strict inequality (ratio < 1); the flow stops at gradient norm 1e-9, which moves NC1 by "
@@ -366,16 +329,13 @@ def perturbation_variability(ctx: Context) -> Evidence:
 KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervised Contrastive Loss"
 
 
-@claim(
-    id="ufm.scl_relu_orthogonal",
-    source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
-    statement="Under the supervised contrastive loss with ReLU on unit-norm features, gradient flow ends at an "
-              "orthogonal frame of class means with collapsed classes, even with imbalanced classes; without ReLU "
-              "the class means are not orthogonal.",
-    kind="simulation",
-)
+@claim(id="ufm.scl_relu_orthogonal", kind="simulation",
+       precision=(1e-8, "the orthogonality check"),
+       source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
+       statement="Under the supervised contrastive loss with ReLU on unit-norm features, gradient flow ends at an "
+                 "orthogonal frame of class means with collapsed classes, even with imbalanced classes; without ReLU "
+                 "the class means are not orthogonal.")
 def scl_relu_orthogonal(ctx: Context) -> Evidence:
-    require_precision(ctx, 1e-8, "the orthogonality check")
     n = (12, 6, 3) if ctx.quick else (30, 10, 5, 2)
     bounds = np.concatenate([[0], np.cumsum(n)])
     out = {}
@@ -396,8 +356,7 @@ def scl_relu_orthogonal(ctx: Context) -> Evidence:
     return Evidence(
         predicted="orthogonal class means (cos = 0) and collapsed classes with ReLU",
         observed=[round(ortho, 8), round(collapse, 8), round(out[False]["min_cos"], 4)],
-        error=max(ortho / 1e-4, collapse / 1e-3),
-        tolerance=1.0,
+        error=max(ortho / 1e-4, collapse / 1e-3), tolerance=1.0,
         error_measure="the larger of: the largest |cosine| between distinct class means over 1e-4; the largest "
                       "distance of a feature to its class mean over 1e-3; both with ReLU (observed also: the most "
                       "negative cosine without ReLU, which must be < 0)",

@@ -34,9 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, scale_array, real_array
-from .backend import DTYPES, asarray, check_seed, host_rng, namespace, to_numpy, xp_of
+from ._validate import choice, positive_array, positive_int, scale_array, real_array
+from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
 from .driver import ALGORITHMS, Model, broadcast_runs, train
+from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
+from .matmul import chains, product, transpose
+from .regression import model_collapse, simulate_teacher_student
 from .rules import SGD
 from .trajectory import Trajectory
 
@@ -152,40 +155,6 @@ class Problem:
         if y == 0:
             raise ValueError("y must be non-zero")
         return cls(target=np.array([[y]]), hidden=(1,) * (depth - 1))
-
-
-def _eye(xp: Any, n: int, like: Any) -> Any:
-    return xp.eye(n, dtype=like.dtype)
-
-
-def _t(x: Any) -> Any:
-    xp = xp_of(x)
-    return xp.permute_dims(x, (0, 2, 1))
-
-
-def _chains(layers: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
-    """Prefix products ``B_j = W_{j-1}...W_1`` (``B_1 = I``) and suffix products ``A_j = W_N...W_{j+1}``."""
-    xp = xp_of(layers[0])
-    batch = layers[0].shape[0]
-    d_in, d_out = layers[0].shape[2], layers[-1].shape[1]
-    pre = [xp.broadcast_to(_eye(xp, d_in, layers[0]), (batch, d_in, d_in))]
-    for w in layers[:-1]:
-        pre.append(xp.matmul(w, pre[-1]))
-    suf = [xp.broadcast_to(_eye(xp, d_out, layers[0]), (batch, d_out, d_out))]
-    for w in layers[:0:-1]:
-        suf.append(xp.matmul(suf[-1], w))
-    return pre, suf[::-1]
-
-
-def product(layers: tuple[Any, ...]) -> Any:
-    """The end-to-end matrix ``W_N ... W_1``, shape ``(B, d_out, d_in)``."""
-    xp = xp_of(layers[0])
-    out = layers[0]
-    for w in layers[1:]:
-        out = xp.matmul(w, out)
-    return out
-
-
 def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None,
               data: tuple[Any, Any] | None = None) -> tuple[Any, tuple[Any, ...]]:
     r"""Loss per run and its gradient :math:`A_j^\top R B_j^\top`.
@@ -196,7 +165,7 @@ def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None,
     with ``weights`` :math:`\omega` of shape ``(B, n)`` (SGD) or uniform :math:`1/n`.
     """
     xp = xp_of(layers[0])
-    pre, suf = _chains(layers)
+    pre, suf = chains(layers)
     w = xp.matmul(layers[-1], pre[-1])
     if data is None:
         resid = w - target
@@ -207,107 +176,8 @@ def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None,
         weighted = err / X.shape[0] if weights is None else err * weights[:, None, :]
         loss = xp.sum(weighted * err, axis=(1, 2)) / 2
         resid = xp.matmul(weighted, X)
-    grads = tuple(xp.matmul(xp.matmul(_t(a), resid), _t(b)) for a, b in zip(suf, pre))
+    grads = tuple(xp.matmul(xp.matmul(transpose(a), resid), transpose(b)) for a, b in zip(suf, pre))
     return loss, grads
-
-
-def hvp(target: Any, layers: tuple[Any, ...], direction: tuple[Any, ...], cov: Any = None) -> tuple[Any, ...]:
-    r"""Exact Hessian-vector product of the loss at ``layers`` along ``direction`` (forward mode).
-
-    With :math:`R = W_N B_N S - \Phi` (:math:`S` = ``cov``, the input covariance
-    :math:`\Sigma_{xx}` of data, or the identity), differentiating
-    :math:`B_{j+1} = W_j B_j`, :math:`A_{j-1} = A_j W_j` and :math:`R` along :math:`V` gives
-    :math:`dB_{j+1} = V_j B_j + W_j dB_j`, :math:`dA_{j-1} = dA_j W_j + A_j V_j`,
-    :math:`dR = d(W_N B_N)\,S`, and
-    :math:`d(\nabla_j L) = dA_j^\top R B_j^\top + A_j^\top dR\, B_j^\top + A_j^\top R\, dB_j^\top`.
-    """
-    xp = xp_of(layers[0])
-    n = len(layers)
-    pre, suf = _chains(layers)
-    w = xp.matmul(layers[-1], pre[-1])
-    resid = (w if cov is None else xp.matmul(w, cov)) - target
-    dpre = [xp.zeros_like(pre[0])]
-    for j in range(n - 1):
-        dpre.append(xp.matmul(direction[j], pre[j]) + xp.matmul(layers[j], dpre[j]))
-    dresid = xp.matmul(direction[-1], pre[-1]) + xp.matmul(layers[-1], dpre[-1])
-    if cov is not None:
-        dresid = xp.matmul(dresid, cov)
-    dsuf = [None] * n
-    dsuf[-1] = xp.zeros_like(suf[-1])
-    for j in range(n - 1, 0, -1):
-        dsuf[j - 1] = xp.matmul(dsuf[j], layers[j]) + xp.matmul(suf[j], direction[j])
-    out = []
-    for j in range(n):
-        a, b, da, db = suf[j], pre[j], dsuf[j], dpre[j]
-        term = xp.matmul(xp.matmul(_t(da), resid), _t(b))
-        term = term + xp.matmul(xp.matmul(_t(a), dresid), _t(b))
-        term = term + xp.matmul(xp.matmul(_t(a), resid), _t(db))
-        out.append(term)
-    return tuple(out)
-
-
-def _flat(parts: tuple[Any, ...]) -> Any:
-    xp = xp_of(parts[0])
-    return xp.concat([xp.reshape(p, (p.shape[0], -1)) for p in parts], axis=1)
-
-
-def _unflat(vec: Any, like: tuple[Any, ...]) -> tuple[Any, ...]:
-    xp = xp_of(vec)
-    out, start = [], 0
-    for p in like:
-        size = math.prod(p.shape[1:])
-        out.append(xp.reshape(vec[:, start : start + size], p.shape))
-        start += size
-    return tuple(out)
-
-
-def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int = 0, cov: Any = None) -> Any:
-    r"""Largest Hessian eigenvalue per run, by Lanczos with full reorthogonalisation on exact HVPs.
-
-    ``iters`` Krylov vectors (capped at the number of parameters); the start
-    vector is drawn on the host from ``seed``; ``cov`` as in :func:`hvp`.
-    Returns a host array ``(B,)``.
-    """
-    xp = xp_of(layers[0])
-    batch = layers[0].shape[0]
-    size = sum(math.prod(p.shape[1:]) for p in layers)
-    k = max(1, min(int(iters), size))
-    start = asarray(host_rng(seed).standard_normal((batch, size)), xp, None)
-    start = xp.astype(start, layers[0].dtype)
-    q = start / xp.sqrt(xp.sum(start * start, axis=1, keepdims=True))
-    basis, alphas, betas = [q], [], []
-    for i in range(k):
-        hq = _flat(hvp(target, layers, _unflat(basis[-1], layers), cov))
-        a = xp.sum(hq * basis[-1], axis=1)
-        alphas.append(to_numpy(a))
-        for prev in basis:  # full reorthogonalisation: these Krylov spaces are tiny
-            hq = hq - xp.sum(hq * prev, axis=1, keepdims=True) * prev
-        b = xp.sqrt(xp.sum(hq * hq, axis=1))
-        if i == k - 1:
-            break
-        betas.append(to_numpy(b))
-        basis.append(hq / xp.reshape(xp.where(b > 0, b, 1.0), (batch, 1)))
-    al, be = np.array(alphas), np.array(betas)
-    top = np.empty(batch)
-    for r in range(batch):
-        tri = np.diag(al[:, r]) + np.diag(be[:, r], 1) + np.diag(be[:, r], -1) if len(be) else np.diag(al[:, r])
-        top[r] = np.linalg.eigvalsh(tri)[-1]
-    return top
-
-
-def hessian_dense(target: Any, layers: tuple[Any, ...], cov: Any = None) -> np.ndarray:
-    """The full Hessian ``(B, P, P)`` from exact HVPs on the basis vectors (small models; ``cov`` as in :func:`hvp`)."""
-    xp = xp_of(layers[0])
-    batch = layers[0].shape[0]
-    size = sum(math.prod(p.shape[1:]) for p in layers)
-    if size > 2000:
-        raise ValueError(f"the dense Hessian is for models with at most 2000 parameters; this one has {size}")
-    cols = []
-    for i in range(size):
-        e = np.zeros((batch, size))
-        e[:, i] = 1.0
-        cols.append(to_numpy(_flat(hvp(target, layers, _unflat(asarray(e, xp, None) * 1.0, layers), cov))))
-    return np.stack(cols, axis=2)
 
 
 def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: int = 0, backend: str = "numpy",
@@ -451,7 +321,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
         modes = xp.sum(xp.matmul(u_dev.T, p) * v_dev.T, axis=2)
         bal = xp.zeros((state[0].shape[0],), dtype=state[0].dtype)
         for lower, upper in zip(state[:-1], state[1:]):
-            diff = xp.matmul(_t(upper), upper) - xp.matmul(lower, _t(lower))
+            diff = xp.matmul(transpose(upper), upper) - xp.matmul(lower, transpose(lower))
             bal = xp.maximum(bal, xp.sqrt(xp.sum(diff * diff, axis=(1, 2))))
         if data is None:
             loss = xp.sum((p - target) ** 2, axis=(1, 2)) / 2
@@ -462,7 +332,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
         if record_sharpness:
             out["sharpness"] = sharpness(target, state, iters=sharpness_iters, seed=seed, cov=cov)
         if record_layers:
-            out["params"] = _flat(state)
+            out["params"] = flatten(state)
         return out
 
     def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
@@ -483,20 +353,9 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
     )
 
 
-def sweep_limit(
-    *,
-    d_in: int,
-    d_out: int,
-    hidden: list[int],
-    alpha: float,
-    seed: int = 0,
-    init: str = "aligned",
-    algorithm: str = "flow",
-    lr: float | None = None,
-    steps: int | None = None,
-    t_max: float = 50.0,
-    backend: str = "numpy",
-) -> dict[str, Any]:
+def sweep_limit(*, d_in: int, d_out: int, hidden: list[int], alpha: float, seed: int = 0, init: str = "aligned",
+                algorithm: str = "flow", lr: float | None = None, steps: int | None = None, t_max: float = 50.0,
+                backend: str = "numpy") -> dict[str, Any]:
     r"""Sweep task ``deep_linear.limit``: one run on :meth:`Problem.random` (singular values 3..1), summarised.
 
     Returns the status, steps, stopping time, final loss, the largest error of
@@ -518,133 +377,3 @@ def sweep_limit(
         "balancedness": float(last["balancedness"]),
         "sharpness": float(sharpness(problem.target, layers)[0]),
     }
-
-
-# ---------------------------------------------------------------------------
-# Linear teacher-student regression (Levi, Beck & Bar-Sinai 2024)
-# ---------------------------------------------------------------------------
-def simulate_teacher_student(
-    d_in: int,
-    lam: float,
-    eta: float,
-    steps: int,
-    *,
-    d_out: int = 1,
-    gamma: float = 0.0,
-    record_at: Any = None,
-    seed: int = 0,
-    backend: str = "numpy",
-    dtype: str = "float64",
-) -> Trajectory:
-    r"""Gradient descent of a linear student on a Gaussian teacher (the grokking model of Levi et al. 2024).
-
-    :math:`N_{tr} = \mathrm{round}(d_{in}/\lambda)` inputs :math:`x \sim N(0, I)`, teacher
-    :math:`W^*` with i.i.d. :math:`N(0, 1/d_{in})` entries (so :math:`E\|W^* x\|^2 = d_{out}`), student
-    from :math:`W = 0`, loss per output
-    :math:`\frac{1}{d_{out}}[\frac{1}{N_{tr}}\sum_j\|Wx_j - W^*x_j\|^2 + \frac{\gamma}{2}\|W\|_F^2]`.
-    The gradient uses the empirical covariance :math:`\hat\Sigma = XX^\top/N_{tr}`:
-    :math:`\frac{2}{d_{out}}(W - W^*)\hat\Sigma + \frac{\gamma}{d_{out}} W`.
-
-    Observables ``train_loss`` (:math:`\operatorname{tr}((W-W^*)\hat\Sigma(W-W^*)^\top)/d_{out}`)
-    and ``test_loss`` (:math:`\|W - W^*\|_F^2/d_{out}`, exact for isotropic test inputs);
-    ``meta["eigenvalues"]`` holds the spectrum of :math:`\hat\Sigma` for finite-size predictions.
-    """
-    d_in = positive_int("d_in", d_in, 1, 5000)
-    d_out = positive_int("d_out", d_out, 1, 1000)
-    lam, eta = positive_float("lam", lam), positive_float("eta", eta)
-    gamma = nonneg_float("gamma", gamma)
-    steps = positive_int("steps", steps, 1, 10**8)
-    n_train = max(1, int(round(d_in / lam)))
-    if n_train * d_in > 10**8:
-        raise ValueError("d_in / lam * d_in must be at most 1e8 entries")
-    rng = host_rng(seed)
-    X = rng.standard_normal((d_in, n_train))
-    w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
-    cov = X @ X.T / n_train
-    xp = namespace(backend)
-    cov_d, ws_d = asarray(cov, xp, dtype), asarray(w_star[None], xp, dtype)
-
-    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
-        (w,) = state
-        e = w - ws_d
-        ec = xp.matmul(e, cov_d)
-        loss = (xp.sum(ec * e, axis=(1, 2)) + gamma / 2 * xp.sum(w * w, axis=(1, 2))) / d_out
-        return loss, ((2 * ec + gamma * w) / d_out,)
-
-    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
-        (w,) = state
-        e = w - ws_d
-        return {"train_loss": xp.sum(xp.matmul(e, cov_d) * e, axis=(1, 2)) / d_out,
-                "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
-
-    student = Model(
-        name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype),), loss_grad=lg,
-        observe=observe, final=lambda host: {"W": host[0]},
-        meta={"d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta, "gamma": gamma,
-              "eigenvalues": np.linalg.eigvalsh(cov).tolist()},
-        backend=backend, dtype=dtype,
-    )
-    return train(student, "gd", lr=eta, steps=steps, t_eval=record_at, seed=check_seed(seed))
-
-
-# ---------------------------------------------------------------------------
-# Model collapse in regression (Dohmatob, Feng & Kempe 2024)
-# ---------------------------------------------------------------------------
-def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
-                   n_trials: int = 100, seed: int = 0, ridge: Any = 0.0) -> np.ndarray:
-    r"""Monte Carlo of model collapse in least squares and ridge regression (Dohmatob, Feng & Kempe 2024).
-
-    Starting from the true :math:`w^* \sim N(0, I_d/d)` (so :math:`E\|w^*\|^2 = 1`),
-    generator :math:`k` (:math:`k = 1..n`) is OLS fitted on :math:`T_0` fresh
-    samples labelled by generator :math:`k-1` plus noise :math:`\sigma_0`; the
-    predictor for generation :math:`n` is fitted on :math:`T` fresh samples
-    labelled by generator :math:`n` plus noise :math:`\sigma`, by ridge regression
-
-    .. math:: \hat w_{pred} = \arg\min_w \tfrac1T\|Xw - y\|^2 + \lambda\|w\|^2
-              = (\hat\Sigma + \lambda I)^{-1} X^\top y / T, \qquad \hat\Sigma = X^\top X/T,
-
-    with :math:`\lambda` = ``ridge`` (0: OLS, the paper's Fig. 4 setting; it
-    needs ``T >= d``). Inputs are isotropic Gaussian. Every :math:`\lambda` of
-    ``ridge`` is evaluated on the same draws (common random numbers), through
-    one eigendecomposition of :math:`\hat\Sigma` per fit.
-
-    Returns
-    -------
-    ndarray
-        Test errors :math:`\|\hat w_{pred}(n) - w^*\|^2`, shape
-        ``(n_trials, n_generations + 1) + np.shape(ridge)`` (host NumPy: the fits
-        are small dense LAPACK problems, CPU-only).
-    """
-    d = positive_int("d", d, 1, 10_000)
-    T0 = positive_int("T0", T0, d, 10**7)
-    n_generations = positive_int("n_generations", n_generations, 0, 10_000)
-    n_trials = positive_int("n_trials", n_trials, 1, 10**6)
-    sigma, sigma0 = nonneg_float("sigma", sigma), nonneg_float("sigma0", sigma0)
-    if max(sigma, sigma0) > 1e100:
-        raise ValueError(f"sigma and sigma0 must lie in [0, 1e100]; got {sigma!r}, {sigma0!r}")
-    lams = real_array("ridge", ridge, (0, 1))
-    if np.any(lams < 0) or np.any(lams > 1e12):
-        raise ValueError(f"ridge must lie in [0, 1e12]; got min {lams.min()!r}, max {lams.max()!r}")
-    T = positive_int("T", T, d if np.any(lams == 0) else 1, 10**7)
-    rng = host_rng(seed)
-
-    def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
-        X = rng.standard_normal((size, d))
-        return np.linalg.lstsq(X, X @ teacher + noise * rng.standard_normal(size), rcond=None)[0]
-
-    flat = lams.reshape(-1)
-    out = np.empty((n_trials, n_generations + 1, flat.size))
-    for trial in range(n_trials):
-        w_star = rng.standard_normal(d) / math.sqrt(d)
-        generator = w_star
-        for n in range(n_generations + 1):
-            if n:
-                generator = ols(generator, T0, sigma0)
-            X = rng.standard_normal((T, d))
-            y = X @ generator + sigma * rng.standard_normal(T)
-            s, V = np.linalg.eigh(X.T @ X / T)
-            # T >= d when some lambda is 0: s > 0 almost surely
-            b = V.T @ (X.T @ y / T)
-            pred = (b[:, None] / (s[:, None] + flat[None, :]))
-            out[trial, n] = np.sum((V @ pred - w_star[:, None]) ** 2, axis=0)
-    return out.reshape((n_trials, n_generations + 1) + lams.shape)

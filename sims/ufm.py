@@ -41,9 +41,12 @@ import numpy as np
 from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
 from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
 from .driver import Model, broadcast_runs, train
+from .matmul import product, transpose
+from .ufm_scl import scl_features, scl_loss_grad, simulate_scl
 from .trajectory import Trajectory
 
-__all__ = ["Problem", "initial_state", "loss_grad", "metrics", "model", "simulate", "simulate_scl", "sweep_collapse", "LOSSES"]
+__all__ = ["LOSSES", "Problem", "initial_state", "loss_grad", "metrics", "model", "scl_features", "scl_loss_grad",
+           "simulate", "simulate_scl", "sweep_collapse"]
 
 LOSSES = ("mse", "ce")
 
@@ -143,18 +146,6 @@ def initial_state(problem: Problem, alpha: Any = 0.1, *, seed: int = 0, backend:
     return tuple(asarray(x, xp, dtype, device) for x in parts)
 
 
-def _t(x: Any) -> Any:
-    return xp_of(x).permute_dims(x, (0, 2, 1))
-
-
-def _classifier(layers: tuple[Any, ...]) -> Any:
-    xp = xp_of(layers[0])
-    w = layers[0]
-    for layer in layers[1:]:
-        w = xp.matmul(layer, w)
-    return w
-
-
 def _features(problem: Problem, H: Any) -> Any:
     xp = xp_of(H)
     return xp.where(H > 0, H, 0.0) if problem.relu else H
@@ -170,7 +161,7 @@ def _split(problem: Problem, state: tuple[Any, ...]) -> tuple[tuple[Any, ...], A
 def _logits(problem: Problem, state: tuple[Any, ...]) -> Any:
     xp = xp_of(state[0])
     layers, H, b = _split(problem, state)
-    Z = xp.matmul(_classifier(layers), _features(problem, H))
+    Z = xp.matmul(product(layers), _features(problem, H))
     return Z if b is None else Z + b[:, :, None]
 
 
@@ -203,7 +194,7 @@ def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = N
     reg = reg + xp.sum(Hd * Hd, axis=(1, 2)) * (problem.lambda_H / 2)
     grads = []
     # classifier layers: A_j^T (D F^T) B_j^T
-    DF = xp.matmul(D, _t(F))
+    DF = xp.matmul(D, transpose(F))
     pre = [None] * len(layers)
     acc = None
     for j, w in enumerate(layers):
@@ -215,10 +206,10 @@ def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = N
         suf[j] = acc
         acc = layers[j] if acc is None else xp.matmul(acc, layers[j])
     for j, w in enumerate(layers):
-        g = DF if suf[j] is None else xp.matmul(_t(suf[j]), DF)
-        g = g if pre[j] is None else xp.matmul(g, _t(pre[j]))
+        g = DF if suf[j] is None else xp.matmul(transpose(suf[j]), DF)
+        g = g if pre[j] is None else xp.matmul(g, transpose(pre[j]))
         grads.append(g + problem.lambda_W * w)
-    gF = xp.matmul(_t(_classifier(layers)), D)
+    gF = xp.matmul(transpose(product(layers)), D)
     gH = (xp.where(H > 0, gF, 0.0) if problem.relu else gF) + problem.lambda_H * Hd
     grads.append(gH)
     if b is not None:
@@ -245,8 +236,8 @@ def metrics(problem: Problem, state: tuple[Any, ...]) -> dict[str, Any]:
     onehot = asarray(np.eye(K)[idx].T, xp, None)
     onehot = xp.astype(onehot, F.dtype)
     within = F - xp.matmul(means, onehot)
-    sw = xp.matmul(within, _t(within)) / N
-    sb = xp.matmul(Mt, _t(Mt)) / K
+    sw = xp.matmul(within, transpose(within)) / N
+    sb = xp.matmul(Mt, transpose(Mt)) / K
     nc1 = xp.sum(xp.linalg.diagonal(xp.matmul(sw, xp.linalg.pinv(sb))), axis=1) / K
     etf = asarray((K / (K - 1) * (np.eye(K) - 1.0 / K)) / math.sqrt(K), xp, None)
     etf = xp.astype(etf, F.dtype)
@@ -254,22 +245,22 @@ def metrics(problem: Problem, state: tuple[Any, ...]) -> dict[str, Any]:
     def gram_gap(vectors_as_cols: Any) -> Any:
         norms = xp.sqrt(xp.sum(vectors_as_cols * vectors_as_cols, axis=1, keepdims=True))
         unit = vectors_as_cols / xp.where(norms > 0, norms, 1.0)
-        g = xp.matmul(_t(unit), unit)
+        g = xp.matmul(transpose(unit), unit)
         gn = xp.reshape(xp.sqrt(xp.sum(g * g, axis=(1, 2))), (B, 1, 1))
         g = g / xp.where(gn > 0, gn, 1.0)
         diff = g - etf / xp.sqrt(xp.sum(etf * etf))
         return xp.sqrt(xp.sum(diff * diff, axis=(1, 2)))
 
-    W = _classifier(layers)  # (B, K, d)
+    W = product(layers)  # (B, K, d)
     nc2 = gram_gap(Mt)
-    nc2_w = gram_gap(_t(W))
+    nc2_w = gram_gap(transpose(W))
     wnorm = xp.reshape(xp.sqrt(xp.sum(W * W, axis=(1, 2))), (B, 1, 1))
     mnorm = xp.reshape(xp.sqrt(xp.sum(dual * dual, axis=(1, 2))), (B, 1, 1))
     wn = W / xp.where(wnorm > 0, wnorm, 1.0)
-    mn = _t(dual) / xp.where(mnorm > 0, mnorm, 1.0)
+    mn = transpose(dual) / xp.where(mnorm > 0, mnorm, 1.0)
     nc3 = xp.sqrt(xp.sum((wn - mn) ** 2, axis=(1, 2)))
     decision = xp.argmax(_logits(problem, state), axis=1)
-    d2 = xp.sum(F * F, axis=1)[:, None, :] - 2 * xp.matmul(_t(means), F) + xp.sum(means * means, axis=1)[:, :, None]
+    d2 = xp.sum(F * F, axis=1)[:, None, :] - 2 * xp.matmul(transpose(means), F) + xp.sum(means * means, axis=1)[:, :, None]
     nearest = xp.argmin(d2, axis=1)
     nc4 = xp.mean(xp.astype(decision != nearest, F.dtype), axis=1)
     return {"nc1": nc1, "nc2": nc2, "nc2_w": nc2_w, "nc3": nc3, "nc4": nc4}
@@ -335,10 +326,7 @@ def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, se
         out["H"] = host[M]
         if problem.lambda_b is not None:
             out["b"] = host[M + 1]
-        W = host[0]
-        for w in host[1:M]:
-            W = np.matmul(w, W)
-        out["W"] = W
+        out["W"] = product(host[:M])
         return out
 
     return Model(
@@ -352,22 +340,10 @@ def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, se
     )
 
 
-def sweep_collapse(
-    *,
-    n: list[int],
-    d: int,
-    loss: str = "mse",
-    lambda_W: float = 5e-3,
-    lambda_H: float = 5e-3,
-    depth: int = 1,
-    alpha: float = 0.1,
-    seed: int = 0,
-    algorithm: str = "flow",
-    lr: float | None = None,
-    steps: int | None = None,
-    t_max: float = 1e4,
-    backend: str = "numpy",
-) -> dict[str, Any]:
+def sweep_collapse(*, n: list[int], d: int, loss: str = "mse", lambda_W: float = 5e-3, lambda_H: float = 5e-3,
+                   depth: int = 1, alpha: float = 0.1, seed: int = 0, algorithm: str = "flow",
+                   lr: float | None = None, steps: int | None = None, t_max: float = 1e4,
+                   backend: str = "numpy") -> dict[str, Any]:
     """Sweep task ``ufm.collapse``: one bias-free UFM run, summarised by its final loss and NC1-NC4."""
     problem = Problem(n=tuple(n), d=d, loss=loss, lambda_W=lambda_W, lambda_H=lambda_H, depth=depth)
     traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, backend=backend)
@@ -376,84 +352,3 @@ def sweep_collapse(
     out.update({k: float(v[0, -1]) for k, v in traj.observables.items()})
     return out
 
-
-# ---------------------------------------------------------------------------
-# Supervised contrastive loss on normalised (ReLU) features (Kini et al. 2024)
-# ---------------------------------------------------------------------------
-def scl_features(U: Any, relu: bool) -> Any:
-    """Unit-norm features :math:`h_i = \\phi(u_i)/\\|\\phi(u_i)\\|` (:math:`\\phi` = ReLU or identity), shape (B, d, N)."""
-    xp = xp_of(U)
-    R = xp.where(U > 0, U, 0.0) if relu else U
-    norms = xp.sqrt(xp.sum(R * R, axis=1, keepdims=True))
-    return R / xp.where(norms > 0, norms, 1.0)
-
-
-def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, weights: Any = None) -> tuple[Any, tuple[Any]]:
-    r"""Supervised contrastive loss of unit-norm features and its hand-written gradient.
-
-    With :math:`s_{ik} = h_i^\top h_k/\tau`, :math:`p_{ik}` the softmax of
-    :math:`s_{i\cdot}` over :math:`k \ne i` and :math:`q_{ik}` uniform over the
-    other samples of :math:`i`'s class,
-    :math:`L = \frac1N\sum_i \sum_{k\ne i} q_{ik}(\operatorname{lse}_{k\ne i}(s_{i\cdot}) - s_{ik})`
-    (Khosla et al. 2020; the UFM of Kini et al. 2024). With :math:`A = P - Q`,
-    :math:`\partial L/\partial h_i = \frac{1}{N\tau}\sum_k (A_{ik} + A_{ki})h_k`; then
-    :math:`\partial L/\partial r = (I - hh^\top)\,\partial L/\partial h/\|r\|` through the
-    normalisation and :math:`\partial L/\partial u = \mathbb 1[u > 0]\,\partial L/\partial r` through ReLU.
-    The state is ``(U,)`` with ``U`` of shape (B, d, N).
-    """
-    xp = xp_of(state[0])
-    (U,) = state
-    N = problem.N
-    R = xp.where(U > 0, U, 0.0) if problem.relu else U
-    rn = xp.sqrt(xp.sum(R * R, axis=1, keepdims=True))
-    rn = xp.where(rn > 0, rn, 1.0)
-    H = R / rn
-    S = xp.matmul(_t(H), H) / temperature  # (B, N, N)
-    eye = xp.astype(asarray(np.eye(N), xp, None), xp.bool)
-    S_off = xp.where(eye, -xp.inf, S)
-    smax = xp.max(S_off, axis=2, keepdims=True)
-    ez = xp.where(eye, 0.0, xp.exp(S_off - smax))
-    tot = xp.sum(ez, axis=2, keepdims=True)
-    P = ez / tot
-    lse = smax + xp.log(tot)
-    labels = np.repeat(np.arange(problem.K), problem.n)
-    same = (labels[:, None] == labels[None, :]) & ~np.eye(N, dtype=bool)
-    Q = same / np.maximum(same.sum(axis=1, keepdims=True), 1)
-    Qd = xp.astype(asarray(Q, xp, None), U.dtype)
-    loss = xp.sum(xp.sum(Qd * (lse - xp.where(eye, 0.0, S)), axis=2), axis=1) / N
-    A = P - Qd
-    gH = xp.matmul(H, A + _t(A)) / (N * temperature)
-    radial = xp.sum(gH * H, axis=1, keepdims=True)
-    gR = (gH - radial * H) / rn
-    gU = xp.where(U > 0, gR, 0.0) if problem.relu else gR
-    return loss, (gU,)
-
-
-def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t_max: float = 2e3, *,
-                 t_eval: Any = None, rtol: float = 1e-9, grad_tol: float = 1e-9, seed: int = 0,
-                 backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Trajectory:
-    """Gradient flow of the supervised contrastive loss on free unit-norm features (ReLU when ``problem.relu``).
-
-    Features start at ``alpha`` times a seeded Gaussian draw (made positive with ReLU so that no sample
-    starts dead); ``final["H"]`` holds the normalised features.
-    """
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
-    temperature = positive_float("temperature", temperature)
-    seed = check_seed(seed)
-    dtype = choice("dtype", dtype, DTYPES)
-    xp = namespace(backend)
-    a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
-    draw = host_rng(seed).standard_normal((problem.d, problem.N))
-    if problem.relu:
-        draw = np.abs(draw)
-    contrastive = Model(
-        name="ufm_scl",
-        state0=(asarray(a[:, None, None] * draw[None], xp, dtype, device),),
-        loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature),
-        observe=lambda state: {"loss": scl_loss_grad(problem, state, temperature)[0]},
-        final=lambda host: {"U": host[0], "H": np.asarray(scl_features(host[0], problem.relu))},
-        meta={"n": list(problem.n), "d": problem.d, "relu": problem.relu, "temperature": temperature},
-        backend=backend, dtype=dtype, t_max=2e3, atol=1e-12,
-    )
-    return train(contrastive, "flow", t_max=t_max, t_eval=t_eval, rtol=rtol, grad_tol=grad_tol, seed=seed)

@@ -9,7 +9,7 @@ from solvable.sims import flow
 from solvable.sims.backend import asarray, namespace, to_numpy
 from solvable.sims.controller import PIController
 from solvable.sims.status import FINAL, Status
-from solvable.sims.tableau import DOPRI5, ButcherTableau
+from solvable.sims.tableau import DOPRI5
 
 
 def quadratic(xp, a):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvable.proofs_checks import deep_linear as claims_deep
-from solvable.proofs_checks import diagonal as claims_diagonal
 from solvable.proofs_checks import registry
 from solvable.proofs_checks.runner import run_claim
 from solvable.sims import diagonal as sim_diagonal

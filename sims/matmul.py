@@ -1,0 +1,39 @@
+"""Batched linear algebra shared by the layered models: transposes and chained products of ``(B, m, n)`` stacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import device as _device
+
+from .backend import xp_of
+
+__all__ = ["chains", "product", "transpose"]
+
+
+def transpose(x: Any) -> Any:
+    """Swap the last two axes of a ``(B, m, n)`` stack."""
+    return xp_of(x).permute_dims(x, (0, 2, 1))
+
+
+def chains(layers: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
+    """Prefix products ``B_j = W_{j-1}...W_1`` (``B_1 = I``) and suffix products ``A_j = W_N...W_{j+1}`` (``A_N = I``)."""
+    xp = xp_of(layers[0])
+    batch = layers[0].shape[0]
+    d_in, d_out = layers[0].shape[2], layers[-1].shape[1]
+    pre = [xp.broadcast_to(xp.eye(d_in, dtype=layers[0].dtype, device=_device(layers[0])), (batch, d_in, d_in))]
+    for w in layers[:-1]:
+        pre.append(xp.matmul(w, pre[-1]))
+    suf = [xp.broadcast_to(xp.eye(d_out, dtype=layers[0].dtype, device=_device(layers[0])), (batch, d_out, d_out))]
+    for w in layers[:0:-1]:
+        suf.append(xp.matmul(suf[-1], w))
+    return pre, suf[::-1]
+
+
+def product(layers: tuple[Any, ...]) -> Any:
+    """The end-to-end matrix ``W_N ... W_1``, shape ``(B, d_out, d_in)`` (NumPy arrays too)."""
+    xp = xp_of(layers[0])
+    out = layers[0]
+    for w in layers[1:]:
+        out = xp.matmul(w, out)
+    return out

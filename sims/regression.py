@@ -1,0 +1,136 @@
+r"""Linear regressions of the deep-linear family: the grokking teacher-student model (Levi, Beck & Bar-Sinai 2024)
+and model collapse under self-training (Dohmatob, Feng & Kempe 2024)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._validate import nonneg_float, positive_float, positive_int, real_array
+from .backend import asarray, check_seed, host_rng, namespace
+from .driver import Model, train
+from .trajectory import Trajectory
+
+__all__ = ["model_collapse", "simulate_teacher_student"]
+
+
+# ---------------------------------------------------------------------------
+# Linear teacher-student regression (Levi, Beck & Bar-Sinai 2024)
+# ---------------------------------------------------------------------------
+def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d_out: int = 1,
+                             gamma: float = 0.0, record_at: Any = None, seed: int = 0, backend: str = "numpy",
+                             dtype: str = "float64") -> Trajectory:
+    r"""Gradient descent of a linear student on a Gaussian teacher (the grokking model of Levi et al. 2024).
+
+    :math:`N_{tr} = \mathrm{round}(d_{in}/\lambda)` inputs :math:`x \sim N(0, I)`, teacher
+    :math:`W^*` with i.i.d. :math:`N(0, 1/d_{in})` entries (so :math:`E\|W^* x\|^2 = d_{out}`), student
+    from :math:`W = 0`, loss per output
+    :math:`\frac{1}{d_{out}}[\frac{1}{N_{tr}}\sum_j\|Wx_j - W^*x_j\|^2 + \frac{\gamma}{2}\|W\|_F^2]`.
+    The gradient uses the empirical covariance :math:`\hat\Sigma = XX^\top/N_{tr}`:
+    :math:`\frac{2}{d_{out}}(W - W^*)\hat\Sigma + \frac{\gamma}{d_{out}} W`.
+
+    Observables ``train_loss`` (:math:`\operatorname{tr}((W-W^*)\hat\Sigma(W-W^*)^\top)/d_{out}`)
+    and ``test_loss`` (:math:`\|W - W^*\|_F^2/d_{out}`, exact for isotropic test inputs);
+    ``meta["eigenvalues"]`` holds the spectrum of :math:`\hat\Sigma` for finite-size predictions.
+    """
+    d_in = positive_int("d_in", d_in, 1, 5000)
+    d_out = positive_int("d_out", d_out, 1, 1000)
+    lam, eta = positive_float("lam", lam), positive_float("eta", eta)
+    gamma = nonneg_float("gamma", gamma)
+    steps = positive_int("steps", steps, 1, 10**8)
+    n_train = max(1, int(round(d_in / lam)))
+    if n_train * d_in > 10**8:
+        raise ValueError("d_in / lam * d_in must be at most 1e8 entries")
+    rng = host_rng(seed)
+    X = rng.standard_normal((d_in, n_train))
+    w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
+    cov = X @ X.T / n_train
+    xp = namespace(backend)
+    cov_d, ws_d = asarray(cov, xp, dtype), asarray(w_star[None], xp, dtype)
+
+    def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+        (w,) = state
+        e = w - ws_d
+        ec = xp.matmul(e, cov_d)
+        loss = (xp.sum(ec * e, axis=(1, 2)) + gamma / 2 * xp.sum(w * w, axis=(1, 2))) / d_out
+        return loss, ((2 * ec + gamma * w) / d_out,)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        (w,) = state
+        e = w - ws_d
+        return {"train_loss": xp.sum(xp.matmul(e, cov_d) * e, axis=(1, 2)) / d_out,
+                "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
+
+    student = Model(
+        name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype),), loss_grad=lg,
+        observe=observe, final=lambda host: {"W": host[0]},
+        meta={"d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta, "gamma": gamma,
+              "eigenvalues": np.linalg.eigvalsh(cov).tolist()},
+        backend=backend, dtype=dtype,
+    )
+    return train(student, "gd", lr=eta, steps=steps, t_eval=record_at, seed=check_seed(seed))
+
+
+# ---------------------------------------------------------------------------
+# Model collapse in regression (Dohmatob, Feng & Kempe 2024)
+# ---------------------------------------------------------------------------
+def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
+                   n_trials: int = 100, seed: int = 0, ridge: Any = 0.0) -> np.ndarray:
+    r"""Monte Carlo of model collapse in least squares and ridge regression (Dohmatob, Feng & Kempe 2024).
+
+    Starting from the true :math:`w^* \sim N(0, I_d/d)` (so :math:`E\|w^*\|^2 = 1`),
+    generator :math:`k` (:math:`k = 1..n`) is OLS fitted on :math:`T_0` fresh
+    samples labelled by generator :math:`k-1` plus noise :math:`\sigma_0`; the
+    predictor for generation :math:`n` is fitted on :math:`T` fresh samples
+    labelled by generator :math:`n` plus noise :math:`\sigma`, by ridge regression
+
+    .. math:: \hat w_{pred} = \arg\min_w \tfrac1T\|Xw - y\|^2 + \lambda\|w\|^2
+              = (\hat\Sigma + \lambda I)^{-1} X^\top y / T, \qquad \hat\Sigma = X^\top X/T,
+
+    with :math:`\lambda` = ``ridge`` (0: OLS, the paper's Fig. 4 setting; it
+    needs ``T >= d``). Inputs are isotropic Gaussian. Every :math:`\lambda` of
+    ``ridge`` is evaluated on the same draws (common random numbers), through
+    one eigendecomposition of :math:`\hat\Sigma` per fit.
+
+    Returns
+    -------
+    ndarray
+        Test errors :math:`\|\hat w_{pred}(n) - w^*\|^2`, shape
+        ``(n_trials, n_generations + 1) + np.shape(ridge)`` (host NumPy: the fits
+        are small dense LAPACK problems, CPU-only).
+    """
+    d = positive_int("d", d, 1, 10_000)
+    T0 = positive_int("T0", T0, d, 10**7)
+    n_generations = positive_int("n_generations", n_generations, 0, 10_000)
+    n_trials = positive_int("n_trials", n_trials, 1, 10**6)
+    sigma, sigma0 = nonneg_float("sigma", sigma), nonneg_float("sigma0", sigma0)
+    if max(sigma, sigma0) > 1e100:
+        raise ValueError(f"sigma and sigma0 must lie in [0, 1e100]; got {sigma!r}, {sigma0!r}")
+    lams = real_array("ridge", ridge, (0, 1))
+    if np.any(lams < 0) or np.any(lams > 1e12):
+        raise ValueError(f"ridge must lie in [0, 1e12]; got min {lams.min()!r}, max {lams.max()!r}")
+    T = positive_int("T", T, d if np.any(lams == 0) else 1, 10**7)
+    rng = host_rng(seed)
+
+    def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
+        X = rng.standard_normal((size, d))
+        return np.linalg.lstsq(X, X @ teacher + noise * rng.standard_normal(size), rcond=None)[0]
+
+    flat = lams.reshape(-1)
+    out = np.empty((n_trials, n_generations + 1, flat.size))
+    for trial in range(n_trials):
+        w_star = rng.standard_normal(d) / math.sqrt(d)
+        generator = w_star
+        for n in range(n_generations + 1):
+            if n:
+                generator = ols(generator, T0, sigma0)
+            X = rng.standard_normal((T, d))
+            y = X @ generator + sigma * rng.standard_normal(T)
+            s, V = np.linalg.eigh(X.T @ X / T)
+            # T >= d when some lambda is 0: s > 0 almost surely
+            b = V.T @ (X.T @ y / T)
+            pred = (b[:, None] / (s[:, None] + flat[None, :]))
+            out[trial, n] = np.sum((V @ pred - w_star[:, None]) ** 2, axis=0)
+    return out.reshape((n_trials, n_generations + 1) + lams.shape)
