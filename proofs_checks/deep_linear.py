@@ -278,41 +278,58 @@ def _level_loss(eps: float, d_out: int) -> float:
     return eps / special.gammaincinv(d_out / 2, special.erf(math.sqrt(2))) / 2
 
 
+GROK_ETA, GROK_EPS = 0.01, 1e-3
+GROK_CASES = [(0.1, 1, 0.0), (0.3, 1, 0.0), (0.5, 1, 0.0), (0.3, 3, 0.0), (0.3, 1, 1e-3), (1.5, 1, 0.0)]
+
+
+def _grok_steps(lam: float, d_out: int) -> int:
+    return (8000 if lam < 1 else 2000) * d_out
+
+
+@measurement
+def grokking_runs(ctx: Context) -> list[dict]:
+    """GD on the teacher-student model for each (lambda, d_out, weight decay) of GROK_CASES (d_in = 1000; quick 200):
+    the delay between the steps at which the train and the test loss first fall below the grokking level."""
+    d_in = 200 if ctx.quick else 1000
+    rows = []
+    for lam, d_out, gamma in GROK_CASES:
+        target, steps = _level_loss(GROK_EPS, d_out), _grok_steps(lam, d_out)
+        traj = sim.simulate_teacher_student(d_in, lam, GROK_ETA, steps, d_out=d_out, gamma=gamma,
+                                            record_at=np.arange(steps + 1), seed=ctx.seed, backend=ctx.backend,
+                                            dtype=ctx.dtype)
+        tr, te = traj.observables["train_loss"][0], traj.observables["test_loss"][0]
+        t_tr = int(np.argmax(tr < target)) if np.any(tr < target) else math.inf
+        t_te = int(np.argmax(te < target)) if np.any(te < target) else math.inf
+        rows.append({"lam": lam, "d_out": d_out, "gamma": gamma, "d_in": d_in,
+                     "observed": t_te - t_tr if math.isfinite(t_te) else math.inf})
+    return rows
+
+
+def _grokking_spread(ctx: Context, run: dict) -> float:
+    """Finite-size tolerance: 3 standard deviations of the formula on independent draws of data and teacher, + 1 step."""
+    rng = np.random.default_rng(ctx.seed + 1000 + GROK_CASES.index((run["lam"], run["d_out"], run["gamma"])))
+    d_in, d_out = run["d_in"], run["d_out"]
+    n_tr = int(round(d_in / run["lam"]))
+    draws = []
+    for _ in range(8 if ctx.quick else 12):
+        X = rng.standard_normal((d_in, n_tr))
+        ev, vec = np.linalg.eigh(X @ X.T / n_tr)
+        proj = np.mean((vec.T @ (rng.standard_normal((d_in, d_out)) / math.sqrt(d_in))) ** 2, axis=1)
+        draws.append(_finite_grok_time(ev, proj, GROK_ETA / d_out, _level_loss(GROK_EPS, d_out),
+                                       _grok_steps(run["lam"], d_out), run["gamma"]))
+    return 3 * float(np.std(draws)) + 1.0
+
+
 @claim(id="deep_linear.grokking_time", kind="simulation",
        source=f"{LEVI}, Eqs. 5-9 and Sec. 4 (output dimension, weight decay)",
        statement="Gradient descent on the linear teacher-student model groks after the delay predicted by the "
                  "Marchenko-Pastur integrals, for lambda = d_in/N_tr in {0.1, 0.3, 0.5}, with d_out = 3 and with weight "
                  "decay, and never for lambda = 1.5.")
 def grokking_time(ctx: Context) -> Evidence:
-    d_in = 200 if ctx.quick else 1000
-    eta, eps = 0.01, 1e-3
-    cases = [(0.1, 1, 0.0), (0.3, 1, 0.0), (0.5, 1, 0.0), (0.3, 3, 0.0), (0.3, 1, 1e-3), (1.5, 1, 0.0)]
-    rng = np.random.default_rng(ctx.seed + 1000)
-    observed, predicted, tol = [], [], []
-    for lam, d_out, gamma in cases:
-        pred = th.grokking_time(lam, eta, eps, d_out=d_out, gamma=gamma)
-        target = _level_loss(eps, d_out)
-        steps = (8000 if lam < 1 else 2000) * d_out
-        traj = sim.simulate_teacher_student(d_in, lam, eta, steps, d_out=d_out, gamma=gamma,
-                                            record_at=np.arange(steps + 1), seed=ctx.seed, backend=ctx.backend,
-                                            dtype=ctx.dtype)
-        tr, te = traj.observables["train_loss"][0], traj.observables["test_loss"][0]
-        t_tr = int(np.argmax(tr < target)) if np.any(tr < target) else math.inf
-        t_te = int(np.argmax(te < target)) if np.any(te < target) else math.inf
-        observed.append(t_te - t_tr if math.isfinite(t_te) else math.inf)
-        predicted.append(pred)
-        if math.isfinite(pred):
-            # Finite-size spread: the same formula on independent draws of the data and the teacher.
-            n_tr = int(round(d_in / lam))
-            draws = []
-            for _ in range(8 if ctx.quick else 12):
-                X = rng.standard_normal((d_in, n_tr))
-                ev, vec = np.linalg.eigh(X @ X.T / n_tr)
-                proj = np.mean((vec.T @ (rng.standard_normal((d_in, d_out)) / math.sqrt(d_in))) ** 2, axis=1)
-                draws.append(_finite_grok_time(ev, proj, eta / d_out, target, steps, gamma))
-            tol.append(3 * float(np.std(draws)) + 1.0)
-        else:
-            tol.append(0.0)
+    runs = grokking_runs(ctx)
+    observed = [r["observed"] for r in runs]
+    predicted = [th.grokking_time(r["lam"], GROK_ETA, GROK_EPS, d_out=r["d_out"], gamma=r["gamma"]) for r in runs]
+    tol = [_grokking_spread(ctx, r) if math.isfinite(p) else 0.0 for r, p in zip(runs, predicted)]
     errs = [abs(o - p) / t if math.isfinite(p) else (0.0 if math.isinf(o) else math.inf)
             for o, p, t in zip(observed, predicted, tol)]
     return Evidence(
@@ -320,13 +337,13 @@ def grokking_time(ctx: Context) -> Evidence:
         observed=[o if math.isfinite(o) else "inf" for o in observed],
         error=float(max(errs)), tolerance=1.0,
         error_measure="worst |t_sim - t_MP| over its tolerance, over the cases (lambda, d_out, gamma) = "
-                      + ", ".join(str(c) for c in cases) + " (inf must match inf)",
-        tolerance_reason=f"finite size d_in = {d_in}: three standard deviations of the grokking time over 8-12 "
+                      + ", ".join(str(c) for c in GROK_CASES) + " (inf must match inf)",
+        tolerance_reason=f"finite size d_in = {runs[0]['d_in']}: three standard deviations of the grokking time over 8-12 "
                          "independent draws of data and teacher (exact discrete formula), plus one step for the "
                          "integer time; GD's (1 - eta (2 nu + gamma))^t against the integrals' exponentials differs "
                          "by O(eta nu) relative, negligible at eta = 0.01",
-        details={"cases": cases, "tolerance": tol,
-                 "asymptote": [th.grokking_time_asymptote(x, eta) for x in (0.1, 0.3, 0.5)]},
+        details={"cases": GROK_CASES, "tolerance": tol,
+                 "asymptote": [th.grokking_time_asymptote(x, GROK_ETA) for x in (0.1, 0.3, 0.5)]},
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
-from .registry import Context, Evidence, claim, symbolic_evidence
+from .registry import Context, Evidence, claim, measurement, symbolic_evidence
 
 ZHU = "Zhu et al. 2021, A Geometric Analysis of Neural Collapse with Unconstrained Features"
 DANG = "Dang et al. 2023, Neural Collapse in Deep Linear Networks: From Balanced to Imbalanced Data"
@@ -142,17 +142,12 @@ def mse_etf_bias(ctx: Context) -> Evidence:
     )
 
 
-@claim(id="ufm.deep_linear_geometry", kind="simulation",
-       precision=(1e-9, "the values"),
-       source=f"{DANG}, Theorems 4.2 and 4.4 (deep linear heads, imbalanced MSE)",
-       statement="For M classifier layers the global minimiser follows from the per-class problem "
-                 "min_z (sqrt(n_k) - z)^2/(2N) + (M+1)/2 (lambda_W^M lambda_H)^(1/(M+1)) z^(2/(M+1)); its factorisation "
-                 "attains that value (M in {1, 3, 6}; quick: {1, 3}), and gradient flow matches it where it finds the "
-                 "global minimum.")
-def deep_linear_geometry(ctx: Context) -> Evidence:
+@measurement
+def deep_head_runs(ctx: Context) -> list[dict]:
+    """Deep linear heads M in {1, 3, 6} (quick: {1, 3}), n = (30, 15, 8, 4), lambda = 1e-2: the per-class
+    prediction, its balanced factorisation evaluated by the simulator's objective, and the gradient-flow end point."""
     n, lam = (30, 15, 8, 4), 1e-2
-    rows, tight_gap, bound_violation, length_err = [], 0.0, 0.0, 0.0
-    spurious, root_mismatch = [], []
+    rows = []
     for M in ((1, 3) if ctx.quick else (1, 3, 6)):
         problem = sim.Problem(n=n, d=len(n) + 2, loss="mse", lambda_W=lam, lambda_H=lam, depth=M)
         geo = th.mse_geometry(n, lam, lam, depth=M)
@@ -171,28 +166,41 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
         for k in range(K):
             H[0, k, bounds[k] : bounds[k + 1]] = h[k] / math.sqrt(n[k])
         value_built = float(sim.loss_grad(problem, problem.labels(), tuple(layers) + (H,))[0][0])
-        tight_gap = max(tight_gap, abs(value_built - predicted_value) / predicted_value)
-        traj = _run(problem, ctx, alpha=0.6 if M > 1 else 0.1, t_max=2e4)
-        sim_value = float(traj.observables["loss"][0, -1])
-        bound_violation = max(bound_violation, (predicted_value - sim_value) / predicted_value)
-        w_sq = np.sum(traj.final["W"][0] ** 2, axis=1)
-        at_global = abs(sim_value - predicted_value) <= 1e-8 * predicted_value
-        if at_global:
-            length_err = max(length_err, float(np.max(np.abs(w_sq - geo.w_norms_sq)) / geo.w_norms_sq.max()))
-        else:
-            spurious.append(f"M={M}: flow from alpha = 0.6 ends at value {sim_value:.6g} > {predicted_value:.6g} "
-                            f"(classes {np.nonzero((w_sq < 1e-8) & ~geo.collapsed)[0].tolist()} collapsed; z = 0 is "
-                            f"a local minimum of z^(2/(M+1)) for M >= 2)")
-        if M > 1:
-            roots = th.dang_roots(n, lam, lam, M)
-            wrong = np.nonzero(np.abs(roots - geo.w_norms_sq) > 1e-6 * geo.w_norms_sq.max())[0]
-            if wrong.size:
-                root_mismatch.append(f"M={M}: the largest-root formula gives ||w||^2 = "
-                                     f"{[round(float(roots[k]), 4) for k in wrong]} for classes {wrong.tolist()}, "
-                                     f"where the global minimiser collapses them (value "
-                                     f"{predicted_value:.6g} vs the root's higher one)")
-        rows.append({"M": M, "predicted_value": predicted_value, "built_value": value_built, "simulated_value": sim_value,
-                     "w_pred": geo.w_norms_sq, "w_sim": w_sq, "collapsed": geo.collapsed, "status": str(traj.status[0])})
+        alpha = 0.6 if M > 1 else 0.1
+        traj = _run(problem, ctx, alpha=alpha, t_max=2e4)
+        rows.append({"M": M, "alpha": alpha, "predicted_value": predicted_value, "built_value": value_built,
+                     "simulated_value": float(traj.observables["loss"][0, -1]), "w_pred": geo.w_norms_sq,
+                     "w_sim": np.sum(traj.final["W"][0] ** 2, axis=1), "collapsed": geo.collapsed,
+                     "roots": th.dang_roots(n, lam, lam, M) if M > 1 else geo.w_norms_sq,
+                     "status": str(traj.status[0])})
+    return rows
+
+
+@claim(id="ufm.deep_linear_geometry", kind="simulation",
+       precision=(1e-9, "the values"),
+       source=f"{DANG}, Theorems 4.2 and 4.4 (deep linear heads, imbalanced MSE)",
+       statement="For M classifier layers the global minimiser follows from the per-class problem "
+                 "min_z (sqrt(n_k) - z)^2/(2N) + (M+1)/2 (lambda_W^M lambda_H)^(1/(M+1)) z^(2/(M+1)); its factorisation "
+                 "attains that value (M in {1, 3, 6}; quick: {1, 3}), and gradient flow matches it where it finds the "
+                 "global minimum.")
+def deep_linear_geometry(ctx: Context) -> Evidence:
+    rows = deep_head_runs(ctx)
+    tight_gap = max(abs(r["built_value"] - r["predicted_value"]) / r["predicted_value"] for r in rows)
+    bound_violation = max((r["predicted_value"] - r["simulated_value"]) / r["predicted_value"] for r in rows)
+    at_global = [abs(r["simulated_value"] - r["predicted_value"]) <= 1e-8 * r["predicted_value"] for r in rows]
+    length_err = max((float(np.max(np.abs(r["w_sim"] - r["w_pred"])) / r["w_pred"].max())
+                      for r, ok in zip(rows, at_global) if ok), default=0.0)
+    spurious = [f"M={r['M']}: flow from alpha = {r['alpha']} ends at value {r['simulated_value']:.6g} > "
+                f"{r['predicted_value']:.6g} (classes {np.nonzero((r['w_sim'] < 1e-8) & ~r['collapsed'])[0].tolist()} "
+                f"collapsed; z = 0 is a local minimum of z^(2/(M+1)) for M >= 2)" for r, ok in zip(rows, at_global) if not ok]
+    root_mismatch = []
+    for r in rows:
+        wrong = np.nonzero(np.abs(r["roots"] - r["w_pred"]) > 1e-6 * r["w_pred"].max())[0] if r["M"] > 1 else []
+        if len(wrong):
+            root_mismatch.append(f"M={r['M']}: the largest-root formula gives ||w||^2 = "
+                                 f"{[round(float(r['roots'][k]), 4) for k in wrong]} for classes {wrong.tolist()}, "
+                                 f"where the global minimiser collapses them (value {r['predicted_value']:.6g} vs the "
+                                 f"root's higher one)")
     error = max(tight_gap / 1e-12, max(bound_violation, 0.0) / 1e-9, length_err / 1e-6)
     note = "; ".join(root_mismatch + spurious)
     return Evidence(
