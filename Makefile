@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup verify verify-quick test test-slow bench clean
+.PHONY: setup verify verify-quick test test-slow bench notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ verify: $(STAMP)
 	$(BIN)/solvable verify --report report --json report/results.json
 
 verify-quick: $(STAMP)
-	$(BIN)/solvable verify --quick --report report
+	$(BIN)/solvable verify --quick --report report-quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -27,8 +27,17 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# JupyterLab on notebooks/, where the py:percent notebooks open as notebooks on a double click (jupytext's
+# viewer, set as the default for Python files in a settings directory of this checkout only).
+LAB_SETTINGS := $(VENV)/lab-settings
+notebooks: $(STAMP)
+	mkdir -p $(LAB_SETTINGS)/@jupyterlab/docmanager-extension
+	printf '{"defaultViewers": {"python": "Jupytext Notebook"}}\n' \
+		> $(LAB_SETTINGS)/@jupyterlab/docmanager-extension/plugin.jupyterlab-settings
+	JUPYTERLAB_SETTINGS_DIR=$(LAB_SETTINGS) $(BIN)/jupyter lab --notebook-dir=notebooks
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/diagonal_flow.py
 
 clean:
-	rm -rf $(VENV) report figures_out .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) report report-quick figures_out .pytest_cache .hypothesis *.egg-info

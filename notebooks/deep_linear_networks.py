@@ -49,6 +49,8 @@ plt.figure(figsize=(5, 3))
 plt.plot(t, traj.observables["modes"][0], ".")
 plt.plot(t, pred, "k-", alpha=0.3)
 plt.xlabel("t")
+plt.ylabel("mode strength u_i(t)")
+plt.title("dots: gradient flow; lines: Saxe et al.'s solution")
 
 # %% [markdown]
 # ## 2. Depth accelerates and sharpens (Arora et al. 2018)

@@ -67,7 +67,9 @@ assert np.all(np.diff(rows[:, 3]) <= 1e-6)          # large alpha: closer to the
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.loglog(alphas, rows[:, 2], "o-", label="distance to min-l1")
 ax.loglog(alphas, rows[:, 3], "s-", label="distance to min-l2")
-ax.set_xlabel("alpha")
+ax.set_xlabel("initial scale alpha")
+ax.set_ylabel("relative distance")
+ax.set_title("Rich (small alpha) to kernel (large alpha)")
 ax.legend()
 
 # %% [markdown]
@@ -86,6 +88,9 @@ ax.plot(z, qz, label="q(z)")
 ax.plot(z, z**2 / 4, "--", label="z^2/4 (kernel)")
 ax.plot(z, np.abs(z) * np.log(1 + np.abs(z)), ":", label="|z| log|z| (rich)")
 ax.set_ylim(0, 60)
+ax.set_xlabel("z")
+ax.set_ylabel("potential")
+ax.set_title("The potential q interpolates l2 and l1")
 ax.legend()
 
 # %% [markdown]
@@ -99,7 +104,7 @@ ax.legend()
 # %%
 algo = th.saddle_to_saddle(problem.X, problem.y)
 print("jump times:", np.round(algo.times[1:], 4))
-print("active sets:", [list(a) for a in algo.active[1:]])
+print("active sets:", [[int(i) for i in a] for a in algo.active[1:]])
 assert np.linalg.norm(algo.saddles[-1] - l1) < 1e-6 * np.linalg.norm(l1)
 
 tau = np.linspace(0, 1.3 * algo.times[-1], 300 if FAST else 800)[1:]
@@ -114,6 +119,8 @@ for i in np.nonzero(np.any(np.abs(algo.saddles) > 1e-9, axis=0))[0]:
     ax.plot(tau, w_small[1, :, i])
     ax.step(algo.times, algo.saddles[:, i], where="post", color="k", alpha=0.3)
 ax.set_xlabel("t / ln(1/alpha)")
+ax.set_ylabel("coordinates w_i")
+ax.set_title("Saddle to saddle: flow (colours) and Algorithm 1 (grey steps)")
 
 # %% [markdown]
 # ## 4. What SGD adds (Pesme et al. 2021; Even et al. 2023)

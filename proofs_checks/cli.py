@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
-from solvable.sims.backend import BACKENDS, DTYPES
+from solvable.sims._validate import shown
+from solvable.sims.backend import BACKENDS, DTYPES, namespace
 from solvable.sims.trajectory import environment
 
 from . import registry
@@ -27,7 +29,7 @@ def _seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {shown(text)}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {value}")
     return value
@@ -44,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--quick", action="store_true", help="small sizes (seconds per claim), as in the test suite")
     v.add_argument("--seed", type=_seed, default=0, help="seed of every random draw (default 0)")
     v.add_argument("--dtype", default="float64", choices=DTYPES, help="precision of the simulations")
-    v.add_argument("--report", default="report", metavar="DIR", help="report directory (default ./report)")
+    v.add_argument("--report", metavar="DIR",
+                   help="report directory (default ./report, or ./report-quick with --quick: never mixed up)")
     v.add_argument("--no-report", action="store_true", help="do not write the report directory")
     v.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     v.add_argument("--no-timing", action="store_true", help="leave run times out of the JSON (bit-identical reruns)")
@@ -59,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--list", action="store_true", help="list the figures")
     f.add_argument("--out", default="figures_out", metavar="DIR", help="output directory (default ./figures_out)")
     f.add_argument("--quick", action="store_true", help="small sizes")
+    f.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file")
     sw.add_argument("config", nargs="?", help="TOML file: task, store, [fixed], [grid] (see solvable.sims.sweep)")
     sw.add_argument("--n-jobs", type=int, help="parallel workers (overrides the file)")
@@ -109,6 +113,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    try:  # an uninstalled backend is one error before any claim runs, not a table of "unsupported"
+        namespace(args.backend)
+    except ImportError as exc:
+        print(f"solvable verify: {exc}", file=sys.stderr)
+        return 2
     if args.claim:
         claims = [registry.get(c) for c in args.claim]
     else:
@@ -122,7 +131,7 @@ def _verify(args: argparse.Namespace) -> int:
         write_json(results, args.json, meta, timing=not args.no_timing)
         print(f"results: {args.json}")
     if not args.no_report:
-        index = write_report(results, args.report, meta)
+        index = write_report(results, args.report or ("report-quick" if args.quick else "report"), meta)
         print(f"report: {index}")
     return 0 if all(r.ok for r in results) else 1
 
@@ -146,9 +155,17 @@ def _figure(args: argparse.Namespace) -> int:
         raise SystemExit("solvable figure: give a figure NAME or --all (see --list)")
     names = figures.names() if args.all else [args.name]
     out = Path(args.out)
-    for name in names:
-        for path in figures.make(name, out, quick=args.quick):
-            print(path)
+    size = "quick" if args.quick else "full-size"
+    from tqdm import tqdm
+
+    with tqdm(names, desc="figures", unit="figure", disable=len(names) == 1 or args.no_progress) as bar:
+        for name in bar:
+            bar.set_postfix_str(name)
+            print(f"computing {name} ({size}{'' if args.quick else ': simulations can take minutes'})...",
+                  file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            for path in figures.make(name, out, quick=args.quick):
+                print(f"{path}  ({time.perf_counter() - start:.0f} s)")
     return 0
 
 

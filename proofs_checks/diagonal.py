@@ -128,6 +128,7 @@ def implicit_bias(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(float(np.abs(p.x).sum()), 6) for p in s.predictions],
         observed=[round(float(np.abs(w).sum()), 6) for w in s.w_flow],
+        quantity="||w||_1 of the limit, per alpha",
         error=float(ratio.max()), tolerance=1.0,
         error_measure="worst ratio, over alpha, of ||w_flow - w_pred|| / ||w_pred|| to that run's error budget "
                       "(predicted/observed show ||w||_1 of each limit)",
@@ -159,6 +160,7 @@ def _monotone_evidence(s: AlphaSweep, target: ConvexSolution, towards_small_alph
 
     return Evidence(
         predicted=[round(float(x), 8) for x in pred], observed=[round(float(x), 8) for x in dist],
+        quantity=f"relative distance to the {name} interpolator, per alpha", unit="relative distance",
         error=float(np.max(increase_violation)), tolerance=float(np.max(allowed)),
         error_measure=f"largest increase of the relative distance to the {name} interpolator between neighbouring "
                       f"alphas on the way to the limit (0 when monotone)",
@@ -233,6 +235,7 @@ def kernel_rate(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[float(f"{x:.6g}") for x in np.linalg.norm(pred, axis=1)],
         observed=[float(f"{x:.6g}") for x in np.linalg.norm(obs, axis=1)],
+        quantity="||w_flow - w_l2||, per alpha >= 1",
         error=float(ratio.max()), tolerance=1.0,
         error_measure="worst ratio, over alpha >= 1 resolved by the simulation, of "
                       "||(w_flow - w2) - c/alpha^4|| / ||c/alpha^4|| to its budget (predicted/observed: the norms)",
@@ -344,6 +347,7 @@ def saddle_to_saddle(ctx: Context) -> Evidence:
 
     return Evidence(
         predicted=[round(float(t), 5) for t in algo.times[1:]], observed=[round(float(t), 5) for t in sim_jumps[-1]],
+        quantity="rescaled jump times (Algorithm 1; the alpha = 1e-12 run)",
         error=max(ratios.values()), tolerance=1.0,
         error_measure="worst of three normalised criteria: |fitted slope of log(max jump-time error) against "
                       "log ln(1/alpha) + 1| / 0.5; the largest growth of a saddle's closest approach as alpha "
@@ -373,12 +377,14 @@ def saddle_to_saddle(ctx: Context) -> Evidence:
 def init_shape(ctx: Context) -> Evidence:
     problem = sim.Problem.random(30, 60, 3, seed=ctx.seed) if ctx.quick else sim.Problem.random(50, 200, 5, seed=ctx.seed)
     alpha, shapes, rtol = 0.1, np.array([0.0, 0.5, 0.9]), 1e-10
-    errors, budgets, naive, alternative = [], [], [], []
+    errors, budgets, naive, alternative, l1_pred, l1_sim = [], [], [], [], [], []
     for s in shapes:
         traj = sim.simulate(problem, alpha, shape=float(s), t_max=3e5, rtol=rtol, backend=ctx.backend, dtype=ctx.dtype)
         w = traj.final["w"][0]
         pred = th.implicit_bias(problem.X, problem.y, th.shape_equivalent_alpha(alpha, s))
         errors.append(_rel(w, pred.x))
+        l1_pred.append(float(np.abs(pred.x).sum()))
+        l1_sim.append(float(np.abs(w).sum()))
         # The budget of the 2-factor flow applies with u^2 + v^2 -> u+^2 + v+^2 + u-^2 + v-^2 (the metric D).
         f = traj.final
         D = (f.get("u_plus", f.get("u")) ** 2 + f.get("v_plus", f.get("v")) ** 2
@@ -396,14 +402,14 @@ def init_shape(ctx: Context) -> Evidence:
             f"k = 2(u0^2 + v0^2) instead (alpha'^2 = u0^2 + v0^2) misses by {max(alternative[1:]):.1e}, and ignoring "
             f"the shape (alpha' = alpha) by up to {max(naive):.1e}")
     return Evidence(
-        predicted=[round(float(x), 6) for x in th.shape_equivalent_alpha(alpha, shapes)],
-        observed=[float(f"{e:.3g}") for e in errors],
+        predicted=[round(x, 6) for x in l1_pred], observed=[round(x, 6) for x in l1_sim],
+        quantity="||w||_1 of the limit, per shape s (prediction: argmin Q_alpha')",
         error=float(np.max(errors / budgets)), tolerance=1.0,
         error_measure="worst ratio over shapes of ||w_flow - argmin Q_alpha'|| / ||argmin Q_alpha'|| to its error "
-                      "budget (predicted: alpha'; observed: the relative errors)",
+                      "budget",
         tolerance_reason="per run: integration error 2 steps rtol ||D|| with D the mirror metric (rtol = 1e-10), the "
                          "first-order distance left at the stopping residual, and 10 x the KKT residual",
-        details={"shape": shapes, "relative_error": errors, "budget": budgets, "error_with_alpha": naive,
+        details={"shape": shapes, "alpha_prime": th.shape_equivalent_alpha(alpha, shapes), "relative_error": errors, "budget": budgets, "error_with_alpha": naive,
                  "error_with_k_2(u0^2+v0^2)": alternative},
         note=note,
     )
@@ -420,7 +426,7 @@ def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lr
                               sparser_expected: bool) -> Evidence:
     X, y = problem.X, problem.y
     l1_flow = float(np.abs(flow_w).sum())
-    ratios, errors, bounds, l1s, statuses = [], [], [], [], []
+    ratios, errors, bounds, l1s, statuses, l1_pred = [], [], [], [], [], []
     for b, lr in enumerate(lrs):
         u, v, w = traj.final["u"][b], traj.final["v"][b], traj.final["w"][b]
         statuses.append(str(traj.status[b]))
@@ -432,14 +438,16 @@ def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lr
         bounds.append(bound)
         ratios.append(err / bound)
         l1s.append(float(np.abs(w).sum()))
+        l1_pred.append(float(np.abs(pred.x).sum()))
     sparser = l1s[-1] < l1_flow
     finding = (f"||w||_1: flow {l1_flow:.4f}, {name} " + ", ".join(f"{x:.4f}" for x in l1s)
                + f" for lr = {', '.join(f'{x:g}' for x in lrs)}")
     return Evidence(
-        predicted="argmin Q_alpha_inf, alpha_inf = sqrt(u v)", observed=[float(f"{e:.3g}") for e in errors],
+        predicted=[round(x, 6) for x in l1_pred], observed=[round(x, 6) for x in l1s],
+        quantity="||w||_1 of the limit, per step size (prediction: argmin Q at alpha_inf = sqrt(u_inf v_inf))",
         error=float(max(ratios)), tolerance=1.0,
         error_measure="worst ratio over step sizes of ||w - argmin Q_alpha_inf|| / ||argmin Q_alpha_inf|| to its "
-                      "bound (observed: the relative errors)",
+                      "bound",
         tolerance_reason="a rigorous a-posteriori bound: the iterate minimises Q_alpha_inf(w) - <e_perp, w> exactly, "
                          "with e_perp the part of log(u/v) outside range(X^T) (the cubic and higher terms of "
                          "arctanh), and Q_alpha_inf is 1/max sqrt(w^2 + 4 alpha_inf^4)-strongly convex; plus the "
@@ -562,11 +570,12 @@ def stability_trace(ctx: Context) -> Evidence:
              if gd_trace_violations else "no GD run exceeded the trace bound on this grid")
 
     return Evidence(
-        predicted="SGD: tr(H) <= 2/eta; GD: lambda_max(H) <= 2/eta",
-        observed=[round(x, 4) for x in sgd_ratio + gd_ratio],
+        predicted=["<= 1"] * len(sgd_ratio + gd_ratio), observed=[round(x, 4) for x in sgd_ratio + gd_ratio],
+        quantity="curvature / (2/eta) at the reached minimum: tr(H) for SGD runs, then lambda_max(H) for GD runs",
+        unit="fraction of 2/eta",
         error=worst, tolerance=1 + rel,
         error_measure="largest ratio over converged runs of tr(H) / (2/eta) (SGD) and lambda_max(H) / (2/eta) (GD), "
-                      "Hessians in (u, v) at the reached minimum (observed: SGD ratios, then GD ratios)",
+                      "Hessians in (u, v) at the reached minimum",
         tolerance_reason="the bounds are exact necessary conditions for linear stability; the reached point has loss "
                          "below ~1e-20, so its Gauss-Newton Hessian differs from the minimum's by far less than 1e-6",
         conditions={"some SGD run converged": bool(sgd_ratio), "some GD run converged": bool(gd_ratio)},
@@ -616,18 +625,24 @@ def gradient_regularisation(ctx: Context) -> Evidence:
                f"interpolator GD {res['gd']['dist_l1']:.4f}, GR {res['gr']['dist_l1']:.4f}, FD-GR "
                f"{res['fd_gr']['dist_l1']:.4f}. GR multiplies u v by about 1 - 8 eta lambda g_i^2 per step, so the "
                f"shrinkage concentrates on coordinates with large gradients, as large-step GD does (Even et al. "
-               f"2023), which here penalises the support")
+               f"2023), which here penalises the support. FD-GR's extra shrinkage over GR is small here "
+               f"({100 * (1 - shrink_fd):.3f} % of the mean scale) but resolved")
+    # alpha_inf = sqrt(u v) after 3e5 steps carries round-off ~ steps x eps ~ 1e-10 relative: a ratio below
+    # 1 - RESOLVED is a resolved shrinkage, however small
+    resolved = 1e-8
     return Evidence(
-        predicted="alpha_inf(GR) < alpha_inf(GD) coordinate-wise; mean alpha_inf(FD-GR) < mean alpha_inf(GR); "
-                  "w = argmin Q_alpha_inf",
-        observed=[round(shrink_gr, 6), round(shrink_fd, 6), round(fit, 4)],
-        error=max(shrink_gr, shrink_fd, fit), tolerance=1.0,
-        error_measure="the largest of: mean alpha_inf(GR) / mean alpha_inf(GD) (and GR <= GD on every coordinate); "
-                      "mean alpha_inf(FD-GR) / mean alpha_inf(GR); worst ratio of ||w - argmin Q_alpha_inf|| / ||.|| to "
-                      "its bound",
-        tolerance_reason="the first two are strict inequalities (ratio < 1); the third uses the rigorous a-posteriori "
-                         "bound of diagonal.large_step_effective_alpha",
-        conditions={"every run converged": ok, "alpha_inf(GR) <= alpha_inf(GD) on every coordinate": below},
+        predicted=["< 1", "< 1"], observed=[round(shrink_gr, 6), round(shrink_fd, 6)],
+        quantity="mean alpha_inf(GR) / mean alpha_inf(GD), then mean alpha_inf(FD-GR) / mean alpha_inf(GR)",
+        error=fit, tolerance=1.0,
+        error_measure="worst ratio, over GD, GR and FD-GR, of ||w - argmin Q_alpha_inf|| / ||argmin Q_alpha_inf|| to "
+                      "its a-posteriori bound (the limit is argmin Q at the effective scale); the two shrinkages are "
+                      "conditions",
+        tolerance_reason="the rigorous a-posteriori bound of diagonal.large_step_effective_alpha; the shrinkage "
+                         f"ratios are sign tests, resolved when below 1 - {resolved:g} (round-off in alpha_inf after "
+                         "3e5 steps is ~1e-10 relative)",
+        conditions={"every run converged": ok, "alpha_inf(GR) <= alpha_inf(GD) on every coordinate": below,
+                    f"GR shrinks the mean alpha_inf below GD's (ratio {shrink_gr:.6f})": shrink_gr < 1 - resolved,
+                    f"FD-GR shrinks it further than GR (ratio {shrink_fd:.6f})": shrink_fd < 1 - resolved},
         details={k: {kk: (vv if kk != "alpha_inf" else [float(vv.min()), float(vv.mean()), float(vv.max())])
                      for kk, vv in r.items()} for k, r in res.items()},
         note=finding,

@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import numpy as np
 
 from solvable.sims._json import jsonable
+from solvable.sims._validate import shown
 
 __all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "PrecisionError", "all_claims", "claim",
            "clear_measurements", "get", "jsonable", "load_all", "measurement", "require_precision",
@@ -65,14 +66,21 @@ class Evidence:
     Attributes
     ----------
     predicted, observed : number, str or short list
-        The paper's value and the measured one (summaries; full arrays go to
-        ``details``).
+        The paper's value and the measured one, of one quantity (summaries;
+        full arrays go to ``details``); a bound is written as a string such as
+        ``"< 1"``.
+    quantity : str
+        What ``predicted`` and ``observed`` are (the table's column header for them).
     error : float
         The discrepancy, measured as ``error_measure`` says.
     tolerance : float
         The largest error that still passes.
     error_measure : str
         How ``error`` is computed.
+    unit : str
+        The unit of ``error`` and ``tolerance`` (both are in the same one):
+        ``"budget"`` when the error is a ratio to its stated budget (the
+        tolerance is then 1), or e.g. ``"standard errors"``, ``"relative"``.
     tolerance_reason : str
         Why the tolerance has that size (discretisation, finite alpha or time,
         solver accuracy...), never "tuned until green".
@@ -95,6 +103,8 @@ class Evidence:
     tolerance: float
     error_measure: str
     tolerance_reason: str
+    quantity: str = ""
+    unit: str = "budget"
     conditions: Mapping[str, bool] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     note: str = ""
@@ -119,6 +129,20 @@ class Evidence:
         """``error <= tolerance`` and every condition holds."""
         return self.within_tolerance and not self.failed_conditions
 
+    @property
+    def margin(self) -> float:
+        """How far from failing: ``1 - error / tolerance`` (1: no error; 0: at the tolerance; < 0: failed)."""
+        if not math.isfinite(self.error):
+            return -math.inf
+        if self.tolerance > 0:
+            return 1.0 - self.error / self.tolerance
+        return 1.0 if self.error <= 0 else -math.inf
+
+    @property
+    def near_limit(self) -> bool:
+        """A pass within 10 % of its tolerance: worth a look (a right budget, or a fragile check)."""
+        return self.passed and self.margin < NEAR_LIMIT
+
 
 @dataclass(frozen=True)
 class Context:
@@ -141,6 +165,9 @@ class Context:
     seed: int = 0
     dtype: str = "float64"
 
+
+#: A pass whose margin is below this fraction of its tolerance is flagged in the table and the report.
+NEAR_LIMIT = 0.1
 
 Check = Callable[[Context], Evidence]
 Figure = Callable[[Any, Evidence], None]
@@ -233,17 +260,17 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
     reports "unsupported" instead of running (see :func:`require_precision`).
     """
     if not _ID.match(id):
-        raise ValueError(f"claim id must look like 'model.name' in lower case; got {id!r}")
+        raise ValueError(f"claim id must look like 'model.name' in lower case; got {shown(id)}")
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+        raise ValueError(f"kind must be one of {KINDS}; got {shown(kind)}")
     if backends not in BACKEND_NEEDS:
-        raise ValueError(f"backends must be one of {BACKEND_NEEDS}; got {backends!r}")
+        raise ValueError(f"backends must be one of {BACKEND_NEEDS}; got {shown(backends)}")
     if not source.strip() or not statement.strip():
         raise ValueError("a claim needs a source and a statement")
 
     def register(check: Check) -> Check:
         if id in _REGISTRY and _REGISTRY[id].check.__qualname__ != check.__qualname__:
-            raise ValueError(f"claim {id!r} is registered twice")
+            raise ValueError(f"claim {shown(id)} is registered twice")
         _REGISTRY[id] = Claim(id=id, model=id.split(".")[0], source=source, statement=statement,
                               kind=kind, check=check, backends=backends, figure=figure, precision=precision)
         return check
@@ -261,7 +288,7 @@ def all_claims(model: str | None = None) -> list[Claim]:
     """Registered claims, in model order then registration order."""
     load_all()
     if model is not None and model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+        raise ValueError(f"model must be one of {MODELS}; got {shown(model)}")
     order = {m: i for i, m in enumerate(MODELS)}
     claims = [c for c in _REGISTRY.values() if model is None or c.model == model]
     return sorted(claims, key=lambda c: order.get(c.model, len(order)))
@@ -271,7 +298,7 @@ def get(claim_id: str) -> Claim:
     """The claim called ``claim_id``."""
     load_all()
     if claim_id not in _REGISTRY:
-        raise ValueError(f"unknown claim {claim_id!r}; `solvable list` shows them")
+        raise ValueError(f"unknown claim {shown(claim_id)}; `solvable list` shows them")
     return _REGISTRY[claim_id]
 
 
@@ -279,8 +306,10 @@ def symbolic_evidence(checks: dict[str, bool], numeric_gap: float, module: str) 
     """Evidence for a symbolic claim: every identity proved, and the numeric code equal to the symbolic expressions."""
     failed = [k for k, ok in checks.items() if not ok]
     return Evidence(
-        predicted="every identity proved",
-        observed=f"{len(checks) - len(failed)} of {len(checks)} hold; numeric gap {numeric_gap:.1e}",
+        predicted=len(checks),
+        observed=len(checks) - len(failed),
+        quantity="identities proved by sympy",
+        unit="relative gap",
         error=numeric_gap,
         tolerance=1e-12,
         error_measure=f"largest relative departure of {module} from the symbolic expressions at sample points "

@@ -28,21 +28,39 @@ def _short(x: Any, width: int = 22) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def _verdict(r: Result) -> str:
+    """The verdict as a word, flagging a pass within 10 % of its tolerance."""
+    if r.verdict in ("failed", "error"):
+        return r.verdict.upper()
+    if r.evidence is not None and r.evidence.near_limit:
+        return "passed (near limit)"
+    return r.verdict
+
+
+def _margin(ev: Any) -> str:
+    return "-" if ev is None else ("-inf" if ev.margin == float("-inf") else f"{100 * ev.margin:.0f}%")
+
+
 def format_table(results: Sequence[Result]) -> str:
-    """A fixed-width table: claim, source, predicted, observed, error, tolerance, verdict."""
-    head = ("claim", "source", "predicted", "observed", "error", "tolerance", "backend", "verdict")
+    """A fixed-width table: claim, quantity, predicted, observed, error, tolerance, unit, margin, verdict.
+
+    Error and tolerance are in one unit, named; the margin is ``1 - error/tolerance`` (how far from failing).
+    """
+    head = ("claim", "quantity", "predicted", "observed", "error", "tolerance", "unit", "margin", "backend", "verdict")
     rows = []
     for r in results:
         ev = r.evidence
         rows.append((
             r.claim.id,
-            _short(r.claim.source, 34),
+            _short(ev.quantity, 30) if ev else "-",
             _short(ev.predicted) if ev else "-",
             _short(ev.observed) if ev else "-",
             _short(ev.error) if ev else "-",
             _short(ev.tolerance) if ev else "-",
+            _short(ev.unit, 16) if ev else "-",
+            _margin(ev),
             r.backend,
-            r.verdict.upper() if r.verdict in ("failed", "error") else r.verdict,
+            _verdict(r),
         ))
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     line = "  ".join(h.ljust(w) for h, w in zip(head, widths))
@@ -58,6 +76,9 @@ def format_table(results: Sequence[Result]) -> str:
     passed = sum(r.verdict == "passed" for r in results)
     failed = sum(not r.ok for r in results)
     unsupported = sum(r.verdict == "unsupported" for r in results)
+    near = [r.claim.id for r in results if r.evidence is not None and r.evidence.near_limit]
+    if near:
+        out.append(f"passed within 10% of the tolerance (look at the budget): {', '.join(near)}")
     out.append(f"{passed} passed, {failed} failed, {unsupported} unsupported, of {len(results)} claims")
     return "\n".join(out)
 
@@ -80,16 +101,72 @@ def write_json(results: Sequence[Result], path: str | os.PathLike, meta: dict[st
     return path
 
 
-def _draw(result: Result, fig_dir: Path) -> Path | None:
+def _anchor(claim_id: str) -> str:
+    """A section id for a claim (letters, digits and dashes: valid in HTML and Markdown links)."""
+    return claim_id.replace(".", "-").replace("_", "-")
+
+
+def _numbers(x: Any) -> list[float] | None:
+    """``x`` as a flat list of floats, or None when it is not all numbers (bounds such as "< 1" are parsed)."""
+    items = x if isinstance(x, (list, tuple)) else [x]
+    out = []
+    for v in items:
+        if isinstance(v, bool) or isinstance(v, (list, tuple)):
+            return None
+        if isinstance(v, str):
+            text = v.replace("<=", "").replace("<", "").split(",")[0].split("..")[-1].strip()
+            try:
+                out.append(float(text))
+            except ValueError:
+                return None
+        else:
+            try:
+                out.append(float(v))
+            except (TypeError, ValueError):
+                return None
+    return out
+
+
+def draw_evidence(fig: Any, ev: Any) -> None:
+    """The figure of a claim that has none of its own: prediction against observation, and the error against its
+    tolerance band."""
+    pred, obs = _numbers(ev.predicted), _numbers(ev.observed)
+    comparable = pred is not None and obs is not None and len(pred) in (1, len(obs))
+    ax = fig.add_subplot(1, 2, 1) if comparable else None
+    if ax is not None:
+        x = list(range(1, len(obs) + 1))
+        bound = isinstance(ev.predicted, str) or (isinstance(ev.predicted, (list, tuple))
+                                                   and any(isinstance(v, str) for v in ev.predicted))
+        ax.plot(x, pred if len(pred) == len(obs) else pred * len(obs), "-" if bound else "s", color="C3",
+                label="predicted bound" if bound else "predicted")
+        ax.plot(x, obs, "o", color="C0", label="observed")
+        ax.set_xticks(x)
+        ax.set_xlabel("case (in the order of the quantity's description)")
+        ax.set_ylabel(ev.quantity[:60] or "value", fontsize=7)
+        ax.legend(fontsize=7)
+    ax2 = fig.add_subplot(1, 2, 2) if comparable else fig.add_subplot(1, 1, 1)
+    error = ev.error if ev.error == ev.error else 0.0
+    ax2.barh([0], [max(error, 0.0)], color="C2" if ev.passed else "C3", height=0.5, label="error")
+    ax2.axvspan(0, ev.tolerance, color="C2", alpha=0.15, label="tolerance band")
+    ax2.axvline(ev.tolerance, color="k", lw=0.8)
+    ax2.set_yticks([])
+    ax2.set_xlim(0, max(ev.tolerance, error) * 1.15 or 1.0)
+    ax2.set_xlabel(f"error and tolerance ({ev.unit})")
+    ax2.set_title(f"margin {100 * ev.margin:.0f}% of the tolerance" if ev.margin > -1e300 else "failed", fontsize=8)
+    ax2.legend(fontsize=7, loc="lower right")
+
+
+def _draw(result: Result, fig_dir: Path, quick: bool = False) -> Path | None:
     ev = result.evidence
-    if ev is None or result.claim.figure is None:
+    if ev is None:
         return None
+    draw = result.claim.figure or draw_evidence
     from solvable.figures._style import figure
 
     path = fig_dir / f"{result.claim.id}.png"
     with figure(path, (6.4, 4.0), dpi=110) as fig:
-        result.claim.figure(fig, ev)
-        fig.suptitle(result.claim.id, fontsize=10)
+        draw(fig, ev)
+        fig.suptitle(result.claim.id + (" (quick mode: small sizes)" if quick else ""), fontsize=10)
     return path
 
 
@@ -102,24 +179,30 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     write_json(results, out / "results.json", meta)
-    figures = {r.claim.id: _draw(r, fig_dir) for r in results}
+    figures = {r.claim.id: _draw(r, fig_dir, bool(meta.get("quick"))) for r in results}
 
     md = ["# solvable verify", "",
           f"backend `{meta.get('backend')}`, {'quick' if meta.get('quick') else 'full'} mode, seed {meta.get('seed')}", "",
-          "| claim | source | statement | predicted | observed | error | tolerance | verdict |",
-          "|---|---|---|---|---|---|---|---|"]
+          "| claim | quantity | predicted | observed | error | tolerance | unit | margin | verdict |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ev = r.evidence
-        cells = [f"`{r.claim.id}`", r.claim.source, r.claim.statement,
+        cells = [f"[`{r.claim.id}`](#{_anchor(r.claim.id)})", ev.quantity if ev else "-",
                  _short(ev.predicted, 40) if ev else "-", _short(ev.observed, 40) if ev else "-",
-                 _short(ev.error) if ev else "-", _short(ev.tolerance) if ev else "-", r.verdict]
+                 _short(ev.error) if ev else "-", _short(ev.tolerance) if ev else "-", ev.unit if ev else "-",
+                 _margin(ev), _verdict(r)]
         md.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     md.append("")
     for r in results:
         md += [f"## {r.claim.id}", "", f"*{r.claim.source}* — {r.claim.statement}", ""]
         if r.evidence is not None:
+            md += [f"- {r.evidence.quantity}: predicted {_short(r.evidence.predicted, 200)}, observed "
+                   f"{_short(r.evidence.observed, 200)}"]
+        if r.evidence is not None:
             ev = r.evidence
-            md += [f"- error measure: {ev.error_measure}", f"- tolerance: {ev.tolerance:.3g} — {ev.tolerance_reason}"]
+            md += [f"- error: {ev.error:.4g} {ev.unit} — {ev.error_measure}",
+                   f"- tolerance: {ev.tolerance:.4g} {ev.unit} — {ev.tolerance_reason}",
+                   f"- margin: {_margin(ev)} of the tolerance left" + (" (near limit)" if ev.near_limit else "")]
             md += [f"- condition {'holds' if ok else 'FAILS'}: {name}" for name, ok in ev.conditions.items()]
             if ev.note:
                 md.append(f"- note: {ev.note}")
@@ -135,19 +218,24 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
     for r in results:
         ev = r.evidence
         colour = {"passed": "#d7f5d7", "unsupported": "#eeeeee"}.get(r.verdict, "#f8d0d0")
-        rows.append(
-            f"<tr style='background:{colour}'><td><code>{esc(r.claim.id)}</code></td><td>{esc(r.claim.source)}</td>"
-            f"<td>{esc(r.claim.statement)}</td><td>{esc(_short(ev.predicted, 40)) if ev else '-'}</td>"
-            f"<td>{esc(_short(ev.observed, 40)) if ev else '-'}</td><td>{esc(_short(ev.error)) if ev else '-'}</td>"
-            f"<td>{esc(_short(ev.tolerance)) if ev else '-'}</td><td>{esc(r.verdict)}</td></tr>"
-        )
+        if ev is not None and ev.near_limit:
+            colour = "#fff1c2"
+        cells = [f"<a href='#{_anchor(r.claim.id)}'><code>{esc(r.claim.id)}</code></a>", esc(ev.quantity) if ev else "-",
+                 esc(_short(ev.predicted, 40)) if ev else "-", esc(_short(ev.observed, 40)) if ev else "-",
+                 esc(_short(ev.error)) if ev else "-", esc(_short(ev.tolerance)) if ev else "-",
+                 esc(ev.unit) if ev else "-", esc(_margin(ev)), esc(_verdict(r))]
+        rows.append(f"<tr style='background:{colour}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     sections = []
     for r in results:
         ev = r.evidence
-        body = [f"<h2 id='{esc(r.claim.id)}'>{esc(r.claim.id)}</h2>",
+        body = [f"<h2 id='{_anchor(r.claim.id)}'>{esc(r.claim.id)}</h2>",
                 f"<p><em>{esc(r.claim.source)}</em> — {esc(r.claim.statement)}</p>"]
         if ev is not None:
-            body.append(f"<p>Error: {esc(ev.error_measure)}. Tolerance {ev.tolerance:.3g}: {esc(ev.tolerance_reason)}</p>")
+            body.append(f"<p>{esc(ev.quantity)}: predicted {esc(_short(ev.predicted, 300))}; observed "
+                        f"{esc(_short(ev.observed, 300))}.</p>")
+            body.append(f"<p>Error {ev.error:.4g} {esc(ev.unit)}: {esc(ev.error_measure)}.<br>Tolerance "
+                        f"{ev.tolerance:.4g} {esc(ev.unit)}: {esc(ev.tolerance_reason)}.<br>Margin {esc(_margin(ev))} "
+                        f"of the tolerance{' (near limit)' if ev.near_limit else ''}.</p>")
             if ev.conditions:
                 items = "".join(f"<li>{'holds' if ok else '<strong>FAILS</strong>'}: {esc(name)}</li>"
                                 for name, ok in ev.conditions.items())
@@ -166,8 +254,8 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         "</head><body><h1>solvable verify</h1>"
         f"<p>backend <code>{esc(str(meta.get('backend')))}</code>, {'quick' if meta.get('quick') else 'full'} mode, "
         f"seed {esc(str(meta.get('seed')))}; details in <a href='results.json'>results.json</a>.</p>"
-        "<table><tr><th>claim</th><th>source</th><th>statement</th><th>predicted</th><th>observed</th>"
-        "<th>error</th><th>tolerance</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>claim</th><th>quantity</th><th>predicted</th><th>observed</th><th>error</th>"
+        "<th>tolerance</th><th>unit</th><th>margin</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
         + "".join(sections) + "</body></html>"
     )
     index = out / "index.html"

@@ -7,6 +7,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from solvable.sims._validate import shown
 from solvable.sims.backend import BACKENDS, DTYPES, check_seed
 
 from .registry import Claim, Context, Evidence, PrecisionError, jsonable
@@ -66,11 +67,11 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
               dtype: str = "float64") -> Result:
     """Run one claim's check and classify the outcome (never raises for a failing check)."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {backend!r}")
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {shown(backend)}")
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
+        raise ValueError(f"dtype must be one of {DTYPES}; got {shown(dtype)}")
     seed = check_seed(seed)
-    shown = "n/a" if claim.backends == "none" else backend
+    where = "n/a" if claim.backends == "none" else backend
     if not claim.supports(backend):
         return Result(claim, "unsupported", backend, 0.0,
                       message=f"needs numpy: its loop holds CPU-only code ({claim.kind}); rerun with --backend numpy")
@@ -78,14 +79,14 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
     try:
         evidence = claim.run(Context(backend=backend, quick=quick, seed=seed, dtype=dtype))
     except (ImportError, PrecisionError) as exc:
-        return Result(claim, "unsupported", shown, time.perf_counter() - start, message=str(exc))
+        return Result(claim, "unsupported", where, time.perf_counter() - start, message=str(exc))
     except Exception as exc:  # a failing check is a result, not a crash
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return Result(claim, "error", shown, time.perf_counter() - start, message=tb)
+        return Result(claim, "error", where, time.perf_counter() - start, message=tb)
     seconds = time.perf_counter() - start
     if not isinstance(evidence, Evidence):
-        return Result(claim, "error", shown, seconds, message=f"check returned {type(evidence).__name__}, not Evidence")
-    return Result(claim, "passed" if evidence.passed else "failed", shown, seconds, evidence)
+        return Result(claim, "error", where, seconds, message=f"check returned {type(evidence).__name__}, not Evidence")
+    return Result(claim, "passed" if evidence.passed else "failed", where, seconds, evidence)
 
 
 def run_claims(

@@ -56,6 +56,7 @@ def convex_value(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(rows[k]["closed_form_or_program"], 10) for k in ("mse", "ce")],
         observed=[round(rows[k]["simulated"], 10) for k in ("mse", "ce")],
+        quantity="the objective's minimum: MSE (closed form), then CE (convex program)",
         error=max(gap_sim, gap_prog / tol_prog), tolerance=1.0,
         error_measure="the larger of: relative gap between the flow's objective and the convex optimum (MSE closed "
                       "form over 1e-8, CE program over max(1e-8, 10 x its KKT residual)); relative gap between the MSE "
@@ -104,6 +105,7 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[[round(float(x), 5) for x in r["w_pred"]] for r in records][:2],
         observed=[[round(float(x), 5) for x in r["w_sq"]] for r in records][:2],
+        quantity="||w_k||^2 per class, first two cases of the grid",
         error=worst / 1e-7, tolerance=1.0,
         error_measure="the largest relative error in ||w_k||^2 and ||mean_k||^2 and the largest off-diagonal of the "
                       "normalised Grams (orthogonality), over the grid, in units of 1e-7 (and the collapse pattern "
@@ -134,6 +136,7 @@ def mse_etf_bias(ctx: Context) -> Evidence:
     worst = max(max(nc.values()), err_len)
     return Evidence(
         predicted=round(pred, 8), observed=[round(float(x), 8) for x in w_sq],
+        quantity="||w_k||^2 (one predicted value for every class; observed per class)",
         error=worst / 1e-7, tolerance=1.0,
         error_measure="the largest of NC1, NC2 (means and classifier), NC3 and the relative error of ||w_k||^2, in "
                       "units of 1e-7",
@@ -206,6 +209,7 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(r["predicted_value"], 8) for r in rows],
         observed=[round(r["simulated_value"], 8) for r in rows],
+        quantity="the objective: global minimum per depth M / the flow's end value",
         error=error, tolerance=1.0,
         error_measure="the largest of: |value of the built factorisation - predicted value| / value over 1e-12 (the "
                       "bound is attained); (predicted - simulated value) / value over 1e-9 (nothing beats the "
@@ -240,6 +244,7 @@ def ce_etf(ctx: Context) -> Evidence:
     worst = max(max(nc.values()), err_rho, balance)
     return Evidence(
         predicted=round(rho, 8), observed=round(rho_sim, 8),
+        quantity="logit scale rho",
         error=worst / 1e-7, tolerance=1.0,
         error_measure="the largest of NC1-NC4, the relative error of the logit scale rho, and |lambda_W ||W||^2 / "
                       "(lambda_H ||H||^2) - 1| (the self-duality ratio), in units of 1e-7",
@@ -277,6 +282,7 @@ def minority_collapse(ctx: Context) -> Evidence:
     worst = max(gram_err)
     return Evidence(
         predicted=[round(c, 5) for c in cos_prog], observed=[round(c, 5) for c in cos_sim],
+        quantity="cosine between the minority classifiers, per imbalance ratio (prediction: the convex program)",
         error=worst / 1e-4, tolerance=1.0,
         error_measure="largest relative entrywise gap between the simulated classifier Gram W W^T and the convex "
                       "program's, over imbalance ratios, in units of 1e-4 (and the minority cosine must rise with "
@@ -323,7 +329,9 @@ def perturbation_variability(ctx: Context) -> Evidence:
     below = max(v / nc1_h0 for v in values)
     increasing = all(b > a for a, b in zip(values, values[1:]))
     return Evidence(
-        predicted=f"NC1 < NC1(H0) = {nc1_h0:.4f}, increasing with beta", observed=[round(v, 5) for v in values],
+        predicted=[f"< {nc1_h0:.4f}, increasing"] * len(values), observed=[round(v, 5) for v in values],
+        quantity="NC1 of the optimised features per anchor strength beta (bound: NC1 of the anchor H0)",
+        unit="fraction of NC1(H0)",
         error=below, tolerance=1.0,
         error_measure="largest NC1 of the optimised features over NC1(H0), over the anchor strengths beta (and NC1 "
                       "must increase with beta)",
@@ -362,8 +370,9 @@ def scl_relu_orthogonal(ctx: Context) -> Evidence:
     ortho, collapse = out[True]["max_offdiag"], out[True]["within_class_spread"]
     contrast = out[False]["min_cos"] < -1e-3  # without ReLU the means repel (negative cosines)
     return Evidence(
-        predicted="orthogonal class means (cos = 0) and collapsed classes with ReLU",
+        predicted=[0.0, 0.0, "< 0"],
         observed=[round(ortho, 8), round(collapse, 8), round(out[False]["min_cos"], 4)],
+        quantity="with ReLU: max |cos| between class means, within-class spread; without ReLU: min cos",
         error=max(ortho / 1e-4, collapse / 1e-3), tolerance=1.0,
         error_measure="the larger of: the largest |cosine| between distinct class means over 1e-4; the largest "
                       "distance of a feature to its class mean over 1e-3; both with ReLU (observed also: the most "

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["real_array", "positive_int", "positive_float", "nonneg_float", "choice", "positive_array", "scale_array"]
+__all__ = ["shown", "real_array", "positive_int", "positive_float", "nonneg_float", "choice", "positive_array", "scale_array"]
 
 
 def real_array(name: str, a: Any, ndim: int | tuple[int, ...], *, allow_empty: bool = False) -> np.ndarray:
@@ -36,7 +36,7 @@ def positive_array(name: str, a: Any, ndim: int | tuple[int, ...]) -> np.ndarray
     """Like :func:`real_array` with every entry > 0."""
     arr = real_array(name, a, ndim)
     if np.any(arr <= 0):
-        raise ValueError(f"{name} must be > 0 everywhere; got min {arr.min()!r}")
+        raise ValueError(f"{name} must be > 0 everywhere; got min {shown(arr.min())}")
     return arr
 
 
@@ -86,5 +86,14 @@ def nonneg_float(name: str, v: Any) -> float:
 def choice(name: str, v: Any, options: tuple[str, ...]) -> str:
     """One of ``options``."""
     if not isinstance(v, str) or v not in options:
-        raise ValueError(f"{name} must be one of {options}; got {v!r}")
+        raise ValueError(f"{name} must be one of {options}; got {shown(v)}")
     return v
+
+
+def shown(v: Any) -> str:
+    """``repr`` of ``v`` with ``np.float64(-0.1)`` shown as ``-0.1`` and small arrays as lists (for messages)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    elif isinstance(v, np.ndarray):
+        v = v.tolist() if v.size <= 12 else f"<array of shape {v.shape}>"
+    return v if isinstance(v, str) and v.startswith("<array") else repr(v)

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from ._validate import shown
 
 __all__ = [
     "BACKENDS",
@@ -88,7 +89,7 @@ def namespace(name: str = "numpy") -> ModuleType:
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string, one of {sorted(BACKENDS)}; got {type(name).__name__}")
     if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {name!r}")
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {shown(name)}")
     module_name, extra = BACKENDS[name]
     try:
         if name in _UNDERLYING:
@@ -96,7 +97,7 @@ def namespace(name: str = "numpy") -> ModuleType:
         return importlib.import_module(module_name)
     except ImportError as exc:
         hint = "it is a core dependency" if extra == "core" else f"pip install 'solvable[{extra}]'"
-        raise ImportError(f"backend {name!r} is not installed ({hint}): {exc}") from exc
+        raise ImportError(f"backend {shown(name)} is not installed ({hint}): {exc}") from exc
 
 
 def xp_of(x: Any) -> ModuleType:
@@ -120,7 +121,7 @@ def backend_name(xp: ModuleType) -> str:
 def get_dtype(xp: ModuleType, dtype: str = "float64") -> Any:
     """The backend's floating dtype object for ``dtype`` ("float64" or "float32")."""
     if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}; got {dtype!r}")
+        raise ValueError(f"dtype must be one of {DTYPES}; got {shown(dtype)}")
     return getattr(xp, dtype)
 
 

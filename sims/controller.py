@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .backend import xp_of
+from ._validate import shown
 
 __all__ = ["PIController", "error_norm"]
 
@@ -62,7 +63,7 @@ class PIController:
         for name, (v, lo, hi) in checks.items():
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
             if not ok or (name in ("safety", "factor_min", "beta1") and v == 0):
-                raise ValueError(f"{name} must be a finite number in {'(' if lo == 0 else '['}{lo}, {hi}]; got {v!r}")
+                raise ValueError(f"{name} must be a finite number in {'(' if lo == 0 else '['}{lo}, {hi}]; got {shown(v)}")
 
     def factor(self, err: Any, prev_err: Any, order: int, accept: Any, finite: Any, rejected_before: Any) -> Any:
         """Multiplier of each run's step after a trial step with error norm ``err``.

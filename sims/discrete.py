@@ -13,6 +13,7 @@ from .rules import Rule
 from .state import LossGrad, Objective, StateLayout, row_norm_sq
 from .status import Status
 from .stopping import StopRule
+from ._validate import shown
 
 __all__ = ["run_discrete"]
 
@@ -64,12 +65,12 @@ def run_discrete(
     layout = StateLayout(state0)
     y = layout.pack(state0)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+        raise ValueError(f"steps must be an integer >= 1; got {shown(steps)}")
     steps = int(steps)
     record = check_record_steps(record_at, steps)
     check_every = rule.check_every if check_every is None else check_every
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"check_every must be an integer >= 1; got {check_every!r}")
+        raise ValueError(f"check_every must be an integer >= 1; got {shown(check_every)}")
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be a solvable.sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
     objective = Objective(loss_grad, layout, n_samples)

@@ -50,6 +50,7 @@ from .rules import GD, SAM, SGD, GradientRegularized, Rule
 from .state import LossGrad, State
 from .stopping import StopRule
 from .trajectory import Trajectory, environment
+from ._validate import shown
 
 __all__ = ["ALGORITHMS", "OPTIONS", "Model", "broadcast_runs", "resolve_algorithm", "train"]
 
@@ -125,16 +126,16 @@ class Model:
 def _refuse(options: dict[str, Any], algorithm: str) -> None:
     for name, value in options.items():
         if name not in OPTIONS:
-            raise TypeError(f"unknown option {name!r}; the options are {sorted(OPTIONS)}")
+            raise TypeError(f"unknown option {shown(name)}; the options are {sorted(OPTIONS)}")
         applies = OPTIONS[name]
         if value is not None and applies is not None and algorithm not in applies:
             raise ValueError(f"{name} applies to algorithm {' or '.join(repr(a) for a in applies)}, "
-                             f"not {algorithm!r}")
+                             f"not {shown(algorithm)}")
 
 
 def _lr(lr: Any, algorithm: str, batch: int) -> Any:
     if lr is None:
-        raise ValueError(f"lr is required for algorithm={algorithm!r}: a number > 0 or one per run")
+        raise ValueError(f"lr is required for algorithm={shown(algorithm)}: a number > 0 or one per run")
     arr = positive_array("lr", lr, (0, 1))
     if arr.ndim == 1 and arr.shape[0] != batch:
         raise ValueError(f"lr has {arr.shape[0]} values but there are {batch} runs")
@@ -158,7 +159,7 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
         return algorithm
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS} or an algorithm object (flow.Flow, flow.GD, "
-                         f"flow.SGD, flow.SAM, any flow.Rule); got {algorithm!r}")
+                         f"flow.SGD, flow.SAM, any flow.Rule); got {shown(algorithm)}")
     _refuse(options, algorithm)
     get = options.get
     if algorithm == "flow":

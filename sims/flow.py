@@ -49,6 +49,7 @@ from .state import LossGrad, Objective, State, StateLayout, row_norm_sq
 from .status import FINITE, Status
 from .stopping import Guards, StopRule
 from .tableau import DOPRI5, ButcherTableau
+from ._validate import shown
 
 __all__ = [
     "Algorithm", "ButcherTableau", "DOPRI5", "Flow", "GD", "GradientRegularized", "Objective", "PIController",
@@ -83,11 +84,11 @@ class Flow:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rtol, (int, float)) and 0 < self.rtol < 1):
-            raise ValueError(f"rtol must lie in (0, 1); got {self.rtol!r}")
+            raise ValueError(f"rtol must lie in (0, 1); got {shown(self.rtol)}")
         if not (isinstance(self.atol, (int, float)) and math.isfinite(self.atol) and self.atol >= 0):
-            raise ValueError(f"atol must be a finite number >= 0; got {self.atol!r}")
+            raise ValueError(f"atol must be a finite number >= 0; got {shown(self.atol)}")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
-            raise ValueError(f"max_steps must be an integer >= 1; got {self.max_steps!r}")
+            raise ValueError(f"max_steps must be an integer >= 1; got {shown(self.max_steps)}")
         if not isinstance(self.controller, PIController):
             raise TypeError(f"controller must be a PIController; got {type(self.controller).__name__}")
         if not isinstance(self.tableau, ButcherTableau) or not self.tableau.dense:

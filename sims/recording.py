@@ -10,6 +10,7 @@ import numpy as np
 
 from ._validate import real_array
 from .backend import to_numpy
+from ._validate import shown
 
 __all__ = ["Recorder", "RunResult", "check_record_steps", "check_times", "log_steps", "log_times"]
 
@@ -34,19 +35,19 @@ def log_times(t_max: float, num: int = 100, t_min: float | None = None) -> np.nd
     ``log(1/alpha)``), so log spacing resolves both the early and late phases.
     """
     if not (isinstance(t_max, (int, float)) and math.isfinite(t_max) and t_max > 0):
-        raise ValueError(f"t_max must be a finite number > 0; got {t_max!r}")
+        raise ValueError(f"t_max must be a finite number > 0; got {shown(t_max)}")
     if not isinstance(num, int) or num < 2:
-        raise ValueError(f"num must be an integer >= 2; got {num!r}")
+        raise ValueError(f"num must be an integer >= 2; got {shown(num)}")
     t_min = t_max * 1e-6 if t_min is None else t_min
     if not 0 < t_min < t_max:
-        raise ValueError(f"t_min must lie in (0, t_max={t_max}); got {t_min!r}")
+        raise ValueError(f"t_min must lie in (0, t_max={t_max}); got {shown(t_min)}")
     return np.concatenate([[0.0], np.geomspace(t_min, t_max, num - 1)])
 
 
 def log_steps(steps: int, num: int = 100) -> np.ndarray:
     """Recording steps ``0..steps``, log-spaced and de-duplicated (always includes 0 and ``steps``)."""
     if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+        raise ValueError(f"steps must be an integer >= 1; got {shown(steps)}")
     pts = np.unique(np.round(np.geomspace(1, steps, max(num - 1, 1))).astype(np.int64))
     return np.unique(np.concatenate([[0], pts, [steps]]))
 
@@ -54,7 +55,7 @@ def log_steps(steps: int, num: int = 100) -> np.ndarray:
 def check_times(t_eval: Any, t_max: float) -> np.ndarray:
     """Validated output times in ``[0, t_max]`` (:func:`log_times` when ``t_eval`` is None)."""
     if not (isinstance(t_max, (int, float)) and math.isfinite(t_max) and t_max > 0):
-        raise ValueError(f"t_max must be a finite number > 0; got {t_max!r}")
+        raise ValueError(f"t_max must be a finite number > 0; got {shown(t_max)}")
     t_eval = log_times(t_max) if t_eval is None else real_array("t_eval", t_eval, 1)
     if np.any(np.diff(t_eval) <= 0):
         raise ValueError("t_eval must be finite and strictly increasing")

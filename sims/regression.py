@@ -12,6 +12,7 @@ from ._validate import nonneg_float, positive_float, positive_int, real_array
 from .backend import asarray, check_seed, host_rng, namespace
 from .driver import Model, train
 from .trajectory import Trajectory
+from ._validate import shown
 
 __all__ = ["model_collapse", "simulate_teacher_student"]
 
@@ -107,10 +108,10 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
     n_trials = positive_int("n_trials", n_trials, 1, 10**6)
     sigma, sigma0 = nonneg_float("sigma", sigma), nonneg_float("sigma0", sigma0)
     if max(sigma, sigma0) > 1e100:
-        raise ValueError(f"sigma and sigma0 must lie in [0, 1e100]; got {sigma!r}, {sigma0!r}")
+        raise ValueError(f"sigma and sigma0 must lie in [0, 1e100]; got {shown(sigma)}, {shown(sigma0)}")
     lams = real_array("ridge", ridge, (0, 1))
     if np.any(lams < 0) or np.any(lams > 1e12):
-        raise ValueError(f"ridge must lie in [0, 1e12]; got min {lams.min()!r}, max {lams.max()!r}")
+        raise ValueError(f"ridge must lie in [0, 1e12]; got min {shown(lams.min())}, max {shown(lams.max())}")
     T = positive_int("T", T, d if np.any(lams == 0) else 1, 10**7)
     rng = host_rng(seed)
 

@@ -17,6 +17,7 @@ from array_api_compat import device as _device
 
 from .backend import xp_of
 from .tableau import DOPRI5, ButcherTableau
+from ._validate import shown
 
 __all__ = ["Stages", "column", "dopri5_step", "initial_step", "rk_step"]
 
@@ -60,7 +61,7 @@ class Stages:
     def dense(self, y: Any, hc: Any, theta: Any) -> Any:
         """The continuous extension at ``t + theta h`` from the step that started at ``y`` (``theta`` per run)."""
         if self.p is None:
-            raise ValueError(f"tableau {self.tableau.name!r} has no dense output")
+            raise ValueError(f"tableau {shown(self.tableau.name)} has no dense output")
         xp = self.xp
         powers = xp.stack([theta**j for j in range(1, self.p.shape[1] + 1)])  # (m, B)
         p = xp.asarray(self.p, dtype=powers.dtype, device=_device(theta))

@@ -27,6 +27,7 @@ from array_api_compat import device as _device
 from .backend import xp_of
 from .rk import column
 from .state import Objective, State, row_norm_sq
+from ._validate import shown
 
 __all__ = ["GD", "SAM", "SGD", "Algorithm", "GradientRegularized", "MinibatchSampler", "PreconditionedGD", "Rule",
            "RuleState", "StepInfo", "geometric"]
@@ -35,20 +36,20 @@ __all__ = ["GD", "SAM", "SGD", "Algorithm", "GradientRegularized", "MinibatchSam
 def geometric(q: float) -> Callable[[int], float]:
     """Step schedule ``eta_k = eta_0 q^k`` (sub-gradient methods on non-smooth losses)."""
     if not (isinstance(q, (int, float)) and 0 < q <= 1):
-        raise ValueError(f"q must lie in (0, 1]; got {q!r}")
+        raise ValueError(f"q must lie in (0, 1]; got {shown(q)}")
     return lambda k: float(q) ** k
 
 
 def _check_lr(lr: Any) -> None:
     arr = np.asarray(lr, dtype=float) if not callable(lr) else None
     if arr is None or arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"lr must be a finite number > 0 or a 1-D array of them (one per run); got {lr!r}")
+        raise ValueError(f"lr must be a finite number > 0 or a 1-D array of them (one per run); got {shown(lr)}")
 
 
 def _check_real(name: str, v: Any, positive: bool) -> None:
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 if positive else v >= 0)
     if not ok:
-        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0; got {v!r}")
+        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0; got {shown(v)}")
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class SGD(Rule):
         super().__post_init__()
         bs = self.batch_size
         if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
-            raise ValueError(f"batch_size must be an integer >= 1; got {bs!r}")
+            raise ValueError(f"batch_size must be an integer >= 1; got {shown(bs)}")
 
     def init(self, y0: Any, objective: Objective, rng: np.random.Generator) -> RuleState:
         state = super().init(y0, objective, rng)

@@ -8,6 +8,7 @@ and the message a user reads (``Status.STEP_UNDERFLOW.message``).
 from __future__ import annotations
 
 import enum
+from ._validate import shown
 
 __all__ = ["Status", "FINITE", "FINAL"]
 
@@ -43,7 +44,7 @@ class Status(enum.StrEnum):
         for member in cls:
             if member.code == code:
                 return member
-        raise ValueError(f"no status has code {code!r}")
+        raise ValueError(f"no status has code {shown(code)}")
 
 
 #: Outcomes a finished run can have (everything but RUNNING).

@@ -11,6 +11,7 @@ from array_api_compat import device as _device
 
 from .backend import xp_of
 from .state import row_norm_sq
+from ._validate import shown
 
 __all__ = ["Guards", "StopRule"]
 
@@ -39,12 +40,12 @@ class StopRule:
     def __post_init__(self) -> None:
         tol = np.asarray(self.loss_tol, dtype=float) if not isinstance(self.loss_tol, (str, bytes)) else None
         if tol is None or tol.ndim > 1 or not np.all(np.isfinite(tol)) or np.any(tol < 0):
-            raise ValueError(f"loss_tol must be a finite number >= 0 or a tuple of them; got {self.loss_tol!r}")
+            raise ValueError(f"loss_tol must be a finite number >= 0 or a tuple of them; got {shown(self.loss_tol)}")
         v = self.grad_tol
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"grad_tol must be a finite number >= 0; got {v!r}")
+            raise ValueError(f"grad_tol must be a finite number >= 0; got {shown(v)}")
         if not isinstance(self.blowup, (int, float)) or not self.blowup > 1 or not math.isfinite(self.blowup):
-            raise ValueError(f"blowup must be a finite number > 1; got {self.blowup!r}")
+            raise ValueError(f"blowup must be a finite number > 1; got {shown(self.blowup)}")
 
     def loss_tols(self, batch: int, like: Any) -> Any:
         """The loss thresholds as a ``(B,)`` float64 array on ``like``'s device."""

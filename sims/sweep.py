@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .sweep_config import TASKS, SweepConfig, check_params, get_task, grid, load_config
 from .sweep_store import Store, canonical, json_result, point_key
+from ._validate import shown
 
 __all__ = ["TASKS", "SweepConfig", "Store", "check_params", "get_task", "grid", "load_config", "point_key", "run",
            "table", "task_id"]
@@ -113,7 +114,7 @@ def _submit(fn: Callable, todo: Iterable[tuple[str, dict]], executor: str | Exec
             yield fut.result()
         return
     if executor not in ("loky", "threading", "sequential", "dask"):
-        raise ValueError(f"executor must be 'loky', 'threading', 'sequential', 'dask' or an Executor; got {executor!r}")
+        raise ValueError(f"executor must be 'loky', 'threading', 'sequential', 'dask' or an Executor; got {shown(executor)}")
     if executor == "sequential":
         for k, p in todo:
             yield _keyed(fn, k, p)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .sweep_store import canonical
+from ._validate import shown
 
 __all__ = ["TASKS", "SweepConfig", "check_params", "get_task", "grid", "load_config"]
 
@@ -26,7 +27,7 @@ TASKS: dict[str, str] = {
 def get_task(name: str) -> Callable[..., dict[str, Any]]:
     """The function behind a task name of :data:`TASKS`."""
     if not isinstance(name, str) or name not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)}; got {name!r}")
+        raise ValueError(f"task must be one of {sorted(TASKS)}; got {shown(name)}")
     module, qualname = TASKS[name].split(":")
     return getattr(importlib.import_module(f"{__package__}.{module}"), qualname)
 
@@ -38,7 +39,7 @@ def grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
     for name in names:
         vals = list(axes[name]) if not isinstance(axes[name], (str, bytes)) else None
         if not vals:
-            raise ValueError(f"grid axis {name!r} must be a non-empty list of values")
+            raise ValueError(f"grid axis {shown(name)} must be a non-empty list of values")
         values.append(vals)
     return [dict(zip(names, combo)) for combo in itertools.product(*values)]
 
@@ -73,11 +74,11 @@ def check_params(task: str, names: Iterable[str], values: Mapping[str, Any] | No
     given = set(names)
     unknown = sorted(given - allowed)
     if unknown:
-        raise ValueError(f"task {task!r} has no parameter {', '.join(map(repr, unknown))}; "
+        raise ValueError(f"task {shown(task)} has no parameter {', '.join(map(repr, unknown))}; "
                          f"its parameters are {sorted(allowed)}")
     missing = sorted(p.name for p in accepted if p.default is inspect.Parameter.empty and p.name not in given)
     if missing:
-        raise ValueError(f"task {task!r} needs {', '.join(map(repr, missing))}; give them in [fixed] or [grid]")
+        raise ValueError(f"task {shown(task)} needs {', '.join(map(repr, missing))}; give them in [fixed] or [grid]")
     kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
     for name, value in (values or {}).items():
         ann = str(sig.parameters[name].annotation)
@@ -86,7 +87,7 @@ def check_params(task: str, names: Iterable[str], values: Mapping[str, Any] | No
             continue
         ok = any(isinstance(value, k) and not (isinstance(value, bool) and bool not in k) for k in want)
         if not ok:
-            raise TypeError(f"task {task!r}: {name} must be {ann}; got {value!r}")
+            raise TypeError(f"task {shown(task)}: {name} must be {ann}; got {shown(value)}")
 
 
 def load_config(path: str | os.PathLike) -> SweepConfig:
@@ -122,10 +123,10 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
         raise ValueError("store must be a directory path (a string)")
     n_jobs = doc.get("n_jobs", -1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer; got {n_jobs!r}")
+        raise ValueError(f"n_jobs must be a non-zero integer; got {shown(n_jobs)}")
     executor = doc.get("executor", "loky")
     if executor not in ("loky", "threading", "sequential"):
-        raise ValueError(f"executor must be 'loky', 'threading' or 'sequential' in a config; got {executor!r}")
+        raise ValueError(f"executor must be 'loky', 'threading' or 'sequential' in a config; got {shown(executor)}")
     fixed, axes = doc.get("fixed", {}), doc.get("grid", {})
     if not isinstance(fixed, dict) or not isinstance(axes, dict):
         raise ValueError("[fixed] and [grid] must be tables")

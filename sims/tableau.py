@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from ._validate import shown
 
 __all__ = ["ButcherTableau", "DOPRI5"]
 
@@ -65,9 +66,9 @@ class ButcherTableau:
             if len(row) != i:
                 raise ValueError(f"{self.name}: row {i} of a must have {i} entries; got {len(row)}")
             if abs(math.fsum(row) - self.c[i]) > tol:
-                raise ValueError(f"{self.name}: row {i} of a sums to {math.fsum(row)!r}, not c[{i}] = {self.c[i]!r}")
+                raise ValueError(f"{self.name}: row {i} of a sums to {shown(math.fsum(row))}, not c[{i}] = {shown(self.c[i])}")
         if abs(math.fsum(self.b) - 1) > tol:
-            raise ValueError(f"{self.name}: the weights b must sum to 1; got {math.fsum(self.b)!r}")
+            raise ValueError(f"{self.name}: the weights b must sum to 1; got {shown(math.fsum(self.b))}")
         if abs(math.fsum(bi * ci for bi, ci in zip(self.b, self.c)) - 0.5) > tol:
             raise ValueError(f"{self.name}: sum b_i c_i must be 1/2 (second-order condition)")
         if len(self.e) not in (s, s + 1) or abs(math.fsum(self.e)) > tol:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .status import FINAL, Status
+from ._validate import shown
 
 __all__ = ["Status", "Trajectory", "environment"]
 
@@ -93,12 +94,12 @@ class Trajectory:
         for name, arr in self.observables.items():
             if np.asarray(arr).shape[:2] != (batch, times.shape[0]):
                 raise ValueError(
-                    f"observable {name!r} must have shape (B={batch}, T={times.shape[0]}, ...); "
+                    f"observable {shown(name)} must have shape (B={batch}, T={times.shape[0]}, ...); "
                     f"got {np.asarray(arr).shape}"
                 )
         for name, arr in self.final.items():
             if np.asarray(arr).shape[:1] != (batch,):
-                raise ValueError(f"final[{name!r}] must have leading batch axis {batch}; got {np.asarray(arr).shape}")
+                raise ValueError(f"final[{shown(name)}] must have leading batch axis {batch}; got {np.asarray(arr).shape}")
         for name in ("stop_step", "stop_time"):
             if np.asarray(getattr(self, name)).shape != (batch,):
                 raise ValueError(f"{name} must have shape ({batch},)")

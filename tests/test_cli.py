@@ -95,3 +95,30 @@ def test_figure_list_and_make(tmp_path, capsys):
     assert main(["figure", "diagonal_alpha", "--quick", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "diagonal_alpha.png").stat().st_size > 10_000
     assert main(["figure", "nope", "--out", str(tmp_path)]) == 2
+
+
+def test_uninstalled_backend_is_one_error_before_any_claim(capsys):
+    import importlib.util
+
+    missing = [b for b in ("cupy", "torch") if importlib.util.find_spec(b) is None]
+    if not missing:
+        pytest.skip("every optional backend is installed here")
+    assert main(["verify", "--backend", missing[0], "--no-progress", "--no-report"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "", "no claim ran, no table printed"
+    assert err.count("is not installed") == 1 and "pip install 'solvable[" in err
+
+
+def test_messages_show_numbers_not_numpy_reprs():
+    import numpy as np
+
+    from solvable.sims import diagonal
+    from solvable.theory import ufm
+
+    for call in (lambda: ufm.mse_geometry((3, 2), np.float64(-0.1), 0.1),
+                 lambda: diagonal.simulate(diagonal.Problem.random(4, 6, 2), 0.1, "gd", lr=0.1,
+                                           steps=np.int64(5), rho=np.float64(0.1)),
+                 lambda: diagonal.simulate(diagonal.Problem.random(4, 6, 2), 0.1, "gd", lr=np.float64(-0.1))):
+        with pytest.raises((ValueError, TypeError)) as err:
+            call()
+        assert "np." not in str(err.value), str(err.value)

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from .convex import check_vector
+from ._format import shown
 
 __all__ = [
     "saxe_mode",
@@ -40,7 +41,7 @@ __all__ = [
 
 def _positive(name: str, x: Any) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; got {x!r}")
+        raise ValueError(f"{name} must be a finite number > 0; got {shown(x)}")
     return float(x)
 
 
@@ -85,7 +86,7 @@ def end_to_end_mode(t: Any, s: float, sigma0: float, depth: int) -> np.ndarray:
     """
     s, sigma0 = _positive("s", s), _positive("sigma0", sigma0)
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1; got {depth!r}")
+        raise ValueError(f"depth must be an integer >= 1; got {shown(depth)}")
     t = np.atleast_1d(np.asarray(t, dtype=float))
     if np.any(t < 0) or np.any(np.diff(t) < 0):
         raise ValueError("t must be non-negative and non-decreasing")
@@ -232,10 +233,10 @@ def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0, d_out: i
     """
     lam, eta = _check_lambda(lam), _positive("eta", eta)
     if isinstance(d_out, bool) or not isinstance(d_out, (int, np.integer)) or d_out < 1:
-        raise ValueError(f"d_out must be an integer >= 1; got {d_out!r}")
+        raise ValueError(f"d_out must be an integer >= 1; got {shown(d_out)}")
     eta = eta / d_out
     if not (math.isfinite(gamma) and gamma >= 0):
-        raise ValueError(f"gamma must be finite and >= 0; got {gamma!r}")
+        raise ValueError(f"gamma must be finite and >= 0; got {shown(gamma)}")
     t = np.atleast_1d(np.asarray(t, dtype=float))
 
     def err(nu: np.ndarray, tt: float) -> np.ndarray:
@@ -278,7 +279,7 @@ def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: flo
     """
     lam, eta, eps = _check_lambda(lam), _positive("eta", eta), _positive("eps", eps)
     if isinstance(d_out, bool) or not isinstance(d_out, (int, np.integer)) or d_out < 1:
-        raise ValueError(f"d_out must be an integer >= 1; got {d_out!r}")
+        raise ValueError(f"d_out must be an integer >= 1; got {shown(d_out)}")
     level = special.erf(math.sqrt(2))
     target = eps / special.gammaincinv(d_out / 2, level) / 2  # loss at which the accuracy reaches the level
     times = {}
@@ -324,7 +325,7 @@ def _collapse_args(n_generations: Any, d: Any, T: Any, T0: Any, sigma: Any, sigm
         raise ValueError(f"T0 must exceed d + 1 = {d + 1} (the generators' inverse-Wishart mean is finite only then)")
     for name, v in (("sigma", sigma), ("sigma0", sigma0)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1e100:
-            raise ValueError(f"{name} must be a number in [0, 1e100]; got {v!r}")
+            raise ValueError(f"{name} must be a number in [0, 1e100]; got {shown(v)}")
 
 
 def model_collapse_error(n_generations: int, d: int, T: int, sigma: float, T0: int, sigma0: float) -> float:
@@ -386,10 +387,10 @@ def mp_resolvent(lam: float, gamma: float) -> MPTraces:
     """
     gamma = _positive("gamma", gamma)
     if gamma > 1e6:
-        raise ValueError(f"gamma = d/T must lie in (0, 1e6]; got {gamma!r}")
+        raise ValueError(f"gamma = d/T must lie in (0, 1e6]; got {shown(gamma)}")
     if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)) or not math.isfinite(lam) \
             or not 0 <= lam <= 1e100:
-        raise ValueError(f"lam must be a number in [0, 1e100]; got {lam!r}")
+        raise ValueError(f"lam must be a number in [0, 1e100]; got {shown(lam)}")
     lam = float(lam)
     if lam == 0 and gamma >= 1:
         raise ValueError(f"lam = 0 needs gamma = d/T < 1 (the sample covariance is singular); got gamma = {gamma}")

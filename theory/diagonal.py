@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .convex import ConvexSolution, SolverError, check_matrix, check_vector, solve
+from ._format import shown
 
 __all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction",
            "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "effective_alpha", "discrete_bias_bound",
@@ -62,7 +63,7 @@ def _as_real(name: str, x: Any, allowed_ndim: tuple[int, ...]) -> np.ndarray:
 def _check_alpha(alpha: Any, d: int | None = None) -> np.ndarray:
     a = _as_real("alpha", alpha, (0, 1))
     if np.any(a < ALPHA_MIN) or np.any(a > ALPHA_MAX):
-        raise ValueError(f"alpha must lie in [{ALPHA_MIN:g}, {ALPHA_MAX:g}] (alpha^2 a normal float); got {alpha!r}")
+        raise ValueError(f"alpha must lie in [{ALPHA_MIN:g}, {ALPHA_MAX:g}] (alpha^2 a normal float); got {shown(alpha)}")
     if d is not None and a.ndim == 1 and a.shape[0] != d:
         raise ValueError(f"per-coordinate alpha must have length d={d}; got {a.shape[0]}")
     return a
@@ -480,7 +481,7 @@ def shape_equivalent_alpha(alpha: Any, shape: Any) -> np.ndarray:
     a = _check_alpha(alpha)
     s = _as_real("shape", shape, (0, 1))
     if np.any(np.abs(s) >= 1):
-        raise ValueError(f"shape must lie in (-1, 1); got {shape!r}")
+        raise ValueError(f"shape must lie in (-1, 1); got {shown(shape)}")
     return a * (1 - s**2) ** -0.25
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import optimize
 
 from .convex import ConvexSolution, SolverError, solve
+from ._format import shown
 
 __all__ = ["Geometry", "labels", "mse_optimal_value", "mse_convex_program", "mse_geometry", "dang_roots",
            "ce_convex_program", "ce_balanced_scale", "simplex_etf"]
@@ -48,15 +49,15 @@ def _counts(n: Any) -> np.ndarray:
     except Exception as exc:
         raise TypeError(f"n must be a sequence of class sizes: {exc}") from exc
     if arr.ndim != 1 or arr.size < 2 or arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr)):
-        raise ValueError(f"n must be a 1-D sequence of at least two class sizes; got {n!r}")
+        raise ValueError(f"n must be a 1-D sequence of at least two class sizes; got {shown(n)}")
     if np.any(arr != np.round(arr)) or np.any(arr < 1) or arr.sum() > 10**6:
-        raise ValueError(f"class sizes must be integers >= 1 (at most 1e6 in total); got {n!r}")
+        raise ValueError(f"class sizes must be integers >= 1 (at most 1e6 in total); got {shown(n)}")
     return arr.astype(np.int64)
 
 
 def _lam(name: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; got {v!r}")
+        raise ValueError(f"{name} must be a finite number > 0; got {shown(v)}")
     return float(v)
 
 
@@ -185,7 +186,7 @@ def mse_geometry(n: Any, lambda_W: float, lambda_H: float, depth: int = 1) -> Ge
     n = _counts(n)
     lw, lh = _lam("lambda_W", lambda_W), _lam("lambda_H", lambda_H)
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= 50:
-        raise ValueError(f"depth must be an integer in [1, 50]; got {depth!r}")
+        raise ValueError(f"depth must be an integer in [1, 50]; got {shown(depth)}")
     M = int(depth)
     N = int(n.sum())
     c = (M + 1) / 2 * (lw**M * lh) ** (1 / (M + 1))
@@ -286,9 +287,9 @@ def ce_balanced_scale(K: int, n_per_class: int, lambda_W: float, lambda_H: float
     :math:`\rho = \frac1a\log\frac{(K-1)(a - \beta)}{\beta}`, or 0 when :math:`\beta \ge 1`.
     """
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 2:
-        raise ValueError(f"K must be an integer >= 2; got {K!r}")
+        raise ValueError(f"K must be an integer >= 2; got {shown(K)}")
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
-        raise ValueError(f"n_per_class must be an integer >= 1; got {n_per_class!r}")
+        raise ValueError(f"n_per_class must be an integer >= 1; got {shown(n_per_class)}")
     lw, lh = _lam("lambda_W", lambda_W), _lam("lambda_H", lambda_H)
     a = K / (K - 1)
     beta = K * math.sqrt(n_per_class * lw * lh)
