@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ._style import figure
 
-__all__ = ["FIGURES", "make", "names"]
+__all__ = ["FIGURES", "make", "names", "stamp"]
 
 #: Figure modules under ``figures/``, by model family.
 FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linear_saxe", "deep_linear_eos",
@@ -23,6 +23,13 @@ FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linea
 def names() -> list[str]:
     """The figure names accepted by :func:`make` and ``solvable figure``."""
     return list(FIGURES)
+
+
+def stamp(fig: object, quick: bool) -> None:
+    """Say "quick mode" on a quick figure itself, so that it is never mistaken for the paper's setting."""
+    if quick:
+        fig.text(0.995, 0.005, "quick mode (small sizes, not the paper's setting)", ha="right", va="bottom",
+                 fontsize=7, color="C3")
 
 
 def make(name: str, out_dir: str | Path, quick: bool = False) -> list[Path]:
@@ -35,7 +42,5 @@ def make(name: str, out_dir: str | Path, quick: bool = False) -> list[Path]:
     path = out / f"{name}.png"
     with figure(path, module.SIZE) as fig:
         module.draw(fig, module.compute(quick=quick))
-        if quick:  # small sizes: say so on the figure itself, so it is never mistaken for the paper's
-            fig.text(0.995, 0.005, "quick mode (small sizes, not the paper's setting)", ha="right", va="bottom",
-                     fontsize=7, color="C3")
+        stamp(fig, quick)
     return [path]

@@ -41,6 +41,7 @@ def _draw_saxe(fig, ev: Evidence) -> None:
 
 
 @claim(id="deep_linear.saxe_modes", kind="simulation", figure=_draw_saxe,
+       formula=r"u(t) = \frac{s\, e^{2st}}{e^{2st} - 1 + s/u_0}",
        precision=(RTOL, "the mode trajectories (rtol 1e-10)"),
        source=f"{SAXE}, Eqs. 6-7",
        statement="From a small balanced start aligned with the target, each mode of a two-layer linear network follows "
@@ -71,6 +72,7 @@ def saxe_modes(ctx: Context) -> Evidence:
 
 
 @claim(id="deep_linear.end_to_end", kind="simulation",
+       formula=r"\dot\sigma = N\,\sigma^{2 - 2/N}(s - \sigma)",
        precision=(RTOL, "the mode trajectories (rtol 1e-10)"),
        source=f"{ARORA}, Theorem 1 and Eq. 7",
        statement="Under balanced initialisation each mode of the end-to-end matrix of a depth-N network obeys "
@@ -107,6 +109,7 @@ def _balance(layers: list[np.ndarray]) -> list[np.ndarray]:
 
 
 @claim(id="deep_linear.balancedness_conserved", kind="simulation",
+       formula=r"\frac{d}{dt}\left(W_{j+1}^\top W_{j+1} - W_j W_j^\top\right) = 0",
        precision=(RTOL, "the conservation check (rtol 1e-10)"),
        source=f"{ARORA}, Theorem 1 (balancedness; also Du, Hu & Lee 2018)",
        statement="Gradient flow conserves W_{j+1}^T W_{j+1} - W_j W_j^T from any start; gradient descent does not: "
@@ -150,6 +153,7 @@ SCALAR_STARTS = np.array([[0.3, 0.4, 0.5, 2.5], [0.2, 0.3, 0.5, 1.5], [0.1, 0.2,
 
 
 @claim(id="deep_linear.gfs_sharpness", kind="simulation",
+       formula=r"\lambda_{\max} = y^2 \sum_i \frac{1}{w_i^2 + c},\qquad \prod_i (w_i^2 + c) = y^2",
        precision=(RTOL, "the flow limits (rtol 1e-10)"),
        source=f"{KREISLER}, Lemma 3.2 and Theorem 3.3",
        statement="For scalar networks the sharpness of the gradient-flow solution is y^2 sum_i 1/(w_i^2 + c) with "
@@ -205,6 +209,7 @@ def _edge_runs(ctx: Context, rule: str, edges: np.ndarray, **kw):
 
 
 @claim(id="deep_linear.edge_of_stability", kind="simulation",
+       formula=r"0.99\,\frac{2}{\eta} \le \lambda_{\max}(H_\infty) \le \frac{2}{\eta}",
        source=f"{COHEN}, Sec. 3; {KREISLER}, Theorem 4.3 (scalar networks)",
        statement="With a step eta below the flow solution's sharpness, GD's sharpness rises to 2/eta and stays there: "
                  "it ends within 1% below 2/eta while the loss decreases non-monotonically.")
@@ -234,6 +239,7 @@ def edge_of_stability(ctx: Context) -> Evidence:
 
 
 @claim(id="deep_linear.sam_edge", kind="simulation",
+       formula=r"\lambda_{\max} = \frac{\sqrt{1 + 8\rho/\eta} - 1}{2\rho}",
        source=f"{AGARWALA}, Sec. 3 (unnormalised SAM)",
        statement="Unnormalised SAM ends at the largest eigenvalue (sqrt(1 + 8 rho/eta) - 1)/(2 rho) for a grid of "
                  "(eta, rho), below GD's 2/eta, when the flow's solution is sharper and a flatter minimum exists.")
@@ -330,6 +336,8 @@ def _grokking_spread(ctx: Context, run: dict) -> float:
 
 
 @claim(id="deep_linear.grokking_time", kind="simulation",
+       formula=r"t_{\mathrm{grok}} = t_{\mathrm{test}}(\epsilon) - t_{\mathrm{train}}(\epsilon)\ \text{from the "
+               r"Marchenko-Pastur integrals}",
        source=f"{LEVI}, Eqs. 5-9 and Sec. 4 (output dimension, weight decay)",
        statement="Gradient descent on the linear teacher-student model groks after the delay predicted by the "
                  "Marchenko-Pastur integrals, for lambda = d_in/N_tr in {0.1, 0.3, 0.5}, with d_out = 3 and with weight "
@@ -358,6 +366,7 @@ def grokking_time(ctx: Context) -> Evidence:
 
 
 @claim(id="deep_linear.model_collapse", kind="simulation", backends="numpy",
+       formula=r"E_n = \frac{\sigma^2 d}{T - d - 1} + \frac{n\,\sigma_0^2\, d}{T_0 - d - 1}",
        source=f"{DOHMATOB}, Theorem 1 (isotropic, ridgeless)",
        statement="Least squares trained on the n-th of a chain of self-trained generators has test error "
                  "sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), growing linearly in n.")
@@ -401,6 +410,8 @@ def ridge_collapse_run(ctx: Context) -> dict:
 
 
 @claim(id="deep_linear.model_collapse_ridge", kind="simulation", backends="numpy",
+       formula=r"E_n(\lambda) = \|w^*\|^2 \lambda^2 g_2 + \sigma^2 \gamma\, v_2 + \frac{n\,\sigma_0^2\, d}{T_0 - d "
+               r"- 1}\, r_2",
        source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a) (isotropic, ridge downstream); deterministic equivalent derived here "
               "with the Marchenko-Pastur resolvent",
        statement="A ridge predictor (lambda) trained on data labelled by the n-th self-trained generator has test error "
@@ -450,6 +461,7 @@ def _draw_adaptive_ridge(fig, ev: Evidence) -> None:
 
 
 @claim(id="deep_linear.adaptive_ridge", kind="simulation", backends="numpy", figure=_draw_adaptive_ridge,
+       formula=r"\lambda^*(n) = \arg\min_\lambda E_n(\lambda),\qquad \lambda^*(0) = \frac{\sigma^2 d}{T \|w^*\|^2}",
        source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a): adaptive regularisation mitigates model collapse; the optimum "
               "lambda*(n) derived here from the deterministic equivalent",
        statement="The ridge parameter lambda*(n) minimising the predicted error (sigma^2 d/(T |w*|^2) with clean data, "
@@ -493,6 +505,7 @@ def adaptive_ridge(ctx: Context) -> Evidence:
 
 
 @claim(id="deep_linear.symbolic", kind="symbolic", backends="none",
+       formula=r"\tau \dot u = 2u(s - u),\qquad \eta\,\ell\,(1 + \rho\,\ell) = 2",
        source=f"{SAXE}, Eq. 6; {KREISLER}, Lemma 3.2; {AGARWALA}, Sec. 3; Marchenko & Pastur 1967 (resolvent); {DOHMATOB}, Sec. 4",
        statement="sympy proves that Saxe's u(t) solves tau u' = 2u(s - u), that y^2 sum 1/w_i^2 is the top Hessian "
                  "eigenvalue at a minimum of a scalar network, that the SAM edge solves eta l (1 + rho l) = 2, and the "

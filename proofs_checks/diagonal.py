@@ -118,6 +118,9 @@ def _converged_conditions(s: AlphaSweep) -> dict[str, bool]:
 
 
 @claim(id="diagonal.implicit_bias", kind="simulation", figure=_draw_implicit_bias,
+       formula=r"w_\infty = \arg\min_{Xw = y} Q_\alpha(w),\quad Q_\alpha(w) = \alpha^2 \sum_i "
+               r"q\!\left(\frac{w_i}{\alpha^2}\right),\quad q(z) = 2 - \sqrt{4 + z^2} + z\,"
+               r"\operatorname{arcsinh}\frac{z}{2}",
        source=f"{WOODWORTH}, Theorem 1",
        statement="The gradient-flow limit from u = v = alpha is argmin Q_alpha(w) subject to Xw = y, for every alpha.")
 def implicit_bias(ctx: Context) -> Evidence:
@@ -185,6 +188,7 @@ def _draw_monotone(fig, ev: Evidence) -> None:
 
 
 @claim(id="diagonal.rich_limit", kind="simulation", figure=_draw_monotone,
+       formula=r"\alpha \to 0:\quad w_\infty(\alpha) \to \arg\min_{Xw = y} \|w\|_1",
        source=f"{WOODWORTH}, Theorem 2 (alpha -> 0)",
        statement="As alpha decreases, the flow limit approaches the minimum-l1 interpolator monotonically.")
 def rich_limit(ctx: Context) -> Evidence:
@@ -193,6 +197,7 @@ def rich_limit(ctx: Context) -> Evidence:
 
 
 @claim(id="diagonal.kernel_limit", kind="simulation", figure=_draw_monotone,
+       formula=r"\alpha \to \infty:\quad w_\infty(\alpha) \to \arg\min_{Xw = y} \|w\|_2",
        source=f"{WOODWORTH}, Theorem 2 (alpha -> infinity)",
        statement="As alpha grows, the flow limit approaches the minimum-l2 interpolator monotonically.")
 def kernel_limit(ctx: Context) -> Evidence:
@@ -212,6 +217,7 @@ def _draw_kernel_rate(fig, ev: Evidence) -> None:
 
 
 @claim(id="diagonal.kernel_rate", kind="simulation", figure=_draw_kernel_rate,
+       formula=r"w_\infty(\alpha) - w_2 = \frac{P_{\ker X}(w_2^{3})}{24\,\alpha^4} + O(\alpha^{-8})",
        source=f"{WOODWORTH}, Theorem 1, expanded at large alpha (derivation in theory.diagonal.kernel_correction)",
        statement="For large alpha the flow limit departs from the min-l2 interpolator by P_ker(X)(w2^3)/(24 alpha^4).")
 def kernel_rate(ctx: Context) -> Evidence:
@@ -253,6 +259,7 @@ def kernel_rate(ctx: Context) -> Evidence:
 
 
 @claim(id="diagonal.potential_symbolic", kind="symbolic", backends="none",
+       formula=r"q'(z) = \operatorname{arcsinh}\frac{z}{2},\quad q''(z) > 0,\quad w = 2\alpha^2 \sinh(X^\top \nu)",
        source=f"{WOODWORTH}, Theorem 1 (the potential q and the mirror-flow form)",
        statement="q'(z) = arcsinh(z/2), q''(z) > 0, and stationarity of the Lagrangian gives w = 2 alpha^2 sinh(X^T nu).")
 def potential_symbolic(ctx: Context) -> Evidence:
@@ -318,6 +325,8 @@ def _draw_saddle(fig, ev: Evidence) -> None:
 
 
 @claim(id="diagonal.saddle_to_saddle", kind="simulation", figure=_draw_saddle,
+       formula=r"\tilde t = \frac{t}{\ln(1/\alpha)}:\quad w(\tilde t) \to \text{Algorithm 1's saddles } \beta_k "
+               r"\text{ on } [\tilde t_k, \tilde t_{k+1})",
        precision=(1e-10, "the saddle-to-saddle runs (alpha down to 1e-12, rtol 1e-10)"),
        source=f"{PESME_FLAMMARION}, Algorithm 1 and Theorem 1 (time constants derived for w = u^2 - v^2)",
        statement="As alpha -> 0, gradient flow in rescaled time t/ln(1/alpha) jumps between the saddles of Algorithm 1 "
@@ -370,6 +379,7 @@ def saddle_to_saddle(ctx: Context) -> Evidence:
 # Initialisation shape (Azulay et al. 2021)
 # ---------------------------------------------------------------------------
 @claim(id="diagonal.init_shape", kind="simulation",
+       formula=r"w_\infty = \arg\min_{Xw = y} Q_{\alpha'}(w),\quad \alpha' = \alpha\,(1 - s^2)^{-1/4}",
        precision=(1e-10, "the shaped flows (rtol 1e-10)"),
        source="Azulay et al. 2021, On the Implicit Bias of Initialization Shape, Sec. 4 (scale derived for this model)",
        statement="For w = u+ v+ - u- v- with u0 v0 = alpha^2 and shape s, the flow limit is argmin Q_alpha' with "
@@ -472,6 +482,8 @@ def _flow_reference(ctx: Context):
 
 
 @claim(id="diagonal.sgd_effective_alpha", kind="simulation",
+       formula=r"w_\infty = \arg\min_{Xw = y} Q_{\alpha_\infty}(w),\quad \alpha_\infty = \sqrt{u_\infty v_\infty} < "
+               r"\alpha",
        precision=(1e-10, "the effective-alpha comparison"),
        source=f"{PESME_SGD}, Theorem 1; {EVEN}, Theorem 2",
        statement="The SGD limit is argmin Q_alpha_inf with the effective scale alpha_inf = sqrt(u_inf v_inf) < alpha, "
@@ -487,6 +499,7 @@ def sgd_effective_alpha(ctx: Context) -> Evidence:
 
 
 @claim(id="diagonal.large_step_effective_alpha", kind="simulation",
+       formula=r"w_\infty = \arg\min_{Xw = y} Q_{\alpha_\infty}(w),\quad \alpha_\infty = \sqrt{u_\infty v_\infty}",
        precision=(1e-10, "the effective-alpha comparison"),
        source=f"{EVEN}, Theorem 1 and Sec. 4",
        statement="The limit of GD with large steps is argmin Q_alpha_inf with alpha_inf = sqrt(u_inf v_inf); unlike SGD, "
@@ -551,6 +564,8 @@ def stability_runs(ctx: Context) -> tuple[list[dict], float, float]:
 
 
 @claim(id="diagonal.stability_trace", kind="simulation", figure=_draw_stability,
+       formula=r"\text{SGD: } \operatorname{tr} H \le \frac{2}{\eta},\qquad \text{GD: } \lambda_{\max}(H) \le "
+               r"\frac{2}{\eta}",
        precision=(1e-8, "the Hessians at the reached minima"),
        source=f"{WU_SU}, Sec. 3 (stability conditions) and Sec. 5 (diagonal networks)",
        statement="Minima reached by SGD (batch size 1) satisfy tr(H) <= 2/eta; minima reached by GD satisfy "
@@ -609,6 +624,8 @@ def regularisation_runs(ctx: Context) -> dict[str, dict]:
 
 
 @claim(id="diagonal.gradient_regularisation", kind="simulation",
+       formula=r"\alpha_\infty^{\mathrm{FD\text{-}GR}} < \alpha_\infty^{\mathrm{GR}} < \alpha_\infty^{\mathrm{GD}},"
+               r"\quad w_\infty = \arg\min_{Xw = y} Q_{\alpha_\infty}(w)",
        precision=(1e-10, "the effective-alpha comparison"),
        source=f"{KARAKIDA}, Sec. 5 (diagonal linear networks)",
        statement="Gradient regularisation drives the effective initial scale below that of GD (toward the rich regime), "

@@ -233,6 +233,7 @@ class Claim:
     backends: str = "any"
     figure: Figure | None = field(default=None, compare=False, repr=False)
     precision: tuple[float, str] | None = None
+    formula: str = ""
 
     def run(self, ctx: Context) -> Evidence:
         """The claim's check under ``ctx``, after its precision requirement (:class:`PrecisionError` if unmet)."""
@@ -250,7 +251,8 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
 def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any",
-          figure: Figure | None = None, precision: tuple[float, str] | None = None) -> Callable[[Check], Check]:
+          figure: Figure | None = None, precision: tuple[float, str] | None = None,
+          formula: str = "") -> Callable[[Check], Check]:
     """Register ``check(ctx: Context) -> Evidence`` as a claim.
 
     The model is the part of ``id`` before the dot. ``figure(fig, evidence)``,
@@ -258,6 +260,7 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
     for the report. ``precision=(relative, what)``: the relative accuracy the
     check needs and of what; under a dtype that cannot deliver it the claim
     reports "unsupported" instead of running (see :func:`require_precision`).
+    ``formula``: the statement's central formula in LaTeX (the report renders it as MathML).
     """
     if not _ID.match(id):
         raise ValueError(f"claim id must look like 'model.name' in lower case; got {shown(id)}")
@@ -272,7 +275,8 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
         if id in _REGISTRY and _REGISTRY[id].check.__qualname__ != check.__qualname__:
             raise ValueError(f"claim {shown(id)} is registered twice")
         _REGISTRY[id] = Claim(id=id, model=id.split(".")[0], source=source, statement=statement,
-                              kind=kind, check=check, backends=backends, figure=figure, precision=precision)
+                              kind=kind, check=check, backends=backends, figure=figure, precision=precision,
+                              formula=formula)
         return check
 
     return register

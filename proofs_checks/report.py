@@ -11,7 +11,14 @@ from typing import Any, Sequence
 from .registry import jsonable
 from .runner import Result
 
-__all__ = ["format_table", "results_document", "write_json", "write_report"]
+__all__ = ["draw_evidence", "format_table", "mathml", "results_document", "write_json", "write_report"]
+
+
+def mathml(latex: str) -> str:
+    """A claim's LaTeX formula as MathML (rendered by the browser itself: the report needs no script, works offline)."""
+    from latex2mathml.converter import convert
+
+    return convert(latex, display="block")
 
 
 def _short(x: Any, width: int = 22) -> str:
@@ -195,6 +202,8 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
     md.append("")
     for r in results:
         md += [f"## {r.claim.id}", "", f"*{r.claim.source}* — {r.claim.statement}", ""]
+        if r.claim.formula:
+            md += [f"$$ {r.claim.formula} $$", ""]
         if r.evidence is not None:
             md += [f"- {r.evidence.quantity}: predicted {_short(r.evidence.predicted, 200)}, observed "
                    f"{_short(r.evidence.observed, 200)}"]
@@ -230,6 +239,8 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         ev = r.evidence
         body = [f"<h2 id='{_anchor(r.claim.id)}'>{esc(r.claim.id)}</h2>",
                 f"<p><em>{esc(r.claim.source)}</em> — {esc(r.claim.statement)}</p>"]
+        if r.claim.formula:
+            body.append(mathml(r.claim.formula))
         if ev is not None:
             body.append(f"<p>{esc(ev.quantity)}: predicted {esc(_short(ev.predicted, 300))}; observed "
                         f"{esc(_short(ev.observed, 300))}.</p>")

@@ -29,6 +29,7 @@ def _run(problem: sim.Problem, ctx: Context, alpha: float = 0.1, t_max: float = 
 
 
 @claim(id="ufm.convex_value", kind="convex",
+       formula=r"\min_{W, H} f(W, H) = \min_{Z} \frac{1}{2N}\|Z - Y\|_F^2 + \sqrt{\lambda_W \lambda_H}\,\|Z\|_*",
        precision=(1e-9, "the value comparison"),
        source=f"{ZHU}, Theorem 3.1 and Sec. 3 (nuclear-norm reformulation)",
        statement="Gradient flow on the nonconvex UFM reaches the optimum of its convex reformulation: the "
@@ -69,6 +70,8 @@ def convex_value(ctx: Context) -> Evidence:
 
 
 @claim(id="ufm.mse_imbalanced_geometry", kind="simulation",
+       formula=r"\|w_k\|^2 = \left(\sqrt{\frac{n_k \lambda_H}{\lambda_W}} - N\lambda_H\right)_+,\qquad n_k \le N^2 "
+               r"\lambda_W \lambda_H \iff w_k = 0",
        precision=(1e-9, "the lengths"),
        source=f"{DANG}, Theorem 4.1 (bias-free, imbalanced, one layer)",
        statement="At the MSE UFM's minimum, W W^T is diagonal with ||w_k||^2 = sqrt(n_k lambda_H/lambda_W) - N lambda_H, "
@@ -118,6 +121,8 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
 
 
 @claim(id="ufm.mse_etf_bias", kind="simulation",
+       formula=r"\|w_k\|^2 = \frac{K-1}{K}\sqrt{\frac{\lambda_H}{\lambda_W}}\left(\sqrt{n} - "
+               r"N\sqrt{\lambda_W\lambda_H}\right)",
        precision=(1e-9, "the ETF metrics"),
        source="Han, Papyan & Donoho 2022 (MSE neural collapse); Zhu et al. 2021 (ETF geometry)",
        statement="With an unregularised bias and balanced classes the MSE UFM's minimum is a simplex ETF: NC1 = NC2 = "
@@ -180,6 +185,8 @@ def deep_head_runs(ctx: Context) -> list[dict]:
 
 
 @claim(id="ufm.deep_linear_geometry", kind="simulation",
+       formula=r"\min_{z \ge 0} \frac{(\sqrt{n_k} - z)^2}{2N} + \frac{M+1}{2}\left(\lambda_W^M "
+               r"\lambda_H\right)^{\frac{1}{M+1}} z^{\frac{2}{M+1}}",
        precision=(1e-9, "the values"),
        source=f"{DANG}, Theorems 4.2 and 4.4 (deep linear heads, imbalanced MSE)",
        statement="For M classifier layers the global minimiser follows from the per-class problem "
@@ -224,6 +231,8 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
 
 
 @claim(id="ufm.ce_etf", kind="simulation",
+       formula=r"\rho = \frac{1}{a}\log\frac{(K-1)(a - \beta)}{\beta},\quad a = \frac{K}{K-1},\quad \beta = "
+               r"K\sqrt{n\lambda_W\lambda_H}",
        precision=(1e-9, "the ETF metrics"),
        source=f"{ZHU}, Theorem 3.1 (balanced cross-entropy)",
        statement="Balanced cross-entropy UFM: NC1-NC3 -> 0, class means and classifiers form a simplex ETF with "
@@ -254,6 +263,8 @@ def ce_etf(ctx: Context) -> Evidence:
 
 
 @claim(id="ufm.minority_collapse", kind="convex", backends="any",
+       formula=r"\cos\angle(w_{\mathrm{minor},1}, w_{\mathrm{minor},2}) \uparrow 1 \text{ as } "
+               r"\frac{n_{\mathrm{major}}}{n_{\mathrm{minor}}} \to \infty",
        precision=(1e-8, "the classifier geometry"),
        source=f"{FANG}, Theorem 5 (minority collapse), through the convex cross-entropy program",
        statement="With two majority and two minority classes, the angle between the minority classifiers shrinks as the "
@@ -295,6 +306,8 @@ def minority_collapse(ctx: Context) -> Evidence:
 
 
 @claim(id="ufm.symbolic", kind="symbolic", backends="none",
+       formula=r"\nabla_z \left[\frac{(\sqrt{n_k} - z)^2}{2N} + \sqrt{\lambda_W\lambda_H}\, z\right] = 0 \text{ at "
+               r"} z_k",
        source=f"{DANG}, Theorem 4.1; {ZHU}, Theorem 3.1",
        statement="sympy proves that the closed-form one-layer MSE minimiser is a stationary point of the reduced "
                  "per-class problem and attains the AM-GM bound, and that rho solves the balanced CE scale equation.")
@@ -308,6 +321,7 @@ TIRER = "Tirer, Huang & Niles-Weed 2023, Perturbation Analysis of Neural Collaps
 
 
 @claim(id="ufm.perturbation_variability", kind="simulation",
+       formula=r"\mathrm{NC1}\left(\arg\min f + \frac{\lambda_H}{2}\|H - H_0\|^2\right) < \mathrm{NC1}(H_0)",
        precision=(1e-8, "the NC1 comparison"),
        source=f"{TIRER}, Sec. 4 (features near given ones)",
        statement="When the features are regularised toward given noisy features H0 instead of zero, the optimised "
@@ -346,6 +360,7 @@ KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervi
 
 
 @claim(id="ufm.scl_relu_orthogonal", kind="simulation",
+       formula=r"\langle \mu_k, \mu_l \rangle = 0 \ (k \ne l),\qquad h_i = \mu_{y_i}",
        precision=(1e-8, "the orthogonality check"),
        source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
        statement="Under the supervised contrastive loss with ReLU on unit-norm features, gradient flow ends at an "
