@@ -48,7 +48,7 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         ax.semilogx(data["t"], d["pred_test"], "--", color="C3", lw=1, label="test (MP)")
         ax.set_title(f"lambda = {lam}", fontsize=9)
         ax.set_xlabel("step")
+        ax.set_ylabel(f"accuracy (eps = {data['eps']:g})")
         if i == 0:
-            ax.set_ylabel(f"accuracy (eps = {data['eps']:g})")
             ax.legend(fontsize=6)
     fig.suptitle("Grokking in linear estimators (Levi et al. 2024, Fig. 1)", fontsize=9)

@@ -51,7 +51,9 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
         }
 
     return {"sim_alpha": sim_alphas, "pred_alpha": pred_alphas, "sim": summary(traj.final["w"]),
-            "pred": summary(pred), "status": traj.status, "n": problem.n, "d": problem.d}
+            "pred": summary(pred), "status": traj.status, "n": problem.n, "d": problem.d,
+            "not_converged": [f"alpha = {a:.3g}: {st} (open marker)" for a, st in zip(sim_alphas, traj.status)
+                              if st != "converged"]}
 
 
 def draw(fig: Any, data: dict[str, Any]) -> None:
@@ -61,8 +63,14 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         ax = fig.add_subplot(1, 3, i + 1)
         ax.loglog(data["pred_alpha"], np.maximum(data["pred"][key], 1e-16), "-", color="C0",
                   label="argmin Q_alpha (prediction)")
-        ax.loglog(data["sim_alpha"], np.maximum(data["sim"][key], 1e-16), "o", color="C3", label="gradient flow")
-        ax.set_xlabel("alpha")
+        done = np.asarray(data["status"]) == "converged"
+        values = np.maximum(data["sim"][key], 1e-16)
+        ax.loglog(data["sim_alpha"][done], values[done], "o", color="C3", label="gradient flow")
+        if not done.all():
+            ax.loglog(data["sim_alpha"][~done], values[~done], "o", mfc="none", color="0.5",
+                      label="not converged (not a result)")
+        ax.set_xlabel("initial scale alpha")
+        ax.set_ylabel("||w - w*||^2" if key == "test_error" else "relative distance")
         ax.set_title(titles[key], fontsize=9)
         if i == 0:
             ax.legend(fontsize=7)

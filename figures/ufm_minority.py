@@ -35,18 +35,24 @@ def compute(quick: bool = False) -> dict[str, Any]:
     for r in grid:
         U, s, _ = np.linalg.svd(th.ce_convex_program((2 * r, 2 * r, 2, 2), lam, lam).x, full_matrices=False)
         prog.append(_cos(U * np.sqrt(s)))
-    simulated = []
+    simulated, status = [], []
     for r in ratios:
         problem = sim.Problem(n=(2 * r, 2 * r, 2, 2), d=6, loss="ce", lambda_W=lam, lambda_H=lam)
         traj = sim.simulate(problem, alpha=[0.1], t_max=3e4, grad_tol=1e-8, record_metrics=False)
         simulated.append(_cos(traj.final["W"][0]))
-    return {"grid": grid, "prog": np.array(prog), "ratios": ratios, "sim": np.array(simulated)}
+        status.append(str(traj.status[0]))
+    return {"grid": grid, "prog": np.array(prog), "ratios": ratios, "sim": np.array(simulated), "status": status,
+            "not_converged": [f"ratio {r}: {st} (open marker)" for r, st in zip(ratios, status) if st != "converged"]}
 
 
 def draw(fig: Any, data: dict[str, Any]) -> None:
     ax = fig.add_subplot(1, 1, 1)
     ax.semilogx(data["grid"], data["prog"], "-", label="convex program")
-    ax.semilogx(data["ratios"], data["sim"], "o", label="gradient flow")
+    done = np.asarray(data["status"]) == "converged"
+    ratios = np.asarray(data["ratios"])
+    ax.semilogx(ratios[done], data["sim"][done], "o", label="gradient flow")
+    if not done.all():
+        ax.semilogx(ratios[~done], data["sim"][~done], "o", mfc="none", color="0.5", label="not converged (not a result)")
     ax.set_xlabel("imbalance ratio n_major / n_minor")
     ax.set_ylabel("cos(w_minor1, w_minor2)")
     ax.legend(fontsize=8)

@@ -9,7 +9,6 @@ import pytest
 from solvable import figures
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", figures.names())
 def test_figure_axes_are_labelled(name, tmp_path):
     import matplotlib
