@@ -27,14 +27,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# JupyterLab on notebooks/, where the py:percent notebooks open as notebooks on a double click (jupytext's
-# viewer, set as the default for Python files in a settings directory of this checkout only).
+# JupyterLab on notebooks/, where the py:percent notebooks open as notebooks on a double click: jupytext's
+# viewer is the default for Python files in .jupyter-lab-settings/, copied so that changes stay local.
 LAB_SETTINGS := $(VENV)/lab-settings
+ROOT_FLAG    := $(if $(filter 0,$(shell id -u)),--allow-root,)
 notebooks: $(STAMP)
-	mkdir -p $(LAB_SETTINGS)/@jupyterlab/docmanager-extension
-	printf '{"defaultViewers": {"python": "Jupytext Notebook"}}\n' \
-		> $(LAB_SETTINGS)/@jupyterlab/docmanager-extension/plugin.jupyterlab-settings
-	JUPYTERLAB_SETTINGS_DIR=$(LAB_SETTINGS) $(BIN)/jupyter lab --notebook-dir=notebooks
+	mkdir -p $(LAB_SETTINGS) && cp -rn .jupyter-lab-settings/. $(LAB_SETTINGS)/
+	JUPYTERLAB_SETTINGS_DIR=$(LAB_SETTINGS) $(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/diagonal_flow.py

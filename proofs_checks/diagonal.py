@@ -319,6 +319,8 @@ def _draw_saddle(fig, ev: Evidence) -> None:
     idx = np.clip(np.searchsorted(times, grid, side="right") - 1, 0, len(losses) - 1)
     ax.plot(grid, losses[idx], "k--", label="Algorithm 1 (alpha -> 0)")
     ax.set_yscale("log")
+    plateaus = np.asarray(losses)[np.asarray(losses) > 0]  # the last saddle interpolates: loss 0, off a log axis
+    ax.set_ylim(bottom=max(float(plateaus.min()) / 100, 1e-12) if plateaus.size else 1e-12)
     ax.set_xlabel("rescaled time t / ln(1/alpha)")
     ax.set_ylabel("training loss")
     ax.legend(fontsize=7)
