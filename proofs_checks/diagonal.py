@@ -410,8 +410,9 @@ def init_shape(ctx: Context) -> Evidence:
         u0sq_plus_v0sq = 2 * alpha**2 / np.sqrt(1 - s**2)
         alternative.append(_rel(w, th.implicit_bias(problem.X, problem.y, np.sqrt(u0sq_plus_v0sq)).x))
     errors, budgets = np.array(errors), np.array(budgets)
-    note = (f"the scale that fits is K = u0^2 + v0^2 = 2 alpha'^2; taking the potential's scale as "
-            f"k = 2(u0^2 + v0^2) instead (alpha'^2 = u0^2 + v0^2) misses by {max(alternative[1:]):.1e}, and ignoring "
+    note = (f"the scale that fits is K = u0^2 + v0^2 = 2 alpha'^2 (Azulay et al.'s q_k with k = 2(u0^2 + v0^2) is "
+            f"half this potential, with the same minimiser); putting k into this library's prefactor instead "
+            f"(alpha'^2 = u0^2 + v0^2, not the paper's potential) misses by {max(alternative[1:]):.1e}, and ignoring "
             f"the shape (alpha' = alpha) by up to {max(naive):.1e}")
     return Evidence(
         predicted=[round(x, 6) for x in l1_pred], observed=[round(x, 6) for x in l1_sim],

@@ -91,9 +91,9 @@ def choice(name: str, v: Any, options: tuple[str, ...]) -> str:
 
 
 def shown(v: Any) -> str:
-    """``repr`` of ``v`` with ``np.float64(-0.1)`` shown as ``-0.1`` and small arrays as lists (for messages)."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    elif isinstance(v, np.ndarray):
-        v = v.tolist() if v.size <= 12 else f"<array of shape {v.shape}>"
-    return v if isinstance(v, str) and v.startswith("<array") else repr(v)
+    """``repr`` for messages: NumPy scalars as Python numbers (``-0.1``, not ``np.float64(-0.1)``), arrays as lists.
+
+    (theory and sims each keep this one-liner: neither layer imports the other.)
+    """
+    v = v.item() if isinstance(v, np.generic) else v
+    return repr(v.tolist()) if isinstance(v, np.ndarray) and v.size <= 12 else repr(v)
