@@ -26,7 +26,7 @@ def _short(x: Any, width: int = 22) -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
-        return f"{x:.3g}"
+        return f"{x:.4g}"
     if isinstance(x, (list, tuple)):
         parts = [_short(v, width) for v in x[:3]]
         s = "[" + ", ".join(parts) + (", …]" if len(x) > 3 else "]")
