@@ -232,6 +232,9 @@ def integrate_flow(
         g = layout.pack(g)
         return loss, row_norm_sq(g), -g
 
+    def slope(z: Any) -> Any:  # the intermediate stages need neither the loss's norm nor the gradient's
+        return -layout.pack(loss_grad(layout.unpack(z))[1])
+
     rec = Recorder(batch, t_eval.shape[0])
     next_out = np.full(batch, int(np.searchsorted(t_eval, 0.0, side="right")), dtype=np.int64)  # per run
     if next_out[0]:
@@ -259,7 +262,7 @@ def integrate_flow(
                 stages.resize(runs.y)
             else:  # frozen in the batch: mark retired so they are stored once
                 runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
-        y_start, t_start, h_used, accept = _attempt(runs, stages, rhs, ctl, rtol, atol, float(t_max), tab)
+        y_start, t_start, h_used, accept = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab)
         _write_dense(rec, stages, observe_flat, t_eval, next_out, who, y_start, t_start, h_used, runs, accept)
         _classify(runs, accept, float(t_max), method.max_steps)
     status = out.status()
@@ -286,14 +289,14 @@ def _start(rhs: Callable, y: Any, stop: StopRule, t_max: float, rtol: float, ato
                  guards=guards)
 
 
-def _attempt(runs: _Runs, stages: Stages, rhs: Callable, ctl: PIController, rtol: float, atol: float,
-             t_end: float, tab: ButcherTableau) -> tuple[Any, Any, Any, Any]:
+def _attempt(runs: _Runs, stages: Stages, rhs: Callable, slope: Callable, ctl: PIController, rtol: float,
+             atol: float, t_end: float, tab: ButcherTableau) -> tuple[Any, Any, Any, Any]:
     """One trial step for every running run; accepted runs move. Returns where the step started and ``accept``."""
     xp = xp_of(runs.y)
     active = runs.code == Status.RUNNING.code
     h = xp.where(active, xp.minimum(runs.h, t_end - runs.t), 0.0)
     hc = column(h, runs.y)
-    y_new = rk_step(stages, lambda z: rhs(z)[2], runs.y, hc, runs.k1)
+    y_new = rk_step(stages, slope, runs.y, hc, runs.k1)
     loss_new, grad_sq_new, k_last = rhs(y_new)
     stages.k[-1, ...] = k_last
     err = error_norm(stages.error(hc), runs.y, y_new, rtol, atol)
