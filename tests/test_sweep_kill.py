@@ -69,7 +69,7 @@ def test_sigkill_then_resume_loses_nothing(tmp_path, executor, in_flight):
 
 
 def test_two_processes_share_one_store(tmp_path):
-    n = 10
+    n = 20  # 2 s of work each way: both interpreters are up long before it is done
     script = _script(tmp_path, "sequential", n, delay=0.1)
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
