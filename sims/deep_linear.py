@@ -40,7 +40,6 @@ from .driver import ALGORITHMS, Model, broadcast_runs, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
 from .matmul import chains, product, transpose
 from .regression import model_collapse, simulate_teacher_student
-from .rules import SGD
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
@@ -278,8 +277,6 @@ def simulate(
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.deep_linear.Problem; got {type(problem).__name__}")
-    if (algorithm == "sgd" or isinstance(algorithm, SGD)) and problem.n is None:
-        raise ValueError("algorithm='sgd' needs a problem with samples: Problem.from_data(X, Y, hidden)")
     if layers is None:
         alpha = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
     m = model(problem, alpha, init=init, layers=layers, record_sharpness=record_sharpness,
@@ -350,6 +347,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
         meta={"widths": list(problem.widths), "problem": {"digest": problem.digest()},
               "init": init if layers is None else "given"},
         backend=backend, dtype=dtype, n_samples=problem.n, t_max=50.0, atol=1e-14,
+        samples_hint="use Problem.from_data(X, Y, hidden)",
     )
 
 

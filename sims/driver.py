@@ -101,6 +101,8 @@ class Model:
         Default convergence threshold on the gradient norm.
     compact : bool
         Whether runs are independent rows, so finished runs may leave the batch.
+    samples_hint : str
+        For a model without samples: how to get a problem with them (said when SGD is asked for).
     """
 
     name: str
@@ -117,6 +119,7 @@ class Model:
     loss_tol: float | Callable[[float], Any] = 0.0
     grad_tol: float = 0.0
     compact: bool = True
+    samples_hint: str = ""
 
     @property
     def batch(self) -> int:
@@ -187,7 +190,7 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
 
 def broadcast_runs(alpha_rows: np.ndarray, lr: Any) -> np.ndarray:
     """Initial scales with one row per run: a single scale is repeated for a sweep over step sizes."""
-    if lr is None or callable(lr):
+    if lr is None:
         return alpha_rows
     n_lr = np.asarray(lr, dtype=float).size if np.ndim(lr) == 1 else 1
     if alpha_rows.shape[0] == 1 and n_lr > 1:
@@ -245,6 +248,9 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(OPTIONS)}")
     method = resolve_algorithm(algorithm, model.batch, model.dtype, model.atol, options)
+    if isinstance(method, SGD) and model.n_samples is None:
+        raise ValueError(f"algorithm='sgd' draws mini-batches of samples, and this {model.name} problem has none"
+                         + (f": {model.samples_hint}" if model.samples_hint else ""))
     t_max = model.t_max if options.get("t_max") is None else positive_float("t_max", options["t_max"])
     stop, loss_tol = _stop(model, method, options)
     meta = {"model": model.name, **model.meta, **_describe(method), "loss_tol": loss_tol, "grad_tol": stop.grad_tol,
