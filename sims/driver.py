@@ -215,7 +215,7 @@ def _describe(method: Flow | Rule) -> dict[str, Any]:
         return {"algorithm": "flow", "time_unit": "time", "rtol": method.rtol, "atol": method.atol,
                 "max_steps": method.max_steps}
     out: dict[str, Any] = {"algorithm": method.name, "time_unit": "step", "lr": np.asarray(method.lr).tolist()}
-    for name in ("batch_size", "rho", "normalized", "lam", "eps"):
+    for name in ("batch_size", "rho", "normalized", "lam", "eps", "damping", "decay"):
         if hasattr(method, name):
             out[{"normalized": "sam_normalized", "eps": "gr_eps"}.get(name, name)] = getattr(method, name)
     return out

@@ -30,7 +30,7 @@ from .state import Objective, State, row_norm_sq
 from ._validate import shown
 
 __all__ = ["GD", "SAM", "SGD", "Algorithm", "GradientRegularized", "MinibatchSampler", "PreconditionedGD", "Rule",
-           "RuleState", "StepInfo", "geometric"]
+           "RuleState", "ScaledGD", "StepInfo", "Subgradient", "geometric", "scaled_direction"]
 
 
 def geometric(q: float) -> Callable[[int], float]:
@@ -233,6 +233,72 @@ class PreconditionedGD(Rule):
         return y - lr * direction, StepInfo(loss, row_norm_sq(g))
 
 
+def scaled_direction(state: State, grads: State, damping: float) -> State:
+    r"""The ScaledGD(:math:`\lambda`) direction of a factorised matrix (Xu, Shen, Ma, Chi 2023, Eq. (6)).
+
+    One factor :math:`X` (``M = X X^T``): :math:`\nabla_X f\,(X^\top X + \lambda I)^{-1}`.
+    Two factors (``M = F G^T``): :math:`(\nabla_F f\,(G^\top G + \lambda I)^{-1},\;
+    \nabla_G f\,(F^\top F + \lambda I)^{-1})` (Tong, Ma, Chi 2021's ScaledGD with the damping of Xu et al.).
+    Each factor is a ``(B, n, k)`` stack; the ``k x k`` systems are solved, not inverted.
+    """
+    if len(state) not in (1, 2):
+        raise ValueError(f"ScaledGD preconditions one factor (X X^T) or two (F G^T); this state has {len(state)}")
+    xp = xp_of(state[0])
+    k = state[0].shape[-1]
+    eye = xp.eye(k, dtype=state[0].dtype, device=_device(state[0]))
+
+    def right_solve(g: Any, factor: Any) -> Any:
+        gram = xp.matmul(xp.permute_dims(factor, (0, 2, 1)), factor) + damping * eye
+        return xp.permute_dims(xp.linalg.solve(gram, xp.permute_dims(g, (0, 2, 1))), (0, 2, 1))
+
+    if len(state) == 1:
+        return (right_solve(grads[0], state[0]),)
+    F, G = state
+    return right_solve(grads[0], G), right_solve(grads[1], F)
+
+
+@dataclass(frozen=True)
+class ScaledGD(PreconditionedGD):
+    r"""ScaledGD(:math:`\lambda`) of Xu, Shen, Ma, Chi 2023 ("The Power of Preconditioning in
+    Overparameterized Low-Rank Matrix Sensing", Eq. (6)):
+    :math:`X \leftarrow X - \eta\,\nabla f(X)\,(X^\top X + \lambda I)^{-1}`, per factor
+    (see :func:`scaled_direction`). ``damping`` is :math:`\lambda \ge 0`; 0 is the undamped
+    ScaledGD of Tong, Ma, Chi 2021 (singular once a factor loses rank)."""
+
+    precondition: Callable[[State, State], State] | None = None
+    damping: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return "scaledgd"
+
+    def __post_init__(self) -> None:
+        _check_real("damping", self.damping, positive=False)
+        damping = float(self.damping)
+        object.__setattr__(self, "precondition", lambda state, grads: scaled_direction(state, grads, damping))
+        super().__post_init__()
+
+
+@dataclass(frozen=True)
+class Subgradient(GD):
+    r"""The sub-gradient method with geometrically decaying steps :math:`\eta_t = \eta_0 q^t`
+    (Ma & Fattahi 2023, "Global Convergence of Sub-gradient Method for Robust Matrix Recovery",
+    Algorithm 1): :math:`\theta \leftarrow \theta - \eta_t g_t` with :math:`g_t` a sub-gradient
+    (the model's ``loss_grad`` returns one for a non-smooth loss). ``decay`` is :math:`q \in (0, 1]`."""
+
+    decay: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return "subgradient"
+
+    def __post_init__(self) -> None:
+        if self.schedule is not None:
+            raise ValueError("Subgradient sets its own schedule from decay; do not pass schedule")
+        object.__setattr__(self, "schedule", geometric(self.decay))
+        super().__post_init__()
+
+
 @dataclass(frozen=True)
 class GradientRegularized(Rule):
     r"""Gradient descent on the gradient-regularised loss :math:`L + \frac{\lambda}{2}\|\nabla L\|^2`.
@@ -264,4 +330,4 @@ class GradientRegularized(Rule):
 
 
 #: The rules shipped with the engine (any :class:`Rule` subclass works).
-Algorithm = GD | SGD | SAM | PreconditionedGD | GradientRegularized
+Algorithm = GD | SGD | SAM | PreconditionedGD | ScaledGD | Subgradient | GradientRegularized
