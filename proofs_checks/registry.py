@@ -56,7 +56,7 @@ BACKEND_NEEDS = ("any", "numpy", "none")
 
 #: Model families in the order they are listed; each has a module
 #: ``proofs_checks.<model>`` that registers its claims on import.
-MODELS = ("diagonal", "deep_linear", "ufm")
+MODELS = ("diagonal", "deep_linear", "matrix_sensing", "ufm")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ __all__ = [
     "check_seed",
     "get_dtype",
     "host_rng",
+    "init_rng",
     "namespace",
     "to_numpy",
     "xp_of",
@@ -166,3 +167,13 @@ def check_seed(seed: Any) -> int:
 def host_rng(seed: int) -> np.random.Generator:
     """The host random generator every draw in solvable comes from."""
     return np.random.default_rng(check_seed(seed))
+
+
+def init_rng(seed: int) -> np.random.Generator:
+    """The host generator of random initial states: the stream ``(seed, 1)`` of :class:`numpy.random.SeedSequence`.
+
+    Independent of :func:`host_rng` (``default_rng(seed)``), which makes the problems: with one
+    stream for both, a problem and an initialisation drawn from the same seed repeat the same
+    numbers whenever their shapes agree (a "random" start inside the target's singular subspace).
+    """
+    return np.random.default_rng(np.random.SeedSequence(check_seed(seed), spawn_key=(1,)))

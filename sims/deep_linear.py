@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import choice, positive_array, positive_int, scale_array, real_array
-from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
+from .backend import DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
 from .driver import ALGORITHMS, Model, broadcast_runs, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
 from .matmul import chains, product, transpose
@@ -210,7 +210,7 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
             right = v if j == 0 else np.eye(widths[j])[:, :r]
             layers.append(scale[:, None, None] * (left @ right.T)[None])
     else:
-        rng = host_rng(seed)
+        rng = init_rng(seed)  # not host_rng: Problem.random(seed=seed) drew the target's vectors from that
         for j in range(n):
             std = a[:, None, None] ** (1.0 / n) / math.sqrt(widths[j])
             layers.append(std * rng.standard_normal((widths[j + 1], widths[j]))[None])

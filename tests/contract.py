@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvable.sims import deep_linear, diagonal, ufm
+from solvable.sims import deep_linear, diagonal, matrix_sensing, ufm
 
 
 @dataclass(frozen=True)
@@ -211,4 +211,64 @@ def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
 UFM_MSE = _ufm_spec("ufm_mse", "mse")
 UFM_CE_DEEP = _ufm_spec("ufm_ce_deep_bias_relu", "ce", depth=2, lambda_b=0.01, relu=True)
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP]
+
+def _ms_problem(operator: str, symmetric: bool) -> Callable[[int], Any]:
+    m = None if operator == "population" else 30
+    return lambda seed: matrix_sensing.Problem.random(6, 6 if symmetric else 5, 2, m=m, symmetric=symmetric,
+                                                      operator=operator, noise=0.0, seed=seed)
+
+
+def _ms_spec(name: str, operator: str, symmetric: bool, factorisation: str, **kw: Any) -> ModelSpec:
+    make = _ms_problem(operator, symmetric)
+    k = 3
+
+    def random_state(p: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        return tuple(rng.standard_normal((2,) + x.shape[1:]) * 0.6 for x in
+                     matrix_sensing.initial_state(p, 1.0, factorisation=factorisation, k=k, **kw))
+
+    def kwargs(seed: int) -> dict[str, Any]:
+        p = make(seed)
+        return {"M_star": p.M_star, "operator": p.operator, "A": p.A, "mask": p.mask, "y": p.y,
+                "symmetric": p.symmetric}
+
+    dense = operator in ("gaussian", "symmetric")
+    common = dict(k=k, factorisation=factorisation, **kw)
+    runs = {
+        "flow": dict(alpha=[0.1, 0.5], t_max=5.0, **common),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100, **common),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.05, rho=0.05, steps=100, **common),
+        "gr": dict(alpha=[0.1, 0.5], algorithm="gr", lr=0.05, lam=0.05, steps=100, **common),
+    }
+    if dense:
+        runs["sgd"] = dict(alpha=[0.1, 0.5], algorithm="sgd", lr=0.05, steps=100, batch_size=5, **common)
+    bad = [("M_star", np.ones(3)), ("M_star", np.full((6, 6), np.nan)), ("operator", "fourier"), ("y", None),
+           ("noise", -1.0), ("outliers", 1.5), ("symmetric", "yes")]
+    if dense:
+        bad += [("A", np.ones((30, 4, 4))), ("y", np.ones(7))]
+    elif operator == "completion":
+        bad += [("mask", np.ones((2, 2), dtype=bool)), ("mask", np.zeros((6, 5), dtype=bool))]
+    if operator == "population":
+        bad = [("M_star", np.ones(3)), ("M_star", np.full((6, 6), np.nan)), ("operator", "fourier"),
+               ("y", np.ones(3)), ("noise", 0.5), ("symmetric", "yes")]
+    return ModelSpec(
+        name=name,
+        make_problem=make,
+        random_state=random_state,
+        model=lambda p: matrix_sensing.model(p, 0.5, **common),
+        n_samples=lambda p: p.m if dense else None,
+        simulate=matrix_sensing.simulate,
+        runs=runs,
+        divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 50.0], steps=300, **common),
+        problem_cls=matrix_sensing.Problem,
+        problem_kwargs=kwargs,
+        bad_fields=bad,
+        weighted=dense,
+    )
+
+
+MATRIX_SENSING = _ms_spec("matrix_sensing", "symmetric", True, "symmetric")
+MATRIX_SENSING_COMPLETION = _ms_spec("matrix_sensing_completion_asymmetric", "completion", False, "asymmetric")
+MATRIX_SENSING_DEEP = _ms_spec("matrix_sensing_population_deep", "population", False, "deep", depth=3)
+
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP,
+         MATRIX_SENSING, MATRIX_SENSING_COMPLETION, MATRIX_SENSING_DEEP]

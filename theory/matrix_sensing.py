@@ -31,7 +31,8 @@ import numpy as np
 from .convex import ConvexSolution, SolverError, check_matrix, check_vector, solve
 from ._format import shown
 
-__all__ = ["GreedyStages", "commuting_limit", "effective_rank", "exact_rate", "greedy_low_rank", "learning_slope",
+__all__ = ["GreedyStages", "commuting_limit", "effective_rank", "exact_rate", "gd_iterations", "greedy_low_rank",
+           "learning_slope",
            "learning_time", "min_nuclear_norm", "mode_energy", "overparam_tail"]
 
 
@@ -76,7 +77,8 @@ def learning_time(sigma: Any, s0: Any, level: float = 0.5, loss_scale: float = 0
     :func:`mode_energy`).
     """
     sigma, s0 = _positive("sigma", sigma), _positive("s0", s0)
-    if not 0 < level < 1:
+    level = np.asarray(level, dtype=float)
+    if np.any(level <= 0) or np.any(level >= 1):
         raise ValueError(f"level must lie in (0, 1); got {shown(level)}")
     if np.any(s0 >= level * sigma):
         raise ValueError("s0 must be below level * sigma (the mode is not yet learned)")
@@ -120,6 +122,21 @@ def exact_rate(sigma_r: float, loss_scale: float = 0.5) -> float:
     Per GD step of size :math:`\eta`: a factor :math:`1 - 4s\eta\sigma_r`.
     """
     return 4.0 * float(loss_scale) * float(_positive("sigma_r", sigma_r))
+
+
+def gd_iterations(sigma: Any, s0: float, eps: float, lr: float, loss_scale: float = 0.5) -> float:
+    r"""GD iterations until every mode is within ``eps`` of its target, commuting population case.
+
+    Mode :math:`i` must reach energy :math:`\sigma_i - \epsilon`: by :func:`learning_time` at level
+    :math:`1 - \epsilon/\sigma_i`, in steps of :math:`\eta` (valid for :math:`8s\eta\sigma_i \ll 1`,
+    i.e. for the slow modes that set the count). With :math:`\sigma_r = \sigma_1/\kappa` and
+    :math:`\eta \propto 1/\sigma_1` this is :math:`\Theta(\kappa\ln(\sigma_r/s_0))` iterations: the
+    polynomial dependence on :math:`\kappa` that ScaledGD removes (Xu et al. 2023, Sec. 1).
+    """
+    sigma = _positive("sigma", sigma)
+    lr, eps = float(_positive("lr", lr)), float(_positive("eps", eps))
+    level = np.clip(1 - eps / sigma, 0.5, 1 - 1e-15)
+    return float(np.max(learning_time(sigma, s0, level=level, loss_scale=loss_scale)) / lr)
 
 
 @dataclass(frozen=True)
@@ -233,15 +250,18 @@ def min_nuclear_norm(A: Any = None, y: Any = None, *, mask: Any = None, psd: boo
         raise ValueError("psd=True needs square matrices")
     M = cp.Variable((n1, n2), symmetric=bool(psd)) if psd else cp.Variable((n1, n2))
     if mask is not None:
-        measured = cp.hstack([M[i, j] for i, j in zip(rows, cols)]) if rows.size < 5000 else cp.vec(M, order="C")[
-            rows * n2 + cols]
+        measured = cp.vec(M, order="C")[rows * n2 + cols]
     else:
         measured = A.reshape(A.shape[0], -1) @ cp.vec(M, order="C")
     constraint = measured == y
     cons = [constraint] + ([M >> 0] if psd else [])
     objective = cp.trace(M) if psd else cp.normNuc(M)
-    # An inaccurate finish is accepted only if our own KKT residuals certify the point (below).
-    status = solve(cp.Problem(cp.Minimize(objective), cons), solver, allow_inaccurate=True)
+    # SCS by default: the interior-point solvers spend minutes on the 2n x 2n semidefinite cone at
+    # n = 100, where SCS takes seconds; its accuracy is certified by our own KKT residuals below, as is an
+    # inaccurate finish of any solver.
+    solver = solver or "SCS"
+    options = {"eps": 1e-9, "max_iters": 200_000} if solver == "SCS" else {}
+    status = solve(cp.Problem(cp.Minimize(objective), cons), solver, allow_inaccurate=True, **options)
     Mv = np.asarray(M.value)
     lam = -np.asarray(constraint.dual_value, dtype=float).reshape(-1)
     if mask is not None:
@@ -265,7 +285,7 @@ def min_nuclear_norm(A: Any = None, y: Any = None, *, mask: Any = None, psd: boo
     }
     if max(residuals.values()) > 1e-4:
         raise SolverError(f"the nuclear-norm solution is not certified (KKT residuals {residuals})", status)
-    return ConvexSolution.certified(Mv, nuc, residuals, dual=lam, status=status, solver=solver or "CLARABEL")
+    return ConvexSolution.certified(Mv, nuc, residuals, dual=lam, status=status, solver=solver)
 
 
 def commuting_limit(a: Any, y: Any, alpha: float) -> ConvexSolution:

@@ -1,0 +1,112 @@
+"""GD steps per second on matrix sensing with a dense Gaussian operator, against the memory-bandwidth bound and peers.
+
+n1 = n2 = 100, m = 5000 measurements (the operator is m x n1 n2 = 5e7 float64 entries, 400 MB), symmetric
+factorisation k = 5, a batch of B runs. One GD step applies the operator and its adjoint once each, for the
+whole batch at once: two matrix products that each read the operator once, so a step must move at least
+2 x 8 m n1 n2 bytes. The script measures, in this process on this machine:
+
+* the memory bandwidth (a NumPy reduction over a 400 MB array, best of five), hence the bound on steps/s,
+  and solvable's achieved fraction of it;
+* a plain NumPy loop over the measurements (``<A_i, M>`` one at a time, then the adjoint), per run;
+* PyTorch on the same products when it is installed.
+
+It also prints how the time per step grows with m and with the batch. Run:
+``python benchmarks/matrix_sensing_gd.py`` (``--quick``: m = 1000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import time
+
+import numpy as np
+
+from solvable.sims import matrix_sensing as ms
+
+N, RANK, K = 100, 3, 5
+
+
+def bandwidth(nbytes: int) -> float:
+    """Bytes per second of a streaming read (np.sum over a float64 array of ``nbytes``), best of five."""
+    a = np.ones(nbytes // 8)
+    best = np.inf
+    for _ in range(5):
+        t = time.perf_counter()
+        a.sum()
+        best = min(best, time.perf_counter() - t)
+    return a.nbytes / best
+
+
+def solvable_steps(problem: ms.Problem, batch: int, steps: int) -> float:
+    """Seconds per GD step of solvable's batched driver (recording only the first and last step)."""
+    alphas = np.full(batch, 1e-3)
+    ms.simulate(problem, alphas, "gd", k=K, lr=0.05, steps=2, t_eval=[0, 2], record_sv=False)  # warm-up
+    t = time.perf_counter()
+    ms.simulate(problem, alphas, "gd", k=K, lr=0.05, steps=steps, t_eval=[0, steps], record_sv=False, loss_tol=0.0)
+    return (time.perf_counter() - t) / steps
+
+
+def loop_steps(problem: ms.Problem, steps: int) -> float:
+    """Seconds per GD step of one run with a Python loop over the measurements."""
+    A, y = problem.A, problem.y
+    X = 1e-3 * np.random.default_rng(0).standard_normal((problem.n1, K))
+    t = time.perf_counter()
+    for _ in range(steps):
+        M = X @ X.T
+        G = np.zeros_like(M)
+        for i in range(A.shape[0]):
+            G += (np.sum(A[i] * M) - y[i]) * A[i]
+        X = X - 0.05 * (G + G.T) @ X
+    return (time.perf_counter() - t) / steps
+
+
+def torch_steps(problem: ms.Problem, batch: int, steps: int) -> float | None:
+    """Seconds per GD step of the same batched products in PyTorch (CPU), or None if it is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    A = torch.from_numpy(problem.A.reshape(problem.m, -1))
+    y = torch.from_numpy(problem.y)
+    X = 1e-3 * torch.randn(batch, problem.n1, K, dtype=torch.float64)
+    t = time.perf_counter()
+    for _ in range(steps):
+        M = X @ X.transpose(1, 2)
+        r = M.reshape(batch, -1) @ A.T - y
+        G = (r @ A).reshape(batch, problem.n1, problem.n2)
+        X = X - 0.05 * (G + G.transpose(1, 2)) @ X
+    return (time.perf_counter() - t) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="m = 1000 instead of 5000")
+    args = parser.parse_args()
+    m = 1000 if args.quick else 5000
+    problem = ms.Problem.random(N, N, RANK, m=m, symmetric=True, operator="symmetric", seed=0)
+    op_bytes = 8 * m * N * N
+    bw = bandwidth(op_bytes)
+    bound = bw / (2 * op_bytes)
+    print(f"operator {m} x {N * N} float64 = {op_bytes / 1e6:.0f} MB; measured bandwidth {bw / 1e9:.1f} GB/s "
+          f"-> at most {bound:.2f} steps/s (two reads of the operator per step)")
+    print(f"{'batch':>6} {'s/step':>9} {'steps/s':>8} {'runs*steps/s':>13} {'of bound':>9}")
+    per_step = {}
+    for batch in (1, 8, 32):
+        sec = solvable_steps(problem, batch, 10 if not args.quick else 20)
+        per_step[batch] = sec
+        print(f"{batch:>6} {sec:>9.4f} {1 / sec:>8.2f} {batch / sec:>13.1f} {1 / sec / bound:>8.0%}")
+    loop = loop_steps(problem, 2)
+    print(f"plain NumPy loop over measurements, one run: {loop:.3f} s/step -> solvable (batch 32) is "
+          f"{loop * 32 / per_step[32]:.0f}x faster per run-step, (batch 1) {loop / per_step[1]:.0f}x")
+    tt = torch_steps(problem, 32, 10)
+    print("PyTorch: not installed" if tt is None else
+          f"PyTorch (CPU, batch 32): {tt:.4f} s/step; solvable / torch time ratio {per_step[32] / tt:.2f}")
+    print("growth with m (batch 8):")
+    for mm in (m // 4, m // 2, m):
+        p = ms.Problem.random(N, N, RANK, m=mm, symmetric=True, operator="symmetric", seed=0)
+        print(f"  m = {mm:>5}: {solvable_steps(p, 8, 10):.4f} s/step")
+
+
+if __name__ == "__main__":
+    main()
