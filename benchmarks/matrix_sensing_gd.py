@@ -5,8 +5,10 @@ factorisation k = 5, a batch of B runs. One GD step applies the operator and its
 whole batch at once: two matrix products that each read the operator once, so a step must move at least
 2 x 8 m n1 n2 bytes. The script measures, in this process on this machine:
 
-* the memory bandwidth (a NumPy reduction over a 400 MB array, best of five), hence the bound on steps/s,
-  and solvable's achieved fraction of it;
+* the memory bandwidth (a NumPy reduction over a 400 MB array, best of five) and the peak of a large
+  matrix product; the bound on a step is the larger of the operator's two reads at that bandwidth and its
+  4 m n1 n2 B flops at that peak (a roofline: batch 1 is memory-bound, large batches compute-bound), and
+  solvable's achieved fraction of it is printed;
 * a plain NumPy loop over the measurements (``<A_i, M>`` one at a time, then the adjoint), per run;
 * PyTorch on the same products when it is installed.
 
@@ -38,13 +40,30 @@ def bandwidth(nbytes: int) -> float:
     return a.nbytes / best
 
 
+def peak_flops() -> float:
+    """Floating-point operations per second of a large float64 matrix product (this machine's BLAS, all cores)."""
+    a = np.random.default_rng(0).standard_normal((2000, 2000))
+    a @ a
+    best = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t)
+    return 2 * 2000**3 / best
+
+
 def solvable_steps(problem: ms.Problem, batch: int, steps: int) -> float:
-    """Seconds per GD step of solvable's batched driver (recording only the first and last step)."""
+    """Seconds per GD step of solvable's batched driver: a run of ``steps + 1`` steps minus a run of one,
+    so that building the model (moving the operator, the initial draw) is not counted."""
     alphas = np.full(batch, 1e-3)
-    ms.simulate(problem, alphas, "gd", k=K, lr=0.05, steps=2, t_eval=[0, 2], record_sv=False)  # warm-up
-    t = time.perf_counter()
-    ms.simulate(problem, alphas, "gd", k=K, lr=0.05, steps=steps, t_eval=[0, steps], record_sv=False, loss_tol=0.0)
-    return (time.perf_counter() - t) / steps
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        ms.simulate(problem, alphas, "gd", k=K, lr=0.05, steps=n, t_eval=[0, n], record_sv=False, loss_tol=0.0)
+        return time.perf_counter() - t
+
+    run(1)  # warm-up
+    return (run(steps + 1) - run(1)) / steps
 
 
 def loop_steps(problem: ms.Problem, steps: int) -> float:
@@ -86,16 +105,17 @@ def main() -> None:
     m = 1000 if args.quick else 5000
     problem = ms.Problem.random(N, N, RANK, m=m, symmetric=True, operator="symmetric", seed=0)
     op_bytes = 8 * m * N * N
-    bw = bandwidth(op_bytes)
-    bound = bw / (2 * op_bytes)
-    print(f"operator {m} x {N * N} float64 = {op_bytes / 1e6:.0f} MB; measured bandwidth {bw / 1e9:.1f} GB/s "
-          f"-> at most {bound:.2f} steps/s (two reads of the operator per step)")
-    print(f"{'batch':>6} {'s/step':>9} {'steps/s':>8} {'runs*steps/s':>13} {'of bound':>9}")
+    bw, flops = bandwidth(op_bytes), peak_flops()
+    print(f"operator {m} x {N * N} float64 = {op_bytes / 1e6:.0f} MB; measured bandwidth {bw / 1e9:.1f} GB/s, "
+          f"matrix-product peak {flops / 1e9:.0f} GFLOP/s")
+    print("bound per step = max(two reads of the operator / bandwidth, 4 m n^2 B flops / peak) (a roofline)")
+    print(f"{'batch':>6} {'s/step':>9} {'bound s':>9} {'steps/s':>8} {'runs*steps/s':>13} {'of bound':>9}")
     per_step = {}
     for batch in (1, 8, 32):
         sec = solvable_steps(problem, batch, 10 if not args.quick else 20)
         per_step[batch] = sec
-        print(f"{batch:>6} {sec:>9.4f} {1 / sec:>8.2f} {batch / sec:>13.1f} {1 / sec / bound:>8.0%}")
+        bound = max(2 * op_bytes / bw, 4 * m * N * N * batch / flops)
+        print(f"{batch:>6} {sec:>9.4f} {bound:>9.4f} {1 / sec:>8.2f} {batch / sec:>13.1f} {bound / sec:>8.0%}")
     loop = loop_steps(problem, 2)
     print(f"plain NumPy loop over measurements, one run: {loop:.3f} s/step -> solvable (batch 32) is "
           f"{loop * 32 / per_step[32]:.0f}x faster per run-step, (batch 1) {loop / per_step[1]:.0f}x")

@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -83,7 +84,8 @@ class Problem:
         Observed entries (``completion``).
     y : ndarray (m,) or None
         Measurements :math:`\mathcal A(M^*)` + noise; for completion the observed entries in
-        ``np.flatnonzero(mask)`` order, scaled by :math:`1/\sqrt p` like the operator; ``None`` for the population operator (the loss is the distance to ``M_star``).
+        ``np.flatnonzero(mask)`` order, scaled by :math:`1/\sqrt p` like the operator; ``None``
+        for the population operator (the loss is the distance to ``M_star``).
     noise : float
         Standard deviation of the dense Gaussian noise added to ``y``.
     outliers : float in [0, 1)
@@ -194,7 +196,12 @@ class Problem:
         return M.reshape(M.shape[:-2] + (-1,))
 
     def digest(self) -> str:
-        """A short stable hash of the data, for provenance in results."""
+        """A short stable hash of the data, for provenance in results (computed once: a dense operator is
+        hundreds of MB, and every simulate call records it)."""
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> str:
         h = hashlib.sha256(self.operator.encode())
         for a in (self.M_star, self.A, self.mask, self.y):
             if a is not None:
@@ -390,7 +397,8 @@ def loss_grad(op: DeviceOperator, factorisation: str, loss: str, loss_scale: flo
 def observe(op: DeviceOperator, M_star: Any, factorisation: str, loss: str, loss_scale: float,
             state: tuple[Any, ...], record_sv: bool, record_M: bool = False) -> dict[str, Any]:
     """Observables: ``loss``, ``rel_error`` :math:`\\|M - M^*\\|_F/\\|M^*\\|_F`, ``sv`` (every singular value
-    of ``M``, decreasing) when ``record_sv``, ``M`` itself when ``record_M``, and ``imbalance`` :math:`\\|F^\\top F - G^\\top G\\|_F` (asymmetric)."""
+    of ``M``, decreasing) when ``record_sv``, ``M`` itself when ``record_M``, and ``imbalance``
+    :math:`\\|F^\\top F - G^\\top G\\|_F` (asymmetric)."""
     xp = xp_of(state[0])
     M = end_to_end(state, factorisation)
     batch = M.shape[0]
@@ -423,7 +431,8 @@ def _default_factorisation(problem: Problem, factorisation: str | None) -> str:
 
 def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = None, depth: int = 3,
           beta: Any = None, init: str = "random", loss: str = "l2", loss_scale: float = 0.5, record_sv: bool = True,
-          record_M: bool = False, seed: int = 0, backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
+          record_M: bool = False, seed: int = 0, backend: str = "numpy", dtype: str = "float64",
+          device: Any = None) -> Model:
     """The factorised model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`
     (see :func:`simulate` for the arguments; ``loss_grad`` takes per-measurement weights for a dense operator)."""
     if not isinstance(problem, Problem):
@@ -591,5 +600,6 @@ def simulate(
         lr_for_runs = lr
     a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr_for_runs)[:, 0]
     m = model(problem, a, k=k, factorisation=factorisation, depth=depth, beta=beta, init=init, loss=loss,
-              loss_scale=loss_scale, record_sv=record_sv, record_M=record_M, seed=seed, backend=backend, dtype=dtype, device=device)
+              loss_scale=loss_scale, record_sv=record_sv, record_M=record_M, seed=seed, backend=backend, dtype=dtype,
+              device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
