@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .backend import asarray, xp_of
 
 __all__ = ["DeviceOperator", "device_operator"]
@@ -77,8 +79,6 @@ class DeviceOperator:
 
 def device_operator(problem: Any, xp: Any, dtype: str, device: Any) -> DeviceOperator:
     """Move ``problem``'s operator to the backend (one copy per model, shared by every run)."""
-    import numpy as np
-
     n = problem.n1 * problem.n2
     if problem.operator in ("gaussian", "symmetric"):
         return DeviceOperator(problem.operator, asarray(problem.A.reshape(problem.m, n), xp, dtype, device),
