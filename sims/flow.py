@@ -44,8 +44,8 @@ from .controller import PIController, error_norm
 from .discrete import run_discrete
 from .recording import Recorder, RunResult, check_times, log_steps, log_times
 from .rk import Stages, column, dopri5_step, initial_step, rk_step
-from .rules import (GD, SAM, SGD, Algorithm, GradientRegularized, PreconditionedGD, Rule, ScaledGD, StepInfo, Subgradient,
-                    geometric)
+from .rules import (GD, SAM, SGD, Algorithm, GradientRegularized, NormalizedGD, PreconditionedGD, Rule, ScaledGD,
+                    StepInfo, Subgradient, geometric)
 from .state import LossGrad, Objective, State, StateLayout, row_norm_sq
 from .status import FINITE, Status
 from .stopping import Guards, StopRule
@@ -54,8 +54,8 @@ from ._validate import shown
 
 __all__ = [
     "Algorithm", "ButcherTableau", "DOPRI5", "Flow", "GD", "GradientRegularized", "Objective", "PIController",
-    "PreconditionedGD", "Rule", "RunResult", "SAM", "SGD", "ScaledGD", "StateLayout", "Status", "StepInfo", "StopRule",
-    "Subgradient",
+    "NormalizedGD", "PreconditionedGD", "Rule", "RunResult", "SAM", "SGD", "ScaledGD", "StateLayout", "Status",
+    "StepInfo", "StopRule", "Subgradient",
     "default_rtol", "dopri5_step", "geometric", "integrate_flow", "log_steps", "log_times", "quiet", "run_discrete",
 ]
 
