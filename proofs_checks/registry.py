@@ -56,7 +56,7 @@ BACKEND_NEEDS = ("any", "numpy", "none")
 
 #: Model families in the order they are listed; each has a module
 #: ``proofs_checks.<model>`` that registers its claims on import.
-MODELS = ("diagonal", "deep_linear", "matrix_sensing", "ufm")
+MODELS = ("diagonal", "deep_linear", "matrix_sensing", "ufm", "lsa")
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,8 @@ from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
 from .driver import Model, broadcast_runs, train
 from .trajectory import Trajectory
 
-__all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "loss_grad", "model", "simulate"]
+__all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "loss_grad", "model", "predict",
+           "simulate"]
 
 ARCHITECTURES = ("reduced", "full", "ahn")
 TASKS = ("isotropic", "inverse")
@@ -401,6 +402,35 @@ def observe(data: _Data, architecture: str, d: int, state: tuple[Any, ...]) -> d
         out["rest"] = xp.sqrt(xp.sum(r[:, :d] ** 2, axis=1) + xp.sum(K[:, d, :] ** 2, axis=1)
                               + xp.sum(K[:, :d, d] ** 2, axis=1))
     return out
+
+
+def predict(final: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, *, architecture: str = "reduced",
+            mask_query: bool = False) -> np.ndarray:
+    r"""Predictions (B, P) of trained models (a trajectory's ``final``) on host prompts ``X`` (P, N + 1, d), ``y``
+    (P, N + 1) (the query's label is not read): :math:`x_q^\top Ah` (reduced), :math:`r^\top SW^{KQ}q` (full),
+    :math:`-z^L_q` (ahn, by the label-row recursion of the module docstring)."""
+    architecture = choice("architecture", architecture, ARCHITECTURES)
+    X = real_array("X", X, 3)
+    y = real_array("y", y, 2)
+    N = X.shape[1] - 1
+    if architecture == "reduced":
+        h = np.einsum("pn,pnd->pd", y[:, :N], X[:, :N]) / N
+        return np.einsum("pd,bde,pe->bp", X[:, N], final["A"], h)
+    if architecture == "full":
+        E = np.concatenate([X, y[:, :, None]], axis=2)
+        E[:, N, -1] = 0.0
+        cols = E[:, :N] if mask_query else E
+        S = np.einsum("pni,pnj->pij", cols, cols) / N
+        r = final["W_PV"][:, -1, :]
+        return np.einsum("bi,pij,bjk,pk->bp", r, S, final["W_KQ"], E[:, N])
+    out = []
+    for As in final["A"]:
+        z = np.concatenate([y[:, :N], np.zeros((y.shape[0], 1))], axis=1)
+        for A in As:
+            g = np.einsum("pn,pnd->pd", z[:, :N], X[:, :N]) / N
+            z = z - np.einsum("pnd,pd->pn", X, g @ A)
+        out.append(-z[:, N])
+    return np.stack(out)
 
 
 def model(problem: Problem, alpha: Any, *, architecture: str = "reduced", layers: int = 1, init: str = "zfb",
