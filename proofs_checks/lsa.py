@@ -91,7 +91,8 @@ def _flow_to_minimiser(problem: sim.Problem, ctx: Context) -> dict:
     A_star = th.minimiser(Lam, problem.N, task_cov=om, noise=problem.noise)
     return {"traj": traj, "A": A, "A_star": A_star, "bound": float(np.linalg.norm(G) / mu),
             "error": float(np.linalg.norm(A - A_star)), "u": float(traj.final["u"][0]),
-            "balance": float(np.abs(traj.observables["balance"][0]).max())}
+            # relative to u^2; NaN marks output times after the run stopped
+            "balance": float(np.nanmax(np.abs(traj.observables["balance"][0]))) / float(traj.final["u"][0]) ** 2}
 
 
 # ---------------------------------------------------------------------------
@@ -103,7 +104,7 @@ def population_flows(ctx: Context) -> list:
     cases = [("rotated (2, 1, 0.5), N = 5", _rotated([2.0, 1.0, 0.5], ctx.seed), 5),
              ("identity d = 3, N = 20", np.eye(3), 20)]
     if not ctx.quick:
-        cases += [("rotated (4, 2, 1, 0.5, 0.25), N = 10", _rotated([4.0, 2.0, 1.0, 0.5, 0.25], ctx.seed), 10),
+        cases += [("rotated (2, 1.5, 1, 0.75, 0.5), N = 10", _rotated([2.0, 1.5, 1.0, 0.75, 0.5], ctx.seed), 10),
                   ("rotated (2, 1, 0.5), N = 100", _rotated([2.0, 1.0, 0.5], ctx.seed), 100),
                   ("diagonal (10, 1), N = 2", np.diag([10.0, 1.0]), 2)]
     out = []
@@ -133,7 +134,7 @@ def _draw_minimiser(fig, ev: Evidence) -> None:
         ax.set_title(title, fontsize=8)
         ax.set_xlabel("column")
         ax.set_ylabel("row")
-    fig.colorbar(im, ax=axes, shrink=0.7)
+    fig.colorbar(im, ax=axes[1], shrink=0.7)
 
 
 @claim(id="lsa.global_minimiser", kind="simulation", figure=_draw_minimiser, precision=(1e-7, "the flow limit"),
@@ -152,7 +153,7 @@ def global_minimiser(ctx: Context) -> Evidence:
         # the certificate holds for the exact minimiser, so it fails if the closed form is wrong (1e-12: round-off)
         conditions[f"{name}: within the strong-convexity certificate ||grad_A L|| / mu"] = (
             res["error"] <= res["bound"] + 1e-12 * scale)
-        conditions[f"{name}: u^2 - ||U11||^2 conserved (< 1e-8)"] = res["balance"] < 1e-8
+        conditions[f"{name}: u^2 - ||U11||^2 conserved (< 1e-8 u^2)"] = res["balance"] < 1e-8
         conditions[f"{name}: u = ||Gamma^-1||_F^(1/2) (relative 1e-8)"] = abs(res["u"] / res["u_pred"] - 1) < 1e-8
         rows.append({"case": name, "relative_error": res["error"] / scale, "certificate": res["bound"] / scale})
     s = sampled_reduced(ctx)
@@ -487,7 +488,7 @@ def optimal_step_noise(ctx: Context) -> Evidence:
 def multilayer_runs(ctx: Context) -> dict:
     """Ahn et al.'s sparse L-layer LSA trained by GD on two independent prompt samples (x ~ N(0, Sigma),
     w ~ N(0, Sigma^-1))."""
-    d, n, L, P, steps = (3, 10, 2, 2000, 1000) if ctx.quick else (3, 10, 3, 40000, 4000)
+    d, n, L, P, steps = (3, 10, 2, 2000, 1000) if ctx.quick else (3, 10, 3, 20000, 2000)
     Sig = np.diag([2.0, 1.0, 0.5])
     runs = []
     for k in range(2):

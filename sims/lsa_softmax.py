@@ -153,7 +153,7 @@ def initial_state(problem: Problem, alpha: Any, *, parameterisation: str = "W", 
             K[:, :k] = U[:, :k] * np.sqrt(s[:k])
             Q[:, :k] = Vt[:k].T * np.sqrt(s[:k])
             units, scales = [K, Q], [np.sqrt(a), np.sqrt(a)]
-    return tuple(asarray(s[:, None, None] * u[None], xp, dtype, device) for s, u in zip(scales, units))
+    return tuple(asarray(s[:, None, None] * u[None, ...], xp, dtype, device) for s, u in zip(scales, units))
 
 
 def _W(state: tuple[Any, ...]) -> Any:
@@ -165,8 +165,8 @@ def _W(state: tuple[Any, ...]) -> Any:
 def _attention(X: Any, z: Any, W: Any) -> Any:
     """Softmax attention (B, n, T) of each sequence's tokens, logits shifted by their maximum."""
     xp = xp_of(W)
-    Wz = _mT(xp.matmul(W, _mT(z)[None]))  # (B, n, d): (W z_i)^T
-    logits = xp.sum(X[None] * Wz[:, :, None, :], axis=3)
+    Wz = _mT(xp.matmul(W, _mT(z)[None, ...]))  # (B, n, d): (W z_i)^T
+    logits = xp.sum(X[None, ...] * Wz[:, :, None, :], axis=3)
     logits = logits - xp.max(logits, axis=2, keepdims=True)
     e = xp.exp(logits)
     return e / xp.sum(e, axis=2, keepdims=True)
@@ -174,7 +174,7 @@ def _attention(X: Any, z: Any, W: Any) -> Any:
 
 def loss_grad(X: Any, z: Any, Y: Any, gam: Any, gap: Any, state: tuple[Any, ...],
               weights: Any = None) -> tuple[Any, tuple]:
-    """Logistic loss per run and its hand-written gradient (module docstring).
+    r"""Logistic loss per run and its hand-written gradient (module docstring).
 
     ``gap`` is :math:`\gamma_{it} - \gamma_{iu}` (n, T, T): the factor :math:`\gamma_t - s^\top\gamma` is
     computed as :math:`\sum_u s_u(\gamma_t - \gamma_u)`, a sum of products. Formed as a difference it
@@ -184,17 +184,17 @@ def loss_grad(X: Any, z: Any, Y: Any, gam: Any, gap: Any, state: tuple[Any, ...]
     xp = xp_of(state[0])
     W = _W(state)
     s = _attention(X, z, W)
-    f = xp.sum(s * gam[None], axis=2)  # (B, n)
-    margin = Y[None] * f
+    f = xp.sum(s * gam[None, ...], axis=2)  # (B, n)
+    margin = Y[None, ...] * f
     ell = xp.logaddexp(xp.zeros_like(margin), -margin)
     dell = -xp.exp(-xp.logaddexp(xp.zeros_like(margin), margin))  # l'(m) = -1/(1 + e^m)
     w = 1.0 / margin.shape[1] if weights is None else weights
     value = xp.sum(w * ell, axis=1)
-    c = w * dell * Y[None]
-    centred = xp.matmul(gap[None], s[..., None])[..., 0]  # (B, n, T): gamma_t - s^T gamma, without cancellation
+    c = w * dell * Y[None, ...]
+    centred = xp.matmul(gap[None, ...], s[..., None])[..., 0]  # (B, n, T): gamma_t - s^T gamma, without cancellation
     b = c[:, :, None] * s * centred
-    Xb = xp.matmul(b[:, :, None, :], X[None])[:, :, 0, :]  # (B, n, d)
-    gW = xp.matmul(_mT(Xb), z[None])
+    Xb = xp.matmul(b[:, :, None, :], X[None, ...])[:, :, 0, :]  # (B, n, d)
+    gW = xp.matmul(_mT(Xb), z[None, ...])
     if len(state) == 1:
         return value, (gW,)
     K, Q = state
@@ -236,7 +236,7 @@ def model(problem: Problem, alpha: Any, *, parameterisation: str = "W", width: i
         meta={"problem": {"n": problem.n, "T": problem.T, "d": problem.d}, "alpha": a.tolist(),
               "parameterisation": parameterisation, "width": problem.d if width is None else int(width),
               "init": init if isinstance(init, str) else "given direction"},
-        backend=backend, dtype=dtype, n_samples=problem.n, t_max=1e4, atol=0.0, loss_tol=0.0,
+        backend=backend, dtype=dtype, n_samples=problem.n, t_max=1e4, atol=1e-12, loss_tol=0.0,
     )
 
 
@@ -275,7 +275,7 @@ def simulate(
         See :func:`initial_state`.
     seed, backend, dtype, device
     **options
-        The driver's options. The loss has no minimiser (it decreases as :math:`\|W\| \to \infty` along a
+        The driver's options (``atol`` default 1e-12). The loss has no minimiser (it decreases as :math:`\|W\| \to \infty` along a
         separating direction): runs end at the step budget.
 
     Returns

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvable.sims import deep_linear, diagonal, matrix_sensing, ufm
+from solvable.sims import deep_linear, diagonal, lsa, lsa_softmax, matrix_sensing, ufm
 
 
 @dataclass(frozen=True)
@@ -270,5 +270,95 @@ MATRIX_SENSING = _ms_spec("matrix_sensing", "symmetric", True, "symmetric")
 MATRIX_SENSING_COMPLETION = _ms_spec("matrix_sensing_completion_asymmetric", "completion", False, "asymmetric")
 MATRIX_SENSING_DEEP = _ms_spec("matrix_sensing_population_deep", "population", False, "deep", depth=3)
 
+
+def _lsa_spec(name: str, architecture: str, sampled: bool, **kw: Any) -> ModelSpec:
+    lam = np.diag([2.0, 1.0, 0.5])
+
+    def make(seed: int) -> Any:
+        if sampled:
+            return lsa.Problem.random(3, 4, n_prompts=12, Lambda=lam, noise=0.1, seed=seed)
+        return lsa.Problem.random(3, 4, Lambda=lam, noise=0.1, task="inverse")
+
+    def random_state(p: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        return tuple(rng.standard_normal((2,) + x.shape[1:]) * 0.6 for x in
+                     lsa.initial_state(p, 1.0, architecture=architecture, **kw))
+
+    def kwargs(seed: int) -> dict[str, Any]:
+        p = make(seed)
+        return {"Lambda": p.Lambda, "N": p.N, "noise": p.noise, "task": p.task, "link": p.link, "X": p.X, "y": p.y}
+
+    common = dict(architecture=architecture, **kw)
+    lr = 0.01  # the full model's curvature on 12 prompts reaches ~100 at alpha = 0.5
+    runs = {
+        # sampled prompts make the flow stiff (and array_api_strict is slow): a short horizon
+        "flow": dict(alpha=[0.1, 0.5], t_max=1.0 if sampled else 5.0, **common),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=lr, steps=100, **common),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=lr, rho=0.05, steps=100, **common),
+        "gr": dict(alpha=[0.1, 0.5], algorithm="gr", lr=lr / 2, lam=0.01, steps=100, **common),
+    }
+    bad = [("Lambda", np.ones(3)), ("Lambda", np.array([[1.0, 2.0], [0.0, 1.0]])), ("Lambda", -np.eye(3)),
+           ("Lambda", np.full((3, 3), np.nan)), ("N", 0), ("N", 2.5), ("noise", -1.0), ("task", "uniform"),
+           ("link", "relu")]
+    if sampled:
+        runs["sgd"] = dict(alpha=[0.1, 0.5], algorithm="sgd", lr=lr, steps=100, batch_size=4, **common)
+        bad += [("X", np.ones((12, 4, 3))), ("X", np.full((12, 5, 3), np.inf)), ("y", np.ones((12, 4)))]
+    return ModelSpec(
+        name=name,
+        make_problem=make,
+        random_state=random_state,
+        model=lambda p: lsa.model(p, 0.5, **common),
+        n_samples=lambda p: p.n_prompts,
+        simulate=lsa.simulate,
+        runs=runs,
+        divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 50.0], steps=300, **common),
+        problem_cls=lsa.Problem,
+        problem_kwargs=kwargs,
+        bad_fields=bad,
+        weighted=sampled,
+    )
+
+
+LSA_POPULATION = _lsa_spec("lsa_reduced_population", "reduced", False)
+LSA_FULL = _lsa_spec("lsa_full_sampled", "full", True)
+LSA_AHN = _lsa_spec("lsa_ahn_3_layers", "ahn", True, layers=3)
+
+
+def _softmax_spec(name: str, parameterisation: str) -> ModelSpec:
+    make = functools.partial(lambda seed: lsa_softmax.Problem.random(3, 4, 3, seed=seed))
+
+    def random_state(p: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        return tuple(rng.standard_normal((2,) + x.shape[1:]) for x in
+                     lsa_softmax.initial_state(p, 1.0, parameterisation=parameterisation))
+
+    def kwargs(seed: int) -> dict[str, Any]:
+        p = make(seed)
+        return {"X": p.X, "z": p.z, "Y": p.Y, "v": p.v}
+
+    common = dict(parameterisation=parameterisation)
+    return ModelSpec(
+        name=name,
+        make_problem=make,
+        random_state=random_state,
+        model=lambda p: lsa_softmax.model(p, 0.5, **common),
+        n_samples=lambda p: p.n,
+        simulate=lsa_softmax.simulate,
+        runs={"flow": dict(alpha=[0.1, 0.5], t_max=5.0, **common),
+              "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.5, steps=100, **common),
+              "sgd": dict(alpha=[0.1, 0.5], algorithm="sgd", lr=0.5, steps=100, batch_size=2, **common),
+              "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.5, rho=0.05, steps=100, **common),
+              "gr": dict(alpha=[0.1, 0.5], algorithm="gr", lr=0.5, lam=0.05, steps=100, **common)},
+        # the logistic loss is bounded and its gradient too: only an absurd step overflows the logits
+        divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 1e100], steps=300, **common),
+        problem_cls=lsa_softmax.Problem,
+        problem_kwargs=kwargs,
+        bad_fields=[("X", np.ones((3, 4))), ("X", np.ones((3, 1, 3))), ("z", np.ones((2, 3))),
+                    ("Y", np.array([1.0, 0.0, -1.0])), ("v", np.ones(4)), ("v", np.array([np.nan, 1.0, 1.0]))],
+    )
+
+
+SOFTMAX_W = _softmax_spec("lsa_softmax_W", "W")
+SOFTMAX_KQ = _softmax_spec("lsa_softmax_KQ", "KQ")
+
 SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP,
-         MATRIX_SENSING, MATRIX_SENSING_COMPLETION, MATRIX_SENSING_DEEP]
+         MATRIX_SENSING, MATRIX_SENSING_COMPLETION, MATRIX_SENSING_DEEP, LSA_POPULATION, LSA_FULL, LSA_AHN, SOFTMAX_W,
+         SOFTMAX_KQ]
