@@ -21,15 +21,9 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def _rotated(spectrum: list[float], seed: int) -> np.ndarray:
-    d = len(spectrum)
-    Q = np.linalg.qr(np.random.default_rng(seed + 1000).standard_normal((d, d)))[0]
-    return (Q * np.asarray(spectrum)) @ Q.T
-
-
 def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
     """Risk curves (predicted), Monte Carlo risk of the trained LSA and of least squares, per N and M."""
-    Lam = _rotated([2.0, 1.0, 0.5], seed)
+    Lam = sim.rotated_covariance([2.0, 1.0, 0.5], seed)
     Ns = [5, 20] if quick else [5, 20, 100]
     Ms = np.array([1, 2, 5, 10, 30, 100]) if quick else np.array([1, 2, 3, 5, 10, 20, 50, 100, 200])
     P = 2000 if quick else 20000

@@ -37,8 +37,7 @@ from solvable.theory import lsa as th
 
 FAST = os.environ.get("SOLVABLE_FAST") == "1"
 rng = np.random.default_rng(0)
-Q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
-Lam = (Q * np.array([2.0, 1.0, 0.5])) @ Q.T       # a rotated, non-isotropic covariance
+Lam = lsa.rotated_covariance([2.0, 1.0, 0.5])     # a rotated, non-isotropic covariance
 
 # %% [markdown]
 # ## 1. Training finds $\Gamma^{-1}$ (Zhang, Frei, Bartlett 2024, Thm 4.1)

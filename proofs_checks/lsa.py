@@ -32,12 +32,6 @@ FLOW_TOL = 1e-7
 LEVEL = 0.999
 
 
-def _rotated(spectrum, seed: int) -> np.ndarray:
-    d = len(spectrum)
-    Q = np.linalg.qr(np.random.default_rng(seed + 1000).standard_normal((d, d)))[0]
-    return (Q * np.asarray(spectrum, dtype=float)) @ Q.T
-
-
 def _quantile_factor(lam: np.ndarray) -> float:
     """Upper LEVEL quantile over the mean of sum_i lam_i chi2_1 (Satterthwaite: a scaled chi2 with k_eff dof)."""
     from scipy.stats import chi2
@@ -101,11 +95,11 @@ def _flow_to_minimiser(problem: sim.Problem, ctx: Context) -> dict:
 @measurement
 def population_flows(ctx: Context) -> list:
     """Reduced gradient flow on the population loss for several covariance spectra and prompt lengths."""
-    cases = [("rotated (2, 1, 0.5), N = 5", _rotated([2.0, 1.0, 0.5], ctx.seed), 5),
+    cases = [("rotated (2, 1, 0.5), N = 5", sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed), 5),
              ("identity d = 3, N = 20", np.eye(3), 20)]
     if not ctx.quick:
-        cases += [("rotated (2, 1.5, 1, 0.75, 0.5), N = 10", _rotated([2.0, 1.5, 1.0, 0.75, 0.5], ctx.seed), 10),
-                  ("rotated (2, 1, 0.5), N = 100", _rotated([2.0, 1.0, 0.5], ctx.seed), 100),
+        cases += [("rotated (2, 1.5, 1, 0.75, 0.5), N = 10", sim.rotated_covariance([2.0, 1.5, 1.0, 0.75, 0.5], ctx.seed), 10),
+                  ("rotated (2, 1, 0.5), N = 100", sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed), 100),
                   ("diagonal (10, 1), N = 2", np.diag([10.0, 1.0]), 2)]
     out = []
     for name, Lam, N in cases:
@@ -119,7 +113,7 @@ def population_flows(ctx: Context) -> list:
 def sampled_reduced(ctx: Context) -> dict:
     """GD on sampled prompts (ZFB's reduced coordinates) and the exact least-squares fit on the same prompts."""
     d, N, P, steps = (3, 5, 4000, 3000) if ctx.quick else (3, 5, 40000, 4000)
-    Lam = _rotated([2.0, 1.0, 0.5], ctx.seed)
+    Lam = sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed)
     problem = sim.Problem.random(d, N, n_prompts=P, Lambda=Lam, seed=ctx.seed)
     traj = sim.simulate(problem, 0.1, "gd", lr=0.05, steps=steps, t_eval=[0, steps], seed=ctx.seed,
                         backend=ctx.backend, dtype=ctx.dtype)
@@ -217,7 +211,7 @@ def sampled_full(ctx: Context) -> dict:
     non-isotropic covariates with a linear link, and isotropic covariates with a tanh link."""
     d, N, P, steps = (3, 5, 3000, 3000) if ctx.quick else (3, 5, 30000, 4000)
     P_test = 20000
-    cases = {"linear, rotated (2, 1, 0.5)": dict(Lambda=_rotated([2.0, 1.0, 0.5], ctx.seed), link="linear"),
+    cases = {"linear, rotated (2, 1, 0.5)": dict(Lambda=sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed), link="linear"),
              "tanh link, identity": dict(Lambda=None, link="tanh")}
     out = {}
     for name, kw in cases.items():
@@ -265,7 +259,7 @@ def one_step_gd(ctx: Context) -> Evidence:
                       "relative_rms": float(np.sqrt(diff / np.mean(ref**2)))}
     rng = np.random.default_rng(ctx.seed)
     d, N, eta = 4, 8, 0.3
-    Pre = _rotated([1.0, 0.5, 2.0, 1.5], ctx.seed)
+    Pre = sim.rotated_covariance([1.0, 0.5, 2.0, 1.5], ctx.seed)
     X, w = rng.standard_normal((50, N + 1, d)), rng.standard_normal((50, d))
     y = np.einsum("pnd,pd->pn", X, w)
     W_pv, W_kq = th.gd_construction(eta, d, Pre)
@@ -442,7 +436,7 @@ def noise_flows(ctx: Context) -> list:
     cases = [(f"isotropic, s = {s:g}", sim.Problem(Lambda=np.eye(d), N=N, noise=s)) for s in (0.0, 0.5, 1.0)]
     if not ctx.quick:
         cases += [("isotropic d = 5, N = 4, s = 2", sim.Problem(Lambda=np.eye(5), N=4, noise=2.0))]
-    Sig = _rotated([2.0, 1.0, 0.5], ctx.seed)
+    Sig = sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed)
     cases += [("Sigma rotated (2, 1, 0.5), w ~ N(0, Sigma^-1), s = 0.5",
                sim.Problem(Lambda=Sig, N=N, noise=0.5, task="inverse"))]
     return [(name, p, _flow_to_minimiser(p, ctx)) for name, p in cases]

@@ -55,7 +55,7 @@ from .driver import Model, broadcast_runs, train
 from .trajectory import Trajectory
 
 __all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "loss_grad", "model", "predict",
-           "simulate"]
+           "rotated_covariance", "simulate"]
 
 ARCHITECTURES = ("reduced", "full", "ahn")
 TASKS = ("isotropic", "inverse")
@@ -69,6 +69,17 @@ def _mT(x: Any) -> Any:
     """Swap the last two axes."""
     nd = len(x.shape)
     return xp_of(x).permute_dims(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def rotated_covariance(spectrum: Any, seed: int = 0) -> np.ndarray:
+    r""":math:`Q\operatorname{diag}(\text{spectrum})Q^\top` with a Haar-random rotation :math:`Q` drawn from ``seed``
+    (a non-isotropic covariance whose eigenvectors are not the axes)."""
+    lam = real_array("spectrum", spectrum, 1)
+    if np.any(lam <= 0):
+        raise ValueError("spectrum must be > 0 (a covariance's eigenvalues)")
+    rng = np.random.default_rng(check_seed(seed) + 1000)
+    Q = np.linalg.qr(rng.standard_normal((lam.size, lam.size)))[0]
+    return (Q * lam) @ Q.T
 
 
 def _link(name: str, t: np.ndarray) -> np.ndarray:

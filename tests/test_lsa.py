@@ -8,12 +8,7 @@ from solvable.sims import lsa_softmax as soft
 from solvable.theory import lsa as th
 
 
-def _rotated(spec, seed=0):
-    Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(spec), len(spec))))[0]
-    return (Q * np.asarray(spec, dtype=float)) @ Q.T
-
-
-LAM = _rotated([2.0, 1.0, 0.5])
+LAM = lsa.rotated_covariance([2.0, 1.0, 0.5])
 
 
 def test_gamma_minimiser_and_min_loss_closed_forms():
