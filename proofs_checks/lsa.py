@@ -348,15 +348,17 @@ def covariate_shift(ctx: Context) -> Evidence:
     A = res["A"]
     P = 8000 if ctx.quick else 80000
     M = 100
+    other = sim.rotated_covariance([0.5, 1.0, 2.0], ctx.seed + 5)
     cases = {"none": ({}, dict()), "task: Rademacher w": ({}, dict(task="rademacher")),
              "query: x_q ~ N(0, 2 Lambda)": (dict(Lambda_query=2 * Lam), dict(Lambda_query=2 * Lam)),
              "covariates x 2": (dict(Lambda=2 * Lam), dict(scale=2.0)),
-             "covariates x 0.5": (dict(Lambda=0.5 * Lam), dict(scale=0.5))}
+             "covariates x 0.5": (dict(Lambda=0.5 * Lam), dict(scale=0.5)),
+             "covariates: another Lambda": (dict(Lambda=other, Lambda_query=other), dict(Lam_test=other))}
     rows, zs = {}, []
     for k, (case, (th_kw, mc_kw)) in enumerate(cases.items()):
         L = th_kw.pop("Lambda", Lam)
         pred = th.test_risk(A, L, M, **th_kw)
-        mc, se = _mc_risk(A, Lam, M, P, ctx.seed + 31 * k, **mc_kw)
+        mc, se = _mc_risk(A, mc_kw.pop("Lam_test", Lam), M, P, ctx.seed + 31 * k, **mc_kw)
         rows[case] = {"predicted": pred, "simulated": mc, "se": se}
         zs.append(abs(mc - pred) / se)
     base = rows["none"]["predicted"]
@@ -366,7 +368,7 @@ def covariate_shift(ctx: Context) -> Evidence:
         quantity=f"risk at M = {M}: " + ", ".join(rows), unit="standard errors",
         error=float(max(zs)), tolerance=4.0,
         error_measure="largest |simulated - predicted| risk over the shifts, in Monte Carlo standard errors",
-        tolerance_reason="five Monte Carlo means: 4 standard errors bounds each with probability > 0.9999; the "
+        tolerance_reason="six Monte Carlo means: 4 standard errors bounds each with probability > 0.9999; the "
                          "conditions are the statement: the prediction scales like c^3 while the target scales like "
                          "c, so as M, N grow the shifted risk tends to (c^2 - 1)^2 c^2 tr(Lambda) while the "
                          "in-distribution risk tends to 0",
@@ -567,6 +569,11 @@ def svm_runs(ctx: Context) -> dict:
         svm = {k: th.att_svm(problem.X, problem.z, sel, k) for k in ("fro", "nuc")}
         out[par] = {"traj": traj, "selected": sel, "svm": svm, "norm": norm}
     out["optimal"] = th.optimal_tokens(problem.X, problem.Y, problem.v)
+    # the global case: started along the SVM of the globally optimal tokens, GD stays in its cone (TLTO Thm 3)
+    glob = th.att_svm(problem.X, problem.z, out["optimal"], "fro")
+    traj = soft.simulate(problem, 1.0, "ngd", lr=lr_w, steps=steps // 5, init=glob.x, t_eval=[0, steps // 5],
+                         seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+    out["global"] = {"traj": traj, "svm": glob, "selected": traj.observables["attention"][0, -1].argmax(axis=1)}
     return out
 
 
@@ -591,7 +598,8 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
        source=f"{TLTO}, Thms 1-3 (Att-SVM; W vs K Q^T: Frobenius vs nuclear norm; local vs global token selection); "
               f"{TLZO}, Thm 2 (normalised GD)",
        statement="Normalised GD on single-head softmax attention converges in direction to the Frobenius-norm "
-                 "Att-SVM of the tokens it ends up selecting (locally optimal ones, not always the globally optimal); "
+                 "Att-SVM of the tokens it ends up selecting: from a small start, locally optimal ones (not always the "
+                 "globally optimal); from a start along the global SVM, the globally optimal ones; "
                  "on K Q^T it heads for the nuclear-norm SVM and its limit has that SVM's low rank (quick mode: "
                  "too few steps for K Q^T to settle; only its low rank is checked).")
 def att_svm_direction(ctx: Context) -> Evidence:
@@ -616,16 +624,21 @@ def att_svm_direction(ctx: Context) -> Evidence:
     scores = p.scores
     sup = th.support_tokens(W["svm"]["fro"])
     local = all(np.all(scores[i, sup[i]] < scores[i, W["selected"][i]]) for i in range(p.n))
+    G = s["global"]
+    corr_global = float(soft.correlation(G["traj"].final["W"][0], G["svm"].x))
     return Evidence(
         predicted=1.0, observed=float(f"{corr[-1]:.6f}"), quantity="final correlation of W with the Frobenius SVM",
-        error=float(gap[-1]), tolerance=1e-2, unit="1 - correlation",
-        error_measure="1 - correlation of the last W iterate with W^mm (Frobenius Att-SVM of the selected tokens)",
+        error=float(max(gap[-1], 1 - corr_global)), tolerance=1e-2, unit="1 - correlation",
+        error_measure="1 - correlation of the last W iterate with W^mm (Frobenius Att-SVM of the selected tokens), for "
+                      "the small random start and for the start along the global SVM (the larger)",
         tolerance_reason="directional convergence: 1 - corr is about ||residual_perp||^2 / (2 ||W||^2) for a bounded "
                          "residual, so it falls like ||W||^-2 (the rate condition checks it still falls, slope <= -1, "
                          "over the last decade of ||W||); 0.01 is correlation 0.99, reached on that slope well "
                          "inside the budget",
         conditions={"the gap still falls with ||W|| (log-log slope <= -1 over the last decade)": slope <= -1.0,
                     "the selected tokens are locally optimal (support tokens score lower)": bool(local),
+                    "started along the global SVM, GD keeps the globally optimal tokens": bool(
+                        np.all(G["selected"] == s["optimal"])),
                     "both SVMs certified (KKT < 1e-5)": max(W["svm"]["fro"].kkt_residual,
                                                             KQ["svm"]["nuc"].kkt_residual) < 1e-5,
                     "K Q^T has lower effective rank than W": rank_kq < int(np.sum(sv_w > 1e-2 * sv_w[0])),
@@ -634,9 +647,11 @@ def att_svm_direction(ctx: Context) -> Evidence:
                         "K Q^T is closer to the nuclear than to the Frobenius SVM": corr_kq[-1] > corr_kq_fro})},
         details={"steps": s["steps"], "corr_W": corr, "corr_KQ": corr_kq, "norms": norms, "slope": slope,
                  "selected_W": W["selected"], "selected_KQ": KQ["selected"], "optimal": s["optimal"],
-                 "sv_W": sv_w / sv_w[0], "sv_KQ": sv / sv[0], "sv_nuclear_svm": sv_nuc / sv_nuc[0]},
-        note=(f"rate: 1 - corr ~ ||W||^{slope:.2f} for W; K Q^T reaches correlation {corr_kq[-1]:.3f} with the nuclear "
-              f"SVM before float64 softmax weights underflow (||W|| ~ {KQ['traj'].observables['norm'][0, -1]:.3g}); "
+                 "sv_W": sv_w / sv_w[0], "sv_KQ": sv / sv[0], "sv_nuclear_svm": sv_nuc / sv_nuc[0],
+                 "corr_global_start": corr_global},
+        note=(f"rate: 1 - corr ~ ||W||^{slope:.2f} for W; K Q^T ends the budget at correlation {corr_kq[-1]:.3f} with "
+              f"the nuclear SVM, ||W|| = {KQ['traj'].observables['norm'][0, -1]:.3g} (in full mode its gradient "
+              f"underflows near 1.5e3: float64 softmax weights below e^-745); "
               f"selected tokens equal the globally optimal ones in {np.mean(W['selected'] == s['optimal']):.0%} "
               f"of the sequences"),
     )
