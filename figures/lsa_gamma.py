@@ -48,6 +48,8 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         ax.set_yticks(range(data["d"] + 1))
         ax.set_xlabel("column")
         ax.set_ylabel("row")
-    fig.colorbar(im, ax=axes[1], shrink=0.8)
+    bar = fig.colorbar(im, ax=axes[1], shrink=0.8)
+    bar.ax.set_xlabel("entry")
+    bar.ax.set_ylabel("value")
     fig.suptitle(f"d = {data['d']}, N = {data['N']}: relative difference {data['error']:.2g} "
                  "(sampling error of the finite prompt set)", fontsize=8)

@@ -128,7 +128,9 @@ def _draw_minimiser(fig, ev: Evidence) -> None:
         ax.set_title(title, fontsize=8)
         ax.set_xlabel("column")
         ax.set_ylabel("row")
-    fig.colorbar(im, ax=axes[1], shrink=0.7)
+    bar = fig.colorbar(im, ax=axes[1], shrink=0.7)
+    bar.ax.set_xlabel("entry")
+    bar.ax.set_ylabel("value")
 
 
 @claim(id="lsa.global_minimiser", kind="simulation", figure=_draw_minimiser, precision=(1e-7, "the flow limit"),
