@@ -571,10 +571,12 @@ def svm_runs(ctx: Context) -> dict:
         svm = {k: th.att_svm(problem.X, problem.z, sel, k) for k in ("fro", "nuc")}
         out[par] = {"traj": traj, "selected": sel, "svm": svm, "norm": norm}
     out["optimal"] = th.optimal_tokens(problem.X, problem.Y, problem.v)
-    # the global case: started along the SVM of the globally optimal tokens, GD stays in its cone (TLTO Thm 3)
+    # the global case: started inside the cone of TLTO Thm 3 around the SVM of the globally optimal tokens, at
+    # radius R = 2 ||W^mm|| (every optimal token's logit ahead of the others by >= 2), GD stays there. At
+    # ||W_0|| = 1 (softmax far from saturated) it can still leave for a locally optimal direction.
     glob = th.att_svm(problem.X, problem.z, out["optimal"], "fro")
-    traj = soft.simulate(problem, 1.0, "ngd", lr=lr_w, steps=steps // 5, init=glob.x, t_eval=[0, steps // 5],
-                         seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+    traj = soft.simulate(problem, 2 * glob.value, "ngd", lr=lr_w, steps=steps // 5, init=glob.x,
+                         t_eval=[0, steps // 5], seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
     out["global"] = {"traj": traj, "svm": glob, "selected": traj.observables["attention"][0, -1].argmax(axis=1)}
     return out
 
