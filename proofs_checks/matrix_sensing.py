@@ -576,15 +576,23 @@ def robust_runs(ctx: Context) -> dict:
         gd = sim.simulate(problem, 1e-3, "gd", k=k, lr=0.1, steps=4000, t_eval=[0, 4000], **kw)
         out["l1"].append(float(sub.observables["rel_error"][0, -1]))
         out["l2"].append(float(gd.observables["rel_error"][0, -1]))
+    # Ma & Fattahi's dense Gaussian noise model: a fraction p of the measurements carries Gaussian noise; here
+    # half of them, ten times a clean measurement, at k = r
+    dense = sim.Problem.random(n, n, r, m=m, kappa=2.0, symmetric=True, operator="symmetric", outliers=0.5,
+                               seed=ctx.seed)
+    sub = sim.simulate(dense, 1e-3, "subgradient", k=r, loss="l1", lr=0.3, decay=q, steps=steps,
+                       t_eval=[0, steps], **kw)
+    out["dense"] = float(sub.observables["rel_error"][0, -1])
     return out
 
 
 @claim(id="matrix_sensing.robust_subgradient", kind="simulation",
        formula=r"\min_X \frac1m\sum_i |\langle A_i, XX^\top\rangle - y_i|,\quad "
                r"X_{t+1} = X_t - \eta_0 q^t g_t:\ X_TX_T^\top \to M^*",
-       source=f"{MA}, Thms 1-2 (outlier noise, small initialisation, over-estimated rank)",
+       source=f"{MA}, Thms 1-2 (outlier and dense Gaussian noise, small initialisation, over-estimated rank)",
        statement="With 20 % grossly corrupted measurements, the sub-gradient method on the l1 loss from a small start "
-                 "recovers M* whatever the over-estimated rank (k = r, 2r, n), where GD on the l2 loss does not.")
+                 "recovers M* whatever the over-estimated rank (k = r, 2r, n), where GD on the l2 loss does not; it "
+                 "still recovers M* when half the measurements carry the Gaussian noise (their dense noise model).")
 def robust_subgradient(ctx: Context) -> Evidence:
     d = robust_runs(ctx)
     l1, l2 = np.array(d["l1"]), np.array(d["l2"])
@@ -596,8 +604,10 @@ def robust_subgradient(ctx: Context) -> Evidence:
         tolerance_reason="recovery means at least 100 times closer to M* than the l2 fit, whose error is set by the "
                          "outliers (20 % of the measurements, ten times a clean one): the l2 error is O(1), so this "
                          "asks for l1 errors of order 1e-2 or less",
-        conditions={f"k = {k}: the l1 error is below 1e-2": bool(e < 1e-2) for k, e in zip(d["ks"], l1)},
-        details={"k": list(d["ks"]), "l1_error": l1, "l2_error": l2, "decay": d["q"]},
+        conditions={**{f"k = {k}: the l1 error is below 1e-2": bool(e < 1e-2) for k, e in zip(d["ks"], l1)},
+                    "half the measurements corrupted (dense noise), k = r: the l1 error is below 1e-2":
+                        d["dense"] < 1e-2},
+        details={"k": list(d["ks"]), "l1_error": l1, "l2_error": l2, "decay": d["q"], "dense_error": d["dense"]},
         note=(f"k = r reaches {l1[0]:.2g}; for k > r the error stops at a floor set by the step decay, not by alpha "
               f"(measured: halving 1 - q halves it), so 'agnostic to the rank' holds to that floor"),
     )
