@@ -23,6 +23,9 @@ def _verify(tmp_path, name, *extra):
     return out.read_bytes()
 
 
+# Each of these two runs `solvable verify` four times in fresh interpreters (~18 s): the default run stays
+# under its 10-minute budget on 2 cores with them in CI's bounded slow step.
+@pytest.mark.slow
 def test_same_command_twice_gives_bit_identical_json(tmp_path):
     first = _verify(tmp_path / "one", "r.json")
     second = _verify(tmp_path / "two", "r.json")
@@ -33,6 +36,7 @@ def test_same_command_twice_gives_bit_identical_json(tmp_path):
     assert {"numpy", "scipy", "cvxpy", "sympy", "python"} <= set(meta["versions"])
 
 
+@pytest.mark.slow
 def test_the_seed_changes_the_draws_and_the_claims_still_pass(tmp_path):
     a = json.loads(_verify(tmp_path, "s.json", "--seed", "3"))
     b = json.loads(_verify(tmp_path, "s.json", "--seed", "0"))
