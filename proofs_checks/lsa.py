@@ -8,8 +8,6 @@ sandwich covariance of the least-squares fit at the predicted optimum (:func:`_e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from solvable.sims import lsa as sim
@@ -157,8 +155,7 @@ def global_minimiser(ctx: Context) -> Evidence:
     A_gd = traj.final["A"][0]
     opt_gap = float(np.linalg.norm(A_gd - s["A_fit"]) / np.linalg.norm(s["A_fit"]))
     conditions["GD on samples reaches the least-squares fit (relative 1e-6)"] = opt_gap < 1e-6
-    A_star = th.gamma(problem.Lambda, problem.N)
-    A_star = np.linalg.inv(A_star)
+    A_star = th.minimiser(problem.Lambda, problem.N)
     phi, yq = _reduced_features(problem.X, problem.y)
     mean, quantile = _excess_budget(phi, phi @ A_star.reshape(-1) - yq)
     D = s["A_fit"] - A_star

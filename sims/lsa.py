@@ -48,9 +48,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
 from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .matmul import transpose
 from .driver import Model, broadcast_runs, train
 from .trajectory import Trajectory
 
@@ -63,12 +65,6 @@ LINKS = ("linear", "tanh")
 INITS = ("zfb", "random")
 #: Largest sampled data set Problem.random builds, in numbers (prompts x tokens x dimension).
 MAX_ENTRIES = 2 * 10**8
-
-
-def _mT(x: Any) -> Any:
-    """Swap the last two axes."""
-    nd = len(x.shape)
-    return xp_of(x).permute_dims(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 def rotated_covariance(spectrum: Any, seed: int = 0) -> np.ndarray:
@@ -315,10 +311,10 @@ def _device_data(problem: Problem, architecture: str, mask_query: bool, xp: Any,
 
 def _reduced_A(state: tuple[Any, ...]) -> Any:
     u, U = state
-    return u[:, :, None] * _mT(U)
+    return u[:, :, None] * transpose(U)
 
 
-def _weights(xp: Any, e: Any, weights: Any) -> Any:
+def _weights(e: Any, weights: Any) -> Any:
     return e / e.shape[1] if weights is None else weights * e
 
 
@@ -334,23 +330,23 @@ def loss_grad(data: _Data, architecture: str, state: tuple[Any, ...], weights: A
             value = 0.5 * (xp.sum(A * LAC, axis=(1, 2)) - 2 * xp.sum(A * ar["LOL"][None, ...], axis=(1, 2)) + ar["const"])
             G = LAC - ar["LOL"][None, ...]
         else:
-            Ah = xp.matmul(ar["h"][None, ...], _mT(A))  # (B, P, d): (A h_p)^T
+            Ah = xp.matmul(ar["h"][None, ...], transpose(A))  # (B, P, d): (A h_p)^T
             e = xp.sum(ar["xq"][None, ...] * Ah, axis=2) - ar["yq"][None, ...]
-            we = _weights(xp, e, weights)
+            we = _weights(e, weights)
             value = 0.5 * xp.sum(we * e, axis=1)
-            G = xp.matmul(_mT(ar["xq"][None, ...] * we[:, :, None]), ar["h"][None, ...])
-        return value, (xp.sum(G * _mT(U), axis=(1, 2))[:, None], u[:, :, None] * _mT(G))
+            G = xp.matmul(transpose(ar["xq"][None, ...] * we[:, :, None]), ar["h"][None, ...])
+        return value, (xp.sum(G * transpose(U), axis=(1, 2))[:, None], u[:, :, None] * transpose(G))
     if architecture == "full":
         r, K = state
         S, q = ar["S"], ar["q"]
-        Kq = xp.matmul(q[None, ...], _mT(K))  # (B, P, D)
+        Kq = xp.matmul(q[None, ...], transpose(K))  # (B, P, D)
         SKq = xp.matmul(S[None, ...], Kq[..., None])[..., 0]
         Sr = xp.matmul(S[None, ...], r[:, None, :, None])[..., 0]
         e = xp.sum(r[:, None, :] * SKq, axis=2) - ar["yq"][None, ...]
-        we = _weights(xp, e, weights)
+        we = _weights(e, weights)
         value = 0.5 * xp.sum(we * e, axis=1)
         grad_r = xp.matmul(we[:, None, :], SKq)[:, 0, :]
-        grad_K = xp.matmul(_mT(Sr * we[:, :, None]), q[None, ...])
+        grad_K = xp.matmul(transpose(Sr * we[:, :, None]), q[None, ...])
         return value, (grad_r, grad_K)
     (As,) = state
     X, y = ar["X"], ar["y"]
@@ -358,7 +354,7 @@ def loss_grad(data: _Data, architecture: str, state: tuple[Any, ...], weights: A
     batch, layers = As.shape[0], As.shape[1]
     Xc = X[:, :n, :]
     z = xp.concat([xp.broadcast_to(y[None, ...], (batch,) + y.shape), xp.zeros((batch, y.shape[0], 1), dtype=y.dtype,
-                                                                           device=_dev(y))], axis=2)
+                                                                           device=_device(y))], axis=2)
     zs, gs = [], []
     for l in range(layers):
         g = xp.matmul(z[:, :, None, :n], Xc[None, ...])[:, :, 0, :] / n  # (B, P, d)
@@ -367,24 +363,18 @@ def loss_grad(data: _Data, architecture: str, state: tuple[Any, ...], weights: A
         Ag = xp.matmul(g, As[:, l, ...])  # (B, P, d): (A_l^T g)^T
         z = z - xp.matmul(X[None, ...], Ag[..., None])[..., 0]
     e = z[:, :, n] + ar["yq"][None, ...]
-    we = _weights(xp, e, weights)
+    we = _weights(e, weights)
     value = xp.sum(we * e, axis=1)
-    delta = xp.concat([xp.zeros((batch, y.shape[0], n), dtype=y.dtype, device=_dev(y)), (2 * we)[:, :, None]],
+    delta = xp.concat([xp.zeros((batch, y.shape[0], n), dtype=y.dtype, device=_device(y)), (2 * we)[:, :, None]],
                       axis=2)
     grads = [None] * layers
     for l in range(layers - 1, -1, -1):
         v = xp.matmul(delta[:, :, None, :], X[None, ...])[:, :, 0, :]  # (B, P, d)
-        grads[l] = -xp.matmul(_mT(gs[l]), v)
-        Av = xp.matmul(v, _mT(As[:, l, ...]))  # (A_l v)^T
+        grads[l] = -xp.matmul(transpose(gs[l]), v)
+        Av = xp.matmul(v, transpose(As[:, l, ...]))  # (A_l v)^T
         corr = xp.matmul(Xc[None, ...], Av[..., None])[..., 0] / n
         delta = xp.concat([delta[:, :, :n] - corr, delta[:, :, n:]], axis=2)
     return value, (xp.stack(grads, axis=1),)
-
-
-def _dev(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 def predictor(state: tuple[Any, ...], architecture: str, d: int) -> Any:
@@ -393,7 +383,7 @@ def predictor(state: tuple[Any, ...], architecture: str, d: int) -> Any:
         return _reduced_A(state)
     if architecture == "full":
         r, K = state
-        return r[:, d][:, None, None] * _mT(K[:, :d, :d])
+        return r[:, d][:, None, None] * transpose(K[:, :d, :d])
     return state[0]
 
 

@@ -22,7 +22,6 @@ Algorithms: the driver's, plus normalised GD (``"ngd"``; :class:`sims.rules.Norm
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from ._validate import choice, positive_int, real_array, scale_array, shown
 from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .matmul import transpose
 from .driver import ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
 from .rules import NormalizedGD
 from .trajectory import Trajectory
@@ -38,11 +38,6 @@ __all__ = ["ALGORITHMS", "PARAMETERISATIONS", "Problem", "correlation", "initial
 
 PARAMETERISATIONS = ("W", "KQ")
 ALGORITHMS = DRIVER_ALGORITHMS + ("ngd",)
-
-
-def _mT(x: Any) -> Any:
-    nd = len(x.shape)
-    return xp_of(x).permute_dims(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,13 +154,13 @@ def initial_state(problem: Problem, alpha: Any, *, parameterisation: str = "W", 
 def _W(state: tuple[Any, ...]) -> Any:
     if len(state) == 1:
         return state[0]
-    return xp_of(state[0]).matmul(state[0], _mT(state[1]))
+    return xp_of(state[0]).matmul(state[0], transpose(state[1]))
 
 
 def _attention(X: Any, z: Any, W: Any) -> Any:
     """Softmax attention (B, n, T) of each sequence's tokens, logits shifted by their maximum."""
     xp = xp_of(W)
-    Wz = _mT(xp.matmul(W, _mT(z)[None, ...]))  # (B, n, d): (W z_i)^T
+    Wz = transpose(xp.matmul(W, transpose(z)[None, ...]))  # (B, n, d): (W z_i)^T
     logits = xp.sum(X[None, ...] * Wz[:, :, None, :], axis=3)
     logits = logits - xp.max(logits, axis=2, keepdims=True)
     e = xp.exp(logits)
@@ -194,11 +189,11 @@ def loss_grad(X: Any, z: Any, Y: Any, gam: Any, gap: Any, state: tuple[Any, ...]
     centred = xp.matmul(gap[None, ...], s[..., None])[..., 0]  # (B, n, T): gamma_t - s^T gamma, without cancellation
     b = c[:, :, None] * s * centred
     Xb = xp.matmul(b[:, :, None, :], X[None, ...])[:, :, 0, :]  # (B, n, d)
-    gW = xp.matmul(_mT(Xb), z[None, ...])
+    gW = xp.matmul(transpose(Xb), z[None, ...])
     if len(state) == 1:
         return value, (gW,)
     K, Q = state
-    return value, (xp.matmul(gW, Q), xp.matmul(_mT(gW), K))
+    return value, (xp.matmul(gW, Q), xp.matmul(transpose(gW), K))
 
 
 def model(problem: Problem, alpha: Any, *, parameterisation: str = "W", width: int | None = None,

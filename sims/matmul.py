@@ -12,8 +12,9 @@ __all__ = ["chains", "product", "transpose"]
 
 
 def transpose(x: Any) -> Any:
-    """Swap the last two axes of a ``(B, m, n)`` stack."""
-    return xp_of(x).permute_dims(x, (0, 2, 1))
+    """Swap the last two axes of a stack of matrices (``(B, m, n)``, or any leading axes)."""
+    nd = len(x.shape)
+    return xp_of(x).permute_dims(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 def chains(layers: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
