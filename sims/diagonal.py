@@ -32,7 +32,8 @@ import numpy as np
 from ._validate import choice, nonneg_float, positive_array, positive_int, real_array, scale_array
 from .backend import DTYPES, asarray, check_seed, namespace, xp_of
 from .diagonal_shaped import shaped_initial_state, shaped_loss_grad, shaped_predictor
-from .driver import ALGORITHMS, Model, broadcast_runs, train
+from .diagonal_reduced import reduced_model
+from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "model", "observe", "predictor", "shaped_initial_state",
@@ -246,6 +247,7 @@ def simulate(
     t_max: float | None = None,
     shape: float = 0.0,
     record_w: bool = False,
+    coordinates: str | None = None,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
@@ -280,6 +282,12 @@ def simulate(
         :func:`shaped_initial_state`).
     record_w : bool
         Also record the predictor ``w`` at every output time.
+    coordinates : {"reduced", "full"}, optional
+        ``"reduced"`` integrates the exact n-dimensional :math:`\mu`-flow
+        (:mod:`sims.diagonal_reduced`: :math:`u = u_0e^{-2X^\top\mu}`...) by the
+        Rosenbrock-W integrator; ``"full"`` integrates all the factors. Default:
+        reduced for gradient flow (``"flow"``, or a ``Flow`` with a Rosenbrock
+        tableau), full for the discrete algorithms, which have no reduction.
     seed : int
         Seed of SGD's mini-batch schedule (initial states are deterministic).
     backend, dtype, device
@@ -303,12 +311,14 @@ def simulate(
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.diagonal.Problem; got {type(problem).__name__}")
     a = broadcast_runs(alpha_grid(alpha, problem.d), lr)
-    m = model(problem, a, shape=shape, record_w=record_w, backend=backend, dtype=dtype, device=device)
+    coordinates = resolve_coordinates(coordinates, algorithm)
+    m = model(problem, a, shape=shape, record_w=record_w, coordinates=coordinates, backend=backend, dtype=dtype,
+              device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
-def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = False, backend: str = "numpy",
-          dtype: str = "float64", device: Any = None) -> Model:
+def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = False, coordinates: str = "full",
+          backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
     """The diagonal network on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`
     (see :func:`simulate` for the arguments; its ``loss_grad`` takes per-sample weights)."""
     if not isinstance(problem, Problem):
@@ -318,8 +328,14 @@ def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = 
     if not -1 < shape < 1:
         raise ValueError(f"shape must lie in (-1, 1); got {shape}")
     shaped = shape != 0.0
+    coordinates = choice("coordinates", coordinates, COORDINATES)
     xp = namespace(backend)
     a = alpha_grid(alpha, problem.d)
+    meta = {"problem": {"n": problem.n, "d": problem.d, "noise": problem.noise, "digest": problem.digest()},
+            "alpha": a[:, 0].tolist() if np.all(a == a[:, :1]) else a.tolist(), "shape": shape}
+    if coordinates == "reduced":
+        return reduced_model(problem, a, shape=shape, record_w=bool(record_w), backend=backend, dtype=dtype,
+                             device=device, meta=meta, loss_tol=lambda rel: default_loss_tol(problem, a, dtype, rel))
     if shaped:
         state0 = shaped_initial_state(problem, a, shape, backend=backend, dtype=dtype, device=device)
     else:
@@ -343,8 +359,7 @@ def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = 
         loss_grad=lambda state, weights=None: model_grad(data, state, weights),
         observe=lambda state: observe(data, w_star, state, bool(record_w), shaped),
         final=final,
-        meta={"problem": {"n": problem.n, "d": d, "noise": problem.noise, "digest": problem.digest()},
-              "alpha": a[:, 0].tolist() if np.all(a == a[:, :1]) else a.tolist(), "shape": shape},
+        meta=meta,
         backend=backend, dtype=dtype, n_samples=problem.n, t_max=1e4, atol=0.0,
         loss_tol=lambda rel: default_loss_tol(problem, a, dtype, rel),
     )

@@ -46,13 +46,16 @@ from .backend import check_seed
 from .discrete import run_discrete
 from .flow import Flow, default_rtol, integrate_flow
 from .recording import check_record_steps
+from .rosenbrock import RosenbrockTableau
 from .rules import GD, SAM, SGD, GradientRegularized, Rule
+from .stiff import integrate_stiff
 from .state import LossGrad, State
 from .stopping import StopRule
 from .trajectory import Trajectory, environment
 from ._validate import shown
 
-__all__ = ["ALGORITHMS", "OPTIONS", "Model", "broadcast_runs", "resolve_algorithm", "train"]
+__all__ = ["ALGORITHMS", "COORDINATES", "OPTIONS", "Model", "broadcast_runs", "resolve_algorithm",
+           "resolve_coordinates", "train"]
 
 #: String shorthands of :func:`train`'s ``algorithm``.
 ALGORITHMS = ("flow", "gd", "sgd", "sam", "gr")
@@ -103,6 +106,17 @@ class Model:
         Whether runs are independent rows, so finished runs may leave the batch.
     samples_hint : str
         For a model without samples: how to get a problem with them (said when SGD is asked for).
+    jacobian : callable, optional
+        ``jacobian(state, aux=aux) -> (B, P, P)``: the symmetric Jacobian of the vector field
+        ``-grads`` in closed form. Models in reduced coordinates give it; their flow then runs
+        by the Rosenbrock-W integrator (:mod:`sims.stiff`), and their callables all take ``aux=``.
+    error_map : callable, optional
+        ``error_map(delta_state, aux=aux) -> (B, m)``: a step's error in relative units of the
+        full parameters, so that ``rtol`` means what it means in full coordinates.
+    aux : array (B, ...), optional
+        Per-run constants of a reduced model (rows leave the batch with their runs).
+    coordinates : str
+        ``"full"`` or ``"reduced"`` (recorded in the trajectory's metadata).
     """
 
     name: str
@@ -120,6 +134,10 @@ class Model:
     grad_tol: float = 0.0
     compact: bool = True
     samples_hint: str = ""
+    jacobian: Callable[..., Any] | None = None
+    error_map: Callable[..., Any] | None = None
+    aux: Any = None
+    coordinates: str = "full"
 
     @property
     def batch(self) -> int:
@@ -188,6 +206,29 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
     return GradientRegularized(lr=lr, lam=positive_float("lam", get("lam")), eps=eps)
 
 
+#: The coordinates a family simulates in (see :func:`resolve_coordinates`).
+COORDINATES = ("reduced", "full")
+
+
+def resolve_coordinates(coordinates: str | None, algorithm: Any) -> str:
+    """``coordinates`` as given, or its default: ``"reduced"`` for gradient flow (the string ``"flow"``
+    or a ``Flow`` whose tableau is a Rosenbrock-W method), ``"full"`` for every other algorithm.
+
+    Raises ValueError for ``"reduced"`` with a discrete algorithm: no reduction of a discrete map is exact.
+    """
+    is_flow = (isinstance(algorithm, str) and algorithm == "flow") or (
+        isinstance(algorithm, Flow) and (algorithm.tableau is None or isinstance(algorithm.tableau, RosenbrockTableau)))
+    if coordinates is None:
+        return "reduced" if is_flow else "full"
+    if coordinates not in COORDINATES:
+        raise ValueError(f"coordinates must be one of {COORDINATES}; got {shown(coordinates)}")
+    if coordinates == "reduced" and not is_flow:
+        name = algorithm if isinstance(algorithm, str) else type(algorithm).__name__
+        raise ValueError(f"coordinates='reduced' is exact for gradient flow only (algorithm='flow' or a Flow with "
+                         f"a Rosenbrock-W tableau); {shown(name)} runs in coordinates='full'")
+    return coordinates
+
+
 def broadcast_runs(alpha_rows: np.ndarray, lr: Any) -> np.ndarray:
     """Initial scales with one row per run: a single scale is repeated for a sweep over step sizes."""
     if lr is None:
@@ -248,17 +289,33 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(OPTIONS)}")
     method = resolve_algorithm(algorithm, model.batch, model.dtype, model.atol, options)
+    if model.jacobian is not None and not isinstance(method, Flow):
+        raise ValueError(f"{model.name} in reduced coordinates integrates the gradient flow only; "
+                         f"algorithm={shown(getattr(method, 'name', algorithm))} runs in full coordinates "
+                         f"(coordinates='full')")
     if isinstance(method, SGD) and model.n_samples is None:
         raise ValueError(f"algorithm='sgd' draws mini-batches of samples, and this {model.name} problem has none"
                          + (f": {model.samples_hint}" if model.samples_hint else ""))
     t_max = model.t_max if options.get("t_max") is None else positive_float("t_max", options["t_max"])
     stop, loss_tol = _stop(model, method, options)
-    meta = {"model": model.name, **model.meta, **_describe(method), "loss_tol": loss_tol, "grad_tol": stop.grad_tol,
+    meta = {"model": model.name, "coordinates": model.coordinates, **model.meta, **_describe(method), "loss_tol": loss_tol, "grad_tol": stop.grad_tol,
             "seed": seed, "backend": model.backend, "dtype": model.dtype, "versions": environment()}
-    if isinstance(method, Flow):
+    if isinstance(method, Flow) and (isinstance(method.tableau, RosenbrockTableau)
+                                     or (method.tableau is None and model.jacobian is not None)):
+        if model.jacobian is None:
+            raise ValueError(f"the Rosenbrock-W method {method.tableau.name!r} needs the model's Jacobian; "
+                             f"{model.name} gives one in reduced coordinates only")
+        result = integrate_stiff(model.loss_grad, model.jacobian, model.state0, t_max=t_max,
+                                 t_eval=options.get("t_eval"), observe=model.observe, error_map=model.error_map,
+                                 aux=model.aux, method=method, stop=stop, compact=model.compact)
+        meta["t_max"], meta["method"] = t_max, result.info["method"]
+    elif isinstance(method, Flow):
+        if model.jacobian is not None:
+            raise ValueError(f"{model.name} in reduced coordinates needs a Rosenbrock-W tableau (the default); "
+                             f"got {method.tableau.name!r}")
         result = integrate_flow(model.loss_grad, model.state0, t_max=t_max, t_eval=options.get("t_eval"),
                                 observe=model.observe, method=method, stop=stop, compact=model.compact)
-        meta["t_max"] = t_max
+        meta["t_max"], meta["method"] = t_max, result.info["method"]
     else:
         steps = options.get("steps")
         if steps is None:

@@ -43,6 +43,7 @@ from .backend import to_numpy, xp_of
 from .controller import PIController, error_norm
 from .discrete import run_discrete
 from .recording import Recorder, RunResult, check_times, log_steps, log_times
+from .rosenbrock import ROS34PW2, RosenbrockTableau
 from .rk import Stages, column, dopri5_step, initial_step, rk_step
 from .rules import (GD, SAM, SGD, Algorithm, GradientRegularized, NormalizedGD, PreconditionedGD, Rule, ScaledGD,
                     StepInfo, Subgradient, geometric)
@@ -53,7 +54,7 @@ from .tableau import DOPRI5, ButcherTableau
 from ._validate import shown
 
 __all__ = [
-    "Algorithm", "ButcherTableau", "DOPRI5", "Flow", "GD", "GradientRegularized", "Objective", "PIController",
+    "Algorithm", "ButcherTableau", "DOPRI5", "Flow", "ROS34PW2", "RosenbrockTableau", "GD", "GradientRegularized", "Objective", "PIController",
     "NormalizedGD", "PreconditionedGD", "Rule", "RunResult", "SAM", "SGD", "ScaledGD", "StateLayout", "Status",
     "StepInfo", "StopRule", "Subgradient",
     "default_rtol", "dopri5_step", "geometric", "integrate_flow", "log_steps", "log_times", "quiet", "run_discrete",
@@ -74,15 +75,23 @@ class Flow:
         Step attempts per run before it stops with status ``max_steps``.
     controller : PIController
         How the step adapts to the error estimate.
-    tableau : ButcherTableau
-        The pair (Dormand-Prince 5(4) by default); it needs a dense output.
+    tableau : ButcherTableau or RosenbrockTableau, optional
+        An explicit pair with a dense output, or a Rosenbrock-W method for a
+        model that gives its Jacobian (the reduced coordinates, run by
+        :func:`sims.stiff.integrate_stiff`). ``None``: the model's own --
+        Dormand-Prince 5(4) (:data:`DOPRI5`) in full coordinates,
+        :data:`ROS34PW2` in reduced ones.
+    refresh : int
+        Rosenbrock-W only: accepted steps a run takes with one factorised
+        Jacobian before it is recomputed (also recomputed after a rejection).
     """
 
     rtol: float = 1e-8
     atol: float = 1e-12
     max_steps: int = 200_000
     controller: PIController = PIController()
-    tableau: ButcherTableau = DOPRI5
+    tableau: ButcherTableau | RosenbrockTableau | None = None
+    refresh: int = 100
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rtol, (int, float)) and 0 < self.rtol < 1):
@@ -93,8 +102,12 @@ class Flow:
             raise ValueError(f"max_steps must be an integer >= 1; got {shown(self.max_steps)}")
         if not isinstance(self.controller, PIController):
             raise TypeError(f"controller must be a PIController; got {type(self.controller).__name__}")
-        if not isinstance(self.tableau, ButcherTableau) or not self.tableau.dense:
-            raise TypeError("tableau must be a ButcherTableau with a dense output")
+        if self.tableau is None or isinstance(self.tableau, RosenbrockTableau):
+            pass
+        elif not isinstance(self.tableau, ButcherTableau) or not self.tableau.dense:
+            raise TypeError("tableau must be a ButcherTableau with a dense output or a RosenbrockTableau")
+        if isinstance(self.refresh, bool) or not isinstance(self.refresh, int) or self.refresh < 1:
+            raise ValueError(f"refresh must be an integer >= 1; got {shown(self.refresh)}")
 
 
 def default_rtol(dtype: str) -> float:
@@ -137,8 +150,9 @@ class _Runs:
 
     def take(self, rows: Any) -> "_Runs":
         xp = xp_of(self.y)
-        out = {f.name: xp.take(getattr(self, f.name), rows, axis=0) for f in fields(self) if f.name != "guards"}
-        return _Runs(guards=self.guards.take(rows), **out)
+        out = {f.name: None if getattr(self, f.name) is None else xp.take(getattr(self, f.name), rows, axis=0)
+               for f in fields(self) if f.name != "guards"}
+        return type(self)(guards=self.guards.take(rows), **out)
 
 
 def _check_precision(rtol: float, y: Any) -> None:
@@ -224,7 +238,7 @@ def integrate_flow(
     _check_precision(float(method.rtol), y0)
     t_eval = check_times(t_eval, t_max)
     xp, batch, dev = layout.xp, layout.batch, _device(y0)
-    tab, ctl, rtol, atol = method.tableau, method.controller, float(method.rtol), float(method.atol)
+    tab, ctl, rtol, atol = method.tableau or DOPRI5, method.controller, float(method.rtol), float(method.atol)
 
     def observe_flat(z: Any) -> dict[str, Any]:
         return observe(layout.unpack(z)) if observe is not None else {}

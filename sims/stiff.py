@@ -1,0 +1,238 @@
+r"""The stiff flow integrator: an adaptive Rosenbrock-W method for a batch, with Jacobians reused across steps.
+
+The reduced coordinates of this library (e.g. the diagonal network's
+:math:`\mu`-flow, :mod:`sims.diagonal_reduced`) are small systems whose
+Jacobian is symmetric and known in closed form, and stiff: their time scales
+run from O(1) to :math:`O(\alpha^{-2})`. An explicit method there is bound by
+stability, not accuracy, for tens of thousands of steps. This loop takes the
+steps of a Rosenbrock-W method (:mod:`sims.rosenbrock`, ROS34PW2 by default)
+with the same per-run step control, stopping rules, statuses and recording as
+:func:`sims.flow.integrate_flow`, and:
+
+* factorises each run's Jacobian as :math:`J = Q\Lambda Q^\top` once and
+  reuses it (a W-method keeps its order for any approximation) until that run
+  rejects a step or has taken ``Flow.refresh`` steps with it; the new step
+  size never needs a new factorisation (:class:`~sims.rosenbrock.EigenSolver`);
+* measures the error, when the model gives an ``error_map``, in the units the
+  full simulation controls (for the diagonal network, the relative error of
+  every :math:`u_i, v_i`), so ``rtol`` means the same thing in both
+  coordinates;
+* reads observables at the output times from the cubic Hermite interpolant of
+  the step (order 3, as the method).
+
+Host transfers per step: the per-run status, time, acceptance flag and
+refresh flag (4 numbers per run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from array_api_compat import device as _device
+
+from .backend import to_numpy, xp_of
+from .flow import Flow, _check_precision, _classify, _Outcomes, _Runs, _start, quiet
+from .recording import Recorder, RunResult, check_times
+from .rk import column
+from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
+from .controller import error_norm
+from .state import StateLayout, row_norm_sq
+from .status import FINITE, Status
+from .stopping import StopRule
+
+__all__ = ["integrate_stiff"]
+
+
+@dataclass
+class _StiffRuns(_Runs):
+    lam: Any = None  # (B, P) eigenvalues of each run's Jacobian
+    Q: Any = None  # (B, P, P) its eigenvectors
+    age: Any = None  # accepted steps since the Jacobian was factorised
+    aux: Any = None  # per-run constants of the model
+
+
+def _hermite(y0: Any, f0: Any, y1: Any, f1: Any, hc: Any, theta: Any) -> Any:
+    """Cubic Hermite interpolant at ``t + theta h`` between ``(y0, f0)`` and ``(y1, f1)``."""
+    th = column(theta, y0)
+    th2, th3 = th * th, th * th * th
+    return ((2 * th3 - 3 * th2 + 1) * y0 + (th3 - 2 * th2 + th) * hc * f0 + (3 * th2 - 2 * th3) * y1
+            + (th3 - th2) * hc * f1)
+
+
+@quiet
+def integrate_stiff(
+    loss_grad: Callable[..., Any],
+    jacobian: Callable[..., Any],
+    state0: Sequence[Any],
+    *,
+    t_max: float,
+    t_eval: Any = None,
+    observe: Callable[..., dict[str, Any]] | None = None,
+    error_map: Callable[..., Any] | None = None,
+    aux: Any = None,
+    method: Flow,
+    stop: StopRule = StopRule(),
+    compact: bool = True,
+) -> RunResult:
+    r"""Integrate :math:`\dot y = -\mathrm{grads}(y)` by ``method.tableau`` (a :class:`RosenbrockTableau`).
+
+    Parameters
+    ----------
+    loss_grad : callable
+        ``loss_grad(state, aux=aux) -> (loss (B,), grads)``; the vector field is ``-grads``.
+    jacobian : callable
+        ``jacobian(state, aux=aux) -> (B, P, P)``: the Jacobian of the vector field in the packed
+        coordinates, symmetric.
+    state0 : tuple of arrays (B, ...)
+    t_max, t_eval, stop, compact
+        As for :func:`sims.flow.integrate_flow`.
+    observe : callable, optional
+        ``observe(state, aux=aux) -> {name: (B, ...)}``.
+    error_map : callable, optional
+        ``error_map(delta_state, aux=aux) -> (B, m)``: the error of a step in relative units of
+        the model's parameters; the step is accepted when its RMS is at most ``rtol``.
+        Without it the error is measured on the state with ``rtol`` and ``atol``.
+    aux : array (B, ...), optional
+        Per-run constants handed to every callable; finished runs take their rows along.
+    method : Flow
+        ``rtol, atol, max_steps, controller``, ``refresh`` and the tableau.
+    """
+    tab = method.tableau or ROS34PW2
+    if not isinstance(tab, RosenbrockTableau):
+        raise TypeError(f"integrate_stiff needs a RosenbrockTableau; got {type(tab).__name__}")
+    layout = StateLayout(state0)
+    y0 = layout.pack(state0)
+    _check_precision(float(method.rtol), y0)
+    t_eval = check_times(t_eval, t_max)
+    xp, batch, dev = layout.xp, layout.batch, _device(y0)
+    ctl, rtol, atol = method.controller, float(method.rtol), float(method.atol)
+    gamma = tab.diagonal
+
+    def observe_flat(z: Any, a: Any) -> dict[str, Any]:
+        return observe(layout.unpack(z), aux=a) if observe is not None else {}
+
+    def norm(err: Any, y: Any, y_new: Any, a: Any) -> Any:
+        if error_map is None:
+            return error_norm(err, y, y_new, rtol, atol)
+        e = error_map(layout.unpack(err), aux=a)
+        return xp.astype(xp.sqrt(xp.mean(e * e, axis=1)), xp.float64) / rtol
+
+    def factorise(z: Any, a: Any) -> EigenSolver:
+        return EigenSolver.of(jacobian(layout.unpack(z), aux=a))
+
+    rec = Recorder(batch, t_eval.shape[0])
+    next_out = np.full(batch, int(np.searchsorted(t_eval, 0.0, side="right")), dtype=np.int64)
+    if next_out[0]:
+        obs0, everyone = observe_flat(y0, aux), np.arange(batch)
+        for j in range(next_out[0]):
+            rec.write(obs0, everyone, everyone, np.full(batch, j))
+
+    def rhs_with(a: Any) -> Callable[[Any], tuple[Any, Any, Any]]:
+        def rhs(z: Any) -> tuple[Any, Any, Any]:
+            loss, g = loss_grad(layout.unpack(z), aux=a)
+            g = layout.pack(g)
+            return loss, row_norm_sq(g), -g
+        return rhs
+
+    def slope_with(a: Any) -> Callable[[Any], Any]:  # the inner stages need neither the loss nor the norm
+        return lambda z: -layout.pack(loss_grad(layout.unpack(z), aux=a)[1])
+
+    base = _start(rhs_with(aux), y0, stop, t_max, rtol, atol if error_map is None else rtol, tab.order)
+    solver0 = factorise(y0, aux)
+    runs = _StiffRuns(**{k: getattr(base, k) for k in base.__dataclass_fields__}, lam=solver0.lam, Q=solver0.Q,
+                      age=xp.zeros((batch,), dtype=xp.int64, device=dev), aux=aux)
+    out = _Outcomes(batch, y0.shape[1])
+    who = np.arange(batch)
+    t_end = float(t_max)
+    while True:
+        code = to_numpy(runs.code)
+        done = code > 0
+        if done.any():
+            rows = np.nonzero(done)[0]
+            out.store(who[rows], rows, runs, code)
+            conv = rows[code[rows] == Status.CONVERGED.code]
+            if conv.size:
+                sub = xp.asarray(conv, device=dev)
+                rec.fill_after(observe_flat(xp.take(runs.y, sub, axis=0),
+                                            None if runs.aux is None else xp.take(runs.aux, sub, axis=0)),
+                               np.arange(conv.size), who[conv], next_out[who[conv]])
+            if np.all(code != Status.RUNNING.code):
+                break
+            keep = np.nonzero(~done)[0]
+            if compact:
+                runs, who = runs.take(xp.asarray(keep, device=dev)), who[keep]
+            else:
+                runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
+        rhs = rhs_with(runs.aux)
+        active = runs.code == Status.RUNNING.code
+        h = xp.where(active, xp.minimum(runs.h, t_end - runs.t), 1.0)  # 1: a harmless step for frozen rows
+        hc = column(h, runs.y)
+        solver = EigenSolver(runs.lam, runs.Q)
+        solver.set_step(hc * gamma)
+        y_new, err = rosenbrock_step(tab, slope_with(runs.aux), solver, runs.y, hc, runs.k1)
+        loss_new, grad_sq_new, k_new = rhs(y_new)
+        e = norm(err, runs.y, y_new, runs.aux)
+        finite = xp.isfinite(e) & xp.isfinite(xp.astype(loss_new, xp.float64)) & xp.isfinite(grad_sq_new)
+        accept = active & finite & (e <= 1.0)
+        factor = ctl.factor(e, runs.err, tab.error_order + 1, accept, finite, runs.rejected)
+        y_start, k_start, t_start = runs.y, runs.k1, runs.t
+        acol = xp.reshape(accept, (accept.shape[0], 1))
+        runs.y = xp.where(acol, y_new, runs.y)
+        runs.k1 = xp.where(acol, k_new, runs.k1)
+        runs.loss = xp.where(accept, loss_new, runs.loss)
+        runs.grad_sq = xp.where(accept, grad_sq_new, runs.grad_sq)
+        runs.err = xp.where(accept, e, runs.err)
+        runs.t = xp.where(accept, runs.t + h, runs.t)
+        runs.h = xp.where(active, h * factor, runs.h)
+        runs.rejected = active & ~accept
+        runs.n_steps = runs.n_steps + xp.astype(active, xp.int64)
+        runs.age = runs.age + xp.astype(accept, xp.int64)
+        _write_hermite(rec, observe_flat, t_eval, next_out, who, (y_start, k_start, t_start), h, runs, accept)
+        _classify(runs, accept, t_end, method.max_steps)
+        need = (runs.code == Status.RUNNING.code) & ((runs.rejected & (runs.age > 0)) | (runs.age >= method.refresh))
+        _refresh(runs, to_numpy(need).astype(bool), factorise)
+    status = out.status()
+    rec.blank_after(next_out, ~np.isin(status, FINITE))
+    return RunResult(times=t_eval, observables=rec.buf,
+                     final=layout.unpack(out.final.astype(to_numpy(y0).dtype), host=True),
+                     status=status, stop_step=out.steps, stop_time=out.time,
+                     info={"method": tab.name, "rtol": rtol, "atol": atol, "refresh": method.refresh})
+
+
+def _refresh(runs: _StiffRuns, need: np.ndarray, factorise: Callable[[Any, Any], EigenSolver]) -> None:
+    """New eigendecompositions for the runs in ``need``, merged into the batch by one gather."""
+    if not need.any():
+        return
+    xp, dev = xp_of(runs.y), _device(runs.y)
+    rows = np.nonzero(need)[0]
+    sub = xp.asarray(rows, device=dev)
+    fresh = factorise(xp.take(runs.y, sub, axis=0), None if runs.aux is None else xp.take(runs.aux, sub, axis=0))
+    sel = np.arange(need.shape[0])
+    sel[rows] = need.shape[0] + np.arange(rows.size)
+    sel_d = xp.asarray(sel, device=dev)
+    runs.lam = xp.take(xp.concat([runs.lam, fresh.lam], axis=0), sel_d, axis=0)
+    runs.Q = xp.take(xp.concat([runs.Q, fresh.Q], axis=0), sel_d, axis=0)
+    runs.age = xp.where(xp.asarray(need, device=dev), 0, runs.age)
+
+
+def _write_hermite(rec: Recorder, observe_flat: Callable, t_eval: np.ndarray, next_out: np.ndarray, who: np.ndarray,
+                   start: tuple[Any, Any, Any], h: Any, runs: _StiffRuns, accept: Any) -> None:
+    """Observables at every output time an accepted step crossed, from the Hermite interpolant."""
+    y0, f0, t0 = start
+    xp, dev = xp_of(y0), _device(y0)
+    t_host, acc_host = to_numpy(runs.t), to_numpy(accept).astype(bool)
+    n_out = t_eval.shape[0]
+    hc = column(h, y0)
+    while True:
+        pending = next_out[who]
+        nxt = np.minimum(pending, n_out - 1)
+        rows = acc_host & (pending < n_out) & (t_eval[nxt] <= t_host)
+        if not rows.any():
+            return
+        t_out = xp.asarray(t_eval[nxt], dtype=xp.float64, device=dev)
+        theta = xp.clip((t_out - t0) / xp.where(h > 0, h, 1.0), 0.0, 1.0)
+        sel = np.nonzero(rows)[0]
+        rec.write(observe_flat(_hermite(y0, f0, runs.y, runs.k1, hc, theta), runs.aux), sel, who[sel], nxt[sel])
+        next_out[who[sel]] += 1
