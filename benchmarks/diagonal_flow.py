@@ -1,23 +1,34 @@
-"""Batched gradient flow of diagonal networks vs a loop of scipy.integrate.solve_ivp.
+"""Gradient flow of a batch of diagonal networks: reduced vs full coordinates vs solve_ivp loops vs JAX + diffrax.
 
-B = 64 diagonal linear networks (n = 50, d = 200, 5-sparse teacher), alpha
-log-spaced over [ALPHA_MIN, 10], integrated to convergence by
+Workload (issue 13): n = 50, d = 200, a 5-sparse teacher, B initial scales
+alpha log-spaced over [1e-3, 3] (and over [1e-2, 10], the earlier range, as a
+second row), integrated to convergence at rtol = 1e-8 with one stopping rule
+for all (a terminal event at the same per-run loss threshold).
 
-* solvable's batched Dormand-Prince 5(4) (one vectorised call, per-run step
-  control), on NumPy and on every other installed backend;
-* ``scipy.integrate.solve_ivp`` with RK45 (the same method) and LSODA, one run
-  at a time, with the same rtol/atol and the same stopping rule (a terminal
-  event at the same loss threshold).
+Methods, timed in this process on this machine:
 
-Prints wall times, their ratios (measured in this process, on this machine)
-and the agreement of the limits. Run: ``python benchmarks/diagonal_flow.py``
-(``--quick`` for a smaller batch).
+* solvable, reduced coordinates (the default): the n-dimensional mu-flow by
+  the batched Rosenbrock-W method (``coordinates="reduced"``);
+* solvable, full coordinates: the 2d factors by batched Dormand-Prince;
+* loops of ``scipy.integrate.solve_ivp`` over the runs: RK45 and LSODA on the
+  full system (what a user writes first), LSODA and BDF with the exact Jacobian
+  on the reduced system;
+* JAX + diffrax (``jit`` of ``vmap`` over the runs, Dopri5 on the full system
+  and Kvaerno5 with its own Jacobian on the reduced one) when installed
+  (``pip install solvable[bench]``); compilation is timed apart.
+
+Prints seconds, ratios to solvable-reduced and the agreement of the limits
+with solvable-full; then how solvable's time grows with B and with d.
+Run ``python benchmarks/diagonal_flow.py`` (``--quick``: B = 16, no scaling
+tables; ``--no-slow``: skip the peers that take minutes: RK45 loop, diffrax Dopri5).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import platform
 import time
 
 import numpy as np
@@ -25,72 +36,175 @@ from scipy.integrate import solve_ivp
 
 from solvable.sims import diagonal
 
-RTOL, ATOL = 1e-10, 0.0
-T_MAX = 1e5
+RTOL = 1e-8
+T_MAX = 1e6
 
 
-def scipy_loop(problem: diagonal.Problem, alphas: np.ndarray, loss_tol: np.ndarray, method: str):
+def _tol(problem: diagonal.Problem, alphas: np.ndarray) -> np.ndarray:
+    return diagonal.default_loss_tol(problem, np.repeat(alphas[:, None], problem.d, 1), "float64", RTOL)
+
+
+def scipy_full(problem, alphas, tol, method):
     X, y, d, n = problem.X, problem.y, problem.d, problem.n
-    finals, steps = [], 0
 
     def rhs(t, z):
         u, v = z[:d], z[d:]
         g = X.T @ (X @ (u * u - v * v) - y) / n
         return np.concatenate([-2 * u * g, 2 * v * g])
 
-    for a, tol in zip(alphas, loss_tol):
-        def converged(t, z, tol=tol):
+    out = []
+    for a, tl in zip(alphas, tol):
+        def event(t, z, tl=tl):
             r = X @ (z[:d] ** 2 - z[d:] ** 2) - y
-            return r @ r / (2 * n) - tol
+            return r @ r / (2 * n) - tl
+        event.terminal = True
+        z = solve_ivp(rhs, (0, T_MAX), np.full(2 * d, a), method=method, rtol=RTOL, atol=0.0, events=event).y[:, -1]
+        out.append(z[:d] ** 2 - z[d:] ** 2)
+    return np.array(out)
 
-        converged.terminal = True
-        sol = solve_ivp(rhs, (0, T_MAX), np.full(2 * d, a), method=method, rtol=RTOL, atol=ATOL, events=converged)
-        z = sol.y[:, -1]
-        finals.append(z[:d] ** 2 - z[d:] ** 2)
-        steps += sol.t.shape[0] - 1
-    return np.array(finals), steps
+
+def scipy_reduced(problem, alphas, tol, method):
+    X, y, n = problem.X, problem.y, problem.n
+    out = []
+    for a, tl in zip(alphas, tol):
+        k = 2 * a * a
+
+        def f(t, mu, k=k):
+            return (X @ (-k * np.sinh(4 * (X.T @ mu))) - y) / n
+
+        def jac(t, mu, k=k):
+            return -((X * (4 * k * np.cosh(4 * (X.T @ mu)))) @ X.T) / n
+
+        def event(t, mu, k=k, tl=tl):
+            r = X @ (-k * np.sinh(4 * (X.T @ mu))) - y
+            return r @ r / (2 * n) - tl
+        event.terminal = True
+        # atol on mu: an error e in mu moves log u by 2 X^T e, so rtol / (4 max |X|) keeps it below rtol
+        mu = solve_ivp(f, (0, T_MAX), np.zeros(n), method=method, rtol=RTOL, atol=RTOL / (4 * np.abs(X).max()),
+                       jac=jac, events=event).y[:, -1]
+        out.append(-k * np.sinh(4 * (X.T @ mu)))
+    return np.array(out)
+
+
+def diffrax_runs(problem, alphas, tol, reduced: bool):
+    """(compile seconds, run seconds, limits) of jit(vmap(diffeqsolve)) on the CPU."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import diffrax as dfx
+    import jax.numpy as jnp
+
+    X, y, n, d = jnp.asarray(problem.X), jnp.asarray(problem.y), problem.n, problem.d
+
+    def w_of(z, a):
+        if reduced:
+            return -2 * a * a * jnp.sinh(4 * (X.T @ z))
+        return z[:d] ** 2 - z[d:] ** 2
+
+    def vf(t, z, args):
+        a = args[0]
+        r = X @ w_of(z, a) - y
+        if reduced:
+            return r / n
+        g = X.T @ r / n
+        return jnp.concatenate([-2 * z[:d] * g, 2 * z[d:] * g])
+
+    def cond(t, z, args, **kw):
+        r = X @ w_of(z, args[0]) - y
+        return r @ r / (2 * n) < args[1]
+
+    def solve(a, tl):
+        z0 = jnp.zeros(n) if reduced else jnp.full(2 * d, a)
+        solver = dfx.Kvaerno5() if reduced else dfx.Dopri5()
+        atol = RTOL / (4 * float(np.abs(problem.X).max())) if reduced else 1e-14
+        sol = dfx.diffeqsolve(dfx.ODETerm(vf), solver, 0.0, T_MAX, None, z0, args=(a, tl),
+                              stepsize_controller=dfx.PIDController(rtol=RTOL, atol=atol),
+                              event=dfx.Event(cond), max_steps=500_000, saveat=dfx.SaveAt(t1=True))
+        return w_of(sol.ys[-1], a)
+
+    fn = jax.jit(jax.vmap(solve))
+    args = (jnp.asarray(alphas), jnp.asarray(tol))
+    start = time.perf_counter()
+    fn.lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    w = np.asarray(jax.block_until_ready(fn(*args)))
+    return compile_s, time.perf_counter() - start, w
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - start, out
+
+
+def table(problem, alphas, slow: bool) -> None:
+    tol = _tol(problem, alphas)
+    rows, limits = [], {}
+    sec, traj = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL))
+    rows.append(("solvable reduced (Rosenbrock-W, batched)", sec, int(traj.stop_step.sum())))
+    limits["solvable reduced"] = traj.final["w"]
+    sec, traj = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL, coordinates="full"))
+    rows.append(("solvable full (Dormand-Prince, batched)", sec, int(traj.stop_step.sum())))
+    ref = limits["solvable full"] = traj.final["w"]
+    peers = [("solve_ivp loop, full, LSODA", scipy_full, "LSODA"),
+             ("solve_ivp loop, reduced + jac, LSODA", scipy_reduced, "LSODA"),
+             ("solve_ivp loop, reduced + jac, BDF", scipy_reduced, "BDF")]
+    if slow:
+        peers.insert(0, ("solve_ivp loop, full, RK45", scipy_full, "RK45"))
+    for name, fn, method in peers:
+        sec, w = timed(fn, problem, alphas, tol, method)
+        rows.append((name, sec, None))
+        limits[name] = w
+    if importlib.util.find_spec("diffrax") is not None:
+        for reduced in ((True, False) if slow else (True,)):
+            name = f"jax + diffrax, {'reduced, Kvaerno5' if reduced else 'full, Dopri5'} (jit + vmap)"
+            comp, sec, w = diffrax_runs(problem, alphas, tol, reduced)
+            rows.append((f"{name} [+{comp:.1f} s compile]", sec, None))
+            limits[name] = w
+    base = rows[0][1]
+    print(f"\nB = {len(alphas)}, n = {problem.n}, d = {problem.d}, alpha in [{alphas[0]:g}, {alphas[-1]:g}], "
+          f"rtol = {RTOL:g}")
+    print(f"{'method':64s} {'seconds':>8s} {'x reduced':>10s} {'run-steps':>10s} {'max rel. diff':>14s}")
+    for name, sec, steps in rows:
+        key = next(k for k in limits if name.startswith(k))
+        w = limits[key]
+        rel = float(np.max(np.linalg.norm(w - ref, axis=1) / np.linalg.norm(ref, axis=1)))
+        print(f"{name:64s} {sec:8.2f} {sec / base:10.1f} {'' if steps is None else steps:>10} {rel:14.1e}")
+
+
+def scaling(problem_of, alphas_of) -> None:
+    print("\nsolvable's seconds as B grows (n = 50, d = 200, alpha in [1e-3, 3]):")
+    print(f"{'B':>5s} {'reduced':>9s} {'full':>9s} {'LSODA loop (full)':>18s}")
+    problem = problem_of(200)
+    for B in (1, 16, 64, 256):
+        alphas = alphas_of(B)
+        red, _ = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL))
+        full = lsoda = float("nan")
+        if B <= 64:
+            full, _ = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL, coordinates="full"))
+            lsoda, _ = timed(scipy_full, problem, alphas, _tol(problem, alphas), "LSODA")
+        print(f"{B:5d} {red:9.2f} {full:9.2f} {lsoda:18.2f}")
+    print("\nsolvable's seconds as d grows (B = 16, n = 50):")
+    print(f"{'d':>5s} {'reduced':>9s} {'full':>9s}")
+    for d in (100, 200, 400, 800):
+        problem, alphas = problem_of(d), alphas_of(16)
+        red, _ = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL))
+        full, _ = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL, coordinates="full"))
+        print(f"{d:5d} {red:9.2f} {full:9.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="B = 8 instead of 64")
-    parser.add_argument("--strict", action="store_true", help="also time the array_api_strict backend")
+    parser.add_argument("--quick", action="store_true", help="B = 16 and no scaling tables")
+    parser.add_argument("--no-slow", action="store_true", help="skip the RK45 loop and diffrax's Dopri5")
     args = parser.parse_args()
-    batch = 8 if args.quick else 64
-    alpha_min = 1e-2
+    batch = 16 if args.quick else 64
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}")
     problem = diagonal.Problem.random(50, 200, 5, seed=0)
-    alphas = np.geomspace(alpha_min, 10, batch)
-    loss_tol = diagonal.default_loss_tol(problem, np.repeat(alphas[:, None], problem.d, 1), "float64", RTOL)
-
-    rows = []
-    backends = ["numpy"] + (["array_api_strict"] if args.strict else []) + [b for b in ("torch", "cupy") if importlib.util.find_spec(b)]
-    results = {}
-    for backend in backends:
-        start = time.perf_counter()
-        traj = diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL, atol=ATOL, backend=backend)
-        seconds = time.perf_counter() - start
-        results[backend] = traj.final["w"]
-        rows.append((f"solvable batched dopri5 [{backend}]", seconds, int(traj.stop_step.max()),
-                     int(traj.stop_step.sum()), ", ".join(sorted(set(traj.status)))))
-    ref = results["numpy"]
-    for method in ("RK45", "LSODA"):
-        start = time.perf_counter()
-        w, steps = scipy_loop(problem, alphas, loss_tol, method)
-        seconds = time.perf_counter() - start
-        results[method] = w
-        rows.append((f"scipy solve_ivp loop [{method}]", seconds, None, steps, ""))
-
-    base = rows[0][1]
-    print(f"B = {batch} runs, n = {problem.n}, d = {problem.d}, alpha in [{alpha_min:g}, 10], "
-          f"rtol = {RTOL:g}, atol = {ATOL:g}")
-    print(f"{'method':40s} {'seconds':>9s} {'x numpy-batched':>16s} {'loop iters':>10s} {'run steps':>10s}  status")
-    for name, sec, iters, steps, status in rows:
-        print(f"{name:40s} {sec:9.2f} {sec / base:16.2f} {'' if iters is None else iters:>10} {steps:>10}  {status}")
-    print("agreement of the limits with solvable[numpy] (max relative difference over runs):")
-    for name, w in results.items():
-        if name != "numpy":
-            rel = np.max(np.linalg.norm(w - ref, axis=1) / np.linalg.norm(ref, axis=1))
-            print(f"  {name:18s} {rel:.2e}")
+    table(problem, np.geomspace(1e-3, 3.0, batch), slow=not args.no_slow)
+    table(problem, np.geomspace(1e-2, 10.0, batch), slow=False)
+    if not args.quick:
+        scaling(lambda d: diagonal.Problem.random(50, d, 5, seed=0), lambda B: np.geomspace(1e-3, 3.0, B))
 
 
 if __name__ == "__main__":

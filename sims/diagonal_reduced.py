@@ -56,7 +56,7 @@ from .driver import Model
 if TYPE_CHECKING:
     from .diagonal import Problem
 
-__all__ = ["reduced_model", "reduced_parameters"]
+__all__ = ["predictor", "reduced_model", "reduced_parameters"]
 
 
 def _kappa(alpha: np.ndarray, shape: float) -> tuple[np.ndarray, float]:
@@ -65,6 +65,11 @@ def _kappa(alpha: np.ndarray, shape: float) -> tuple[np.ndarray, float]:
         return 2.0 * alpha**2, 4.0
     u0, v0 = alpha * ((1 + shape) / (1 - shape)) ** 0.25, alpha * ((1 - shape) / (1 + shape)) ** 0.25
     return u0**2 + v0**2, 2.0
+
+
+def predictor(xp: Any, s: Any, kappa: Any, c: float) -> Any:
+    """``w = -kappa sinh(c s)`` on the backend (``s = X^T mu``)."""
+    return -kappa * xp.sinh(c * s)
 
 
 def reduced_parameters(problem: Problem, alpha: np.ndarray, shape: float, mu: np.ndarray) -> dict[str, np.ndarray]:
@@ -91,12 +96,12 @@ def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w
     w_star = None if problem.w_star is None else asarray(problem.w_star, xp, dtype, device)
     n = problem.n
 
-    def predictor(mu: Any, kappa: Any) -> Any:
-        return -kappa * xp.sinh(c * xp.matmul(mu, X))
+    def w_of(mu: Any, kappa: Any) -> Any:
+        return predictor(xp, xp.matmul(mu, X), kappa, c)
 
     def loss_grad(state: tuple[Any, ...], weights: Any = None, aux: Any = None) -> tuple[Any, tuple[Any]]:
         (mu,) = state
-        r = xp.matmul(predictor(mu, aux), X.T) - y
+        r = xp.matmul(w_of(mu, aux), X.T) - y
         return xp.sum(r * r, axis=1) / (2 * n), (-r / n,)
 
     def jacobian(state: tuple[Any, ...], aux: Any = None) -> Any:
@@ -111,7 +116,7 @@ def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w
     def observe(state: tuple[Any, ...], aux: Any = None) -> dict[str, Any]:
         (mu,) = state
         xa = xp_of(mu)
-        w = predictor(mu, aux)
+        w = w_of(mu, aux)
         r = xa.matmul(w, X.T) - y
         out = {"loss": xa.sum(r * r, axis=1) / (2 * n), "l1": xa.sum(xa.abs(w), axis=1)}
         if w_star is not None:

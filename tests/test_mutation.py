@@ -57,6 +57,18 @@ def test_perturbed_gradient_fails_implicit_bias(monkeypatch):
     assert _verdicts(["diagonal.implicit_bias"]) == {"diagonal.implicit_bias": "failed"}
 
 
+def test_perturbed_reduced_flow_fails_reduced_equals_full(monkeypatch):
+    from solvable.sims import diagonal_reduced
+
+    original = diagonal_reduced.predictor
+
+    def mutated(xp, s, kappa, c):  # the v-factor 1e-4 larger: w = u0^2 e^{-cs} - (1 + 1e-4) v0^2 e^{cs}
+        return original(xp, s, kappa, c) - 0.5e-4 * kappa * xp.exp(c * s)
+
+    monkeypatch.setattr(diagonal_reduced, "predictor", mutated)
+    assert _verdicts(["diagonal.reduced_equals_full"]) == {"diagonal.reduced_equals_full": "failed"}
+
+
 def test_perturbed_kernel_correction_fails_kernel_rate(monkeypatch):
     # at alpha = 3.16 the quick run resolves the coefficient to ~1.2% (its error budget), so 5% must fail
     monkeypatch.setattr(th_diagonal, "kernel_correction", _scaled(th_diagonal.kernel_correction, 1.05))

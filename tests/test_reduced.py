@@ -1,0 +1,178 @@
+"""Reduced coordinates: the Rosenbrock-W method, the stiff integrator, and each family's exact reduction
+against its full simulation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from solvable.sims import diagonal, flow
+from solvable.sims.rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
+
+
+# --- the method ------------------------------------------------------------------------------------------------
+
+def _potential_flow(A: np.ndarray):
+    """y' = -grad Phi(y), Phi = sum log cosh(A y) + |y|^2/2: a nonlinear flow with a symmetric Jacobian."""
+    def f(y):
+        return -(np.tanh(y @ A.T) @ A) - y
+
+    def jac(y):
+        sech2 = 1.0 / np.cosh(y @ A.T) ** 2  # (B, m)
+        return -(A.T[None] * sech2[:, None, :]) @ A - np.eye(A.shape[1])[None]
+    return f, jac
+
+
+def _global_error(h: float, jac_kind: str) -> float:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((6, 4))
+    f, jac = _potential_flow(A)
+    y = np.array([[0.3, -0.2, 0.5, 0.1]])
+    ref = y.copy()
+    # reference: many small steps of the same method with the exact Jacobian (order 3: error ~ (1e-3)^3)
+    for _ in range(2000):
+        solver = EigenSolver.of(jac(ref))
+        hc = np.full((1, 1), 1.0 / 2000)
+        solver.set_step(hc * ROS34PW2.diagonal)
+        ref, _ = rosenbrock_step(ROS34PW2, f, solver, ref, hc, f(ref))
+    n = int(round(1.0 / h))
+    for k in range(n):
+        J = {"exact": jac(y), "zero": np.zeros((1, 4, 4)), "stale": jac(np.zeros_like(y)) * 1.5}[jac_kind]
+        solver = EigenSolver.of(J)
+        hc = np.full((1, 1), h)
+        solver.set_step(hc * ROS34PW2.diagonal)
+        y, _ = rosenbrock_step(ROS34PW2, f, solver, y, hc, f(y))
+    return float(np.abs(y - ref).max())
+
+
+@pytest.mark.parametrize("jac_kind", ["exact", "zero", "stale"])
+def test_ros34pw2_is_third_order_with_any_jacobian(jac_kind):
+    """A W-method keeps its order whatever the matrix in I - h gamma J (Rang & Angermann 2005): with the exact
+    Jacobian, with J = 0 (it is then an explicit Runge-Kutta method) and with a stale, scaled one."""
+    errs = [_global_error(h, jac_kind) for h in (0.04, 0.02, 0.01)]
+    slopes = np.diff(np.log(errs)) / np.log(0.5)
+    assert np.all(slopes > 2.7), (jac_kind, errs, slopes)
+
+
+def test_tableau_checks_raise():
+    with pytest.raises(ValueError, match="order-1 condition"):
+        RosenbrockTableau(alpha=ROS34PW2.alpha, gamma=ROS34PW2.gamma, b=(0.3,) + ROS34PW2.b[1:],
+                          b_hat=ROS34PW2.b_hat, order=3, error_order=2, name="bad")
+    with pytest.raises(ValueError, match="constant diagonal"):
+        g = [list(r) for r in ROS34PW2.gamma]
+        g[1][1] = 0.5
+        RosenbrockTableau(alpha=ROS34PW2.alpha, gamma=tuple(map(tuple, g)), b=ROS34PW2.b, b_hat=ROS34PW2.b_hat,
+                          order=3, error_order=2)
+
+
+def test_eigen_solver_solves_the_stage_system():
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((3, 5, 5))
+    J = -(M @ M.transpose(0, 2, 1))
+    v = rng.standard_normal((3, 5))
+    hg = np.array([[0.1], [2.0], [50.0]])
+    solver = EigenSolver.of(J)
+    solver.set_step(hg)
+    want = np.stack([np.linalg.solve(np.eye(5) / hg[b, 0] - J[b], v[b]) for b in range(3)])
+    np.testing.assert_allclose(solver.solve(v), want, rtol=1e-10, atol=1e-12)
+
+
+def test_flow_validates_refresh_and_tableau():
+    with pytest.raises(ValueError, match="refresh"):
+        flow.Flow(refresh=0)
+    with pytest.raises(TypeError, match="tableau"):
+        flow.Flow(tableau="ros34pw2")
+
+
+# --- diagonal networks ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def problem():
+    return diagonal.Problem.random(20, 40, 3, seed=0)
+
+
+def test_diagonal_jacobian_matches_finite_differences(problem):
+    alpha = np.array([0.05, 0.7])
+    m = diagonal.model(problem, alpha, coordinates="reduced")
+    rng = np.random.default_rng(2)
+    mu = 0.05 * rng.standard_normal((2, problem.n))
+    J = m.jacobian((mu,), aux=m.aux)
+    eps = 1e-6
+    fd = np.empty_like(J)
+    for k in range(problem.n):
+        e = np.zeros(problem.n)
+        e[k] = eps
+        fp = -m.loss_grad((mu + e,), aux=m.aux)[1][0]
+        fm = -m.loss_grad((mu - e,), aux=m.aux)[1][0]
+        fd[:, :, k] = (fp - fm) / (2 * eps)
+    np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-9 * np.abs(J).max())
+    np.testing.assert_allclose(J, J.transpose(0, 2, 1), atol=1e-14 * np.abs(J).max())
+
+
+@pytest.mark.parametrize("shape", [0.0, 0.6])
+def test_diagonal_reduced_equals_full(problem, shape):
+    """Same flow, two coordinates: the recorded predictor and the final parameters agree to the integrators' rtol."""
+    alpha = np.array([0.1, 0.6, 3.0])
+    rtol = 1e-10
+    kw = dict(t_max=1e4, t_eval=flow.log_times(1e4, 40), rtol=rtol, shape=shape, record_w=True)
+    red = diagonal.simulate(problem, alpha, **kw)
+    full = diagonal.simulate(problem, alpha, coordinates="full", **kw)
+    assert red.meta["coordinates"] == "reduced" and full.meta["coordinates"] == "full"
+    assert red.meta["method"] == "ros34pw2" and full.meta["method"] == "dopri5"
+    assert set(red.status) == set(full.status) == {"converged"}
+    # relative errors rtol per step on the factors, accumulated linearly: |dw| <= 2 steps rtol (u^2 + v^2)
+    steps = np.maximum(red.stop_step, full.stop_step)[:, None, None]
+    scale = 2 * alpha[:, None, None] ** 2 / np.sqrt(1 - shape**2) + np.abs(full.observables["w"])
+    assert np.all(np.abs(red.observables["w"] - full.observables["w"]) <= 2 * steps * rtol * scale)
+    w_bound = 2 * steps[:, 0] * rtol * (scale[:, -1] + np.abs(full.final["w"]))
+    assert np.all(np.abs(red.final["w"] - full.final["w"]) <= w_bound)
+    for k in set(full.final) - {"w"}:  # the factors, to a relative error rtol per step
+        np.testing.assert_allclose(red.final[k], full.final[k], rtol=2 * rtol * steps.max())
+
+
+def test_diagonal_per_coordinate_alpha(problem):
+    rng = np.random.default_rng(3)
+    a = np.exp(rng.uniform(np.log(1e-2), np.log(1.0), (2, problem.d)))
+    red = diagonal.simulate(problem, a, t_max=1e4, rtol=1e-10)
+    full = diagonal.simulate(problem, a, t_max=1e4, rtol=1e-10, coordinates="full")
+    np.testing.assert_allclose(red.final["w"], full.final["w"], atol=1e-6)
+    np.testing.assert_allclose(red.final["u"], full.final["u"], rtol=1e-5)
+
+
+def test_diagonal_reduced_has_no_cancellation_floor(problem):
+    """At large alpha, w = u^2 - v^2 loses digits (u, v ~ alpha, w ~ 1); -2 alpha^2 sinh(4 X^T mu) does not, so
+    the reduced flow drives the loss far below the full path's floor."""
+    alpha = 30.0
+    red = diagonal.simulate(problem, alpha, t_max=50.0, rtol=1e-10, loss_tol=0.0)
+    # the full path stalls on its floor with ever smaller steps: stop it after a budget of steps
+    full = diagonal.simulate(problem, alpha, t_max=50.0, rtol=1e-10, loss_tol=0.0, coordinates="full",
+                             max_steps=3000)
+    assert red.status[0] == "out_of_time" and full.status[0] == "max_steps"
+
+    def loss(w):
+        r = problem.X @ w - problem.y
+        return float(r @ r / (2 * problem.n))
+    ref = float(np.mean(problem.y**2) / 2)
+    assert loss(red.final["w"][0]) < 1e-24 * ref
+    assert loss(full.final["w"][0]) > 1e3 * loss(red.final["w"][0])
+
+
+def test_reduced_refuses_what_it_does_not_reduce(problem):
+    with pytest.raises(ValueError, match="gradient flow only"):
+        diagonal.simulate(problem, 0.1, "gd", lr=0.01, steps=10, coordinates="reduced")
+    with pytest.raises(ValueError, match="Rosenbrock-W"):
+        diagonal.simulate(problem, 0.1, flow.Flow(tableau=flow.DOPRI5), coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="needs the model's Jacobian"):
+        diagonal.simulate(problem, 0.1, flow.Flow(tableau=ROS34PW2), coordinates="full", t_max=1.0)
+    with pytest.raises(ValueError, match="coordinates must be one of"):
+        diagonal.simulate(problem, 0.1, coordinates="dual")
+    # the discrete algorithms default to full coordinates
+    assert diagonal.simulate(problem, 0.1, "gd", lr=0.01, steps=10).meta["coordinates"] == "full"
+
+
+def test_reduced_reports_divergence_and_max_steps(problem):
+    traj = diagonal.simulate(problem, [1e-3, 1.0], t_max=1e4, max_steps=30)
+    assert set(traj.status) == {"max_steps"}
+    assert np.all(traj.stop_step == 30)
