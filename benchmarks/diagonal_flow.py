@@ -1,9 +1,11 @@
 """Gradient flow of a batch of diagonal networks: reduced vs full coordinates vs solve_ivp loops vs JAX + diffrax.
 
 Workload (issue 13): n = 50, d = 200, a 5-sparse teacher, B initial scales
-alpha log-spaced over [1e-3, 3] (and over [1e-2, 10], the earlier range, as a
-second row), integrated to convergence at rtol = 1e-8 with one stopping rule
-for all (a terminal event at the same per-run loss threshold).
+alpha = logspace(-3, 0.5, B) (and logspace(-2, 1, B), the earlier range, as a
+second table), integrated to convergence at rtol = 1e-8 with one stopping rule
+for all (a terminal event at the same per-run loss threshold). Agreement is
+measured against solvable-reduced at rtol = 1e-10 (itself checked against the
+full coordinates by the claim ``diagonal.reduced_equals_full``).
 
 Methods, timed in this process on this machine:
 
@@ -18,7 +20,7 @@ Methods, timed in this process on this machine:
   (``pip install solvable[bench]``); compilation is timed apart.
 
 Prints seconds, ratios to solvable-reduced and the agreement of the limits
-with solvable-full; then how solvable's time grows with B and with d.
+with the reference; then how solvable's time grows with B and with d.
 Run ``python benchmarks/diagonal_flow.py`` (``--quick``: B = 16, no scaling
 tables; ``--no-slow``: skip the peers that take minutes: RK45 loop, diffrax Dopri5).
 """
@@ -145,7 +147,8 @@ def table(problem, alphas, slow: bool) -> None:
     limits["solvable reduced"] = traj.final["w"]
     sec, traj = timed(lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL, coordinates="full"))
     rows.append(("solvable full (Dormand-Prince, batched)", sec, int(traj.stop_step.sum())))
-    ref = limits["solvable full"] = traj.final["w"]
+    limits["solvable full"] = traj.final["w"]
+    ref = diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=1e-10).final["w"]
     peers = [("solve_ivp loop, full, LSODA", scipy_full, "LSODA"),
              ("solve_ivp loop, reduced + jac, LSODA", scipy_reduced, "LSODA"),
              ("solve_ivp loop, reduced + jac, BDF", scipy_reduced, "BDF")]
@@ -164,16 +167,16 @@ def table(problem, alphas, slow: bool) -> None:
     base = rows[0][1]
     print(f"\nB = {len(alphas)}, n = {problem.n}, d = {problem.d}, alpha in [{alphas[0]:g}, {alphas[-1]:g}], "
           f"rtol = {RTOL:g}")
-    print(f"{'method':64s} {'seconds':>8s} {'x reduced':>10s} {'run-steps':>10s} {'max rel. diff':>14s}")
+    print(f"{'method':64s} {'seconds':>8s} {'x reduced':>10s} {'run-steps':>10s} {'max rel. err':>13s}")
     for name, sec, steps in rows:
         key = next(k for k in limits if name.startswith(k))
         w = limits[key]
         rel = float(np.max(np.linalg.norm(w - ref, axis=1) / np.linalg.norm(ref, axis=1)))
-        print(f"{name:64s} {sec:8.2f} {sec / base:10.1f} {'' if steps is None else steps:>10} {rel:14.1e}")
+        print(f"{name:64s} {sec:8.2f} {sec / base:10.1f} {'' if steps is None else steps:>10} {rel:13.1e}")
 
 
 def scaling(problem_of, alphas_of) -> None:
-    print("\nsolvable's seconds as B grows (n = 50, d = 200, alpha in [1e-3, 3]):")
+    print("\nsolvable's seconds as B grows (n = 50, d = 200, alpha = logspace(-3, 0.5, B)):")
     print(f"{'B':>5s} {'reduced':>9s} {'full':>9s} {'LSODA loop (full)':>18s}")
     problem = problem_of(200)
     for B in (1, 16, 64, 256):
@@ -201,10 +204,10 @@ def main() -> None:
     batch = 16 if args.quick else 64
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}")
     problem = diagonal.Problem.random(50, 200, 5, seed=0)
-    table(problem, np.geomspace(1e-3, 3.0, batch), slow=not args.no_slow)
-    table(problem, np.geomspace(1e-2, 10.0, batch), slow=False)
+    table(problem, np.logspace(-3, 0.5, batch), slow=not args.no_slow)
+    table(problem, np.logspace(-2, 1, batch), slow=False)
     if not args.quick:
-        scaling(lambda d: diagonal.Problem.random(50, d, 5, seed=0), lambda B: np.geomspace(1e-3, 3.0, B))
+        scaling(lambda d: diagonal.Problem.random(50, d, 5, seed=0), lambda B: np.logspace(-3, 0.5, B))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ import numpy as np
 
 from ._validate import choice, positive_array, positive_int, scale_array, real_array
 from .backend import DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
-from .driver import ALGORITHMS, Model, broadcast_runs, train
+from .deep_linear_reduced import reduced_model, reduced_refusal
+from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
 from .matmul import chains, product, transpose
 from .regression import model_collapse, simulate_teacher_student
@@ -230,6 +231,7 @@ def simulate(
     record_sharpness: bool = False,
     record_layers: bool = False,
     sharpness_iters: int = 20,
+    coordinates: str | None = None,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
@@ -260,6 +262,10 @@ def simulate(
         Record the top Hessian eigenvalue (Lanczos on exact HVPs) at every output time.
     record_layers : bool
         Record all parameters, flattened (``params``: for scalar networks, the ``w_i``).
+    coordinates : {"reduced", "full"}, optional
+        ``"reduced"`` integrates one ODE per mode, :math:`\dot\sigma = N\sigma^{2-2/N}(s - \sigma)`
+        (:mod:`sims.deep_linear_reduced`), exact for gradient flow from ``init="aligned"`` on a
+        target-only problem, and the default there; ``"full"`` integrates every layer.
     seed, backend, dtype, device
         As in every family (see :func:`sims.diagonal.simulate`).
     **options
@@ -279,15 +285,18 @@ def simulate(
         raise TypeError(f"problem must be a solvable.sims.deep_linear.Problem; got {type(problem).__name__}")
     if layers is None:
         alpha = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    coordinates = resolve_coordinates(coordinates, algorithm, stiff=False, refusal=reduced_refusal(
+        problem, init, layers, record_sharpness, record_layers))
     m = model(problem, alpha, init=init, layers=layers, record_sharpness=record_sharpness,
-              record_layers=record_layers, sharpness_iters=sharpness_iters, seed=seed, backend=backend, dtype=dtype,
-              device=device)
+              record_layers=record_layers, sharpness_iters=sharpness_iters, coordinates=coordinates, seed=seed,
+              backend=backend, dtype=dtype, device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
 def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers: Any = None,
-          record_sharpness: bool = False, record_layers: bool = False, sharpness_iters: int = 20, seed: int = 0,
-          backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
+          record_sharpness: bool = False, record_layers: bool = False, sharpness_iters: int = 20,
+          coordinates: str = "full", seed: int = 0, backend: str = "numpy", dtype: str = "float64",
+          device: Any = None) -> Model:
     """The deep linear network on ``problem`` as the driver's :class:`~sims.driver.Model` (arguments as in
     :func:`simulate`; its ``loss_grad`` takes per-sample weights when the problem has data)."""
     if not isinstance(problem, Problem):
@@ -295,6 +304,15 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
     dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
     xp = namespace(backend)
+    coordinates = choice("coordinates", coordinates, COORDINATES)
+    meta = {"widths": list(problem.widths), "problem": {"digest": problem.digest()},
+            "init": init if layers is None else "given"}
+    if coordinates == "reduced":
+        why = reduced_refusal(problem, init, layers, record_sharpness, record_layers)
+        if why:
+            raise ValueError(f"coordinates='reduced' does not apply here: {why}; use coordinates='full'")
+        return reduced_model(problem, np.atleast_1d(scale_array("alpha", alpha, (0, 1))), backend=backend,
+                             dtype=dtype, device=device, meta=meta)
     if layers is not None:
         given = [real_array(f"layers[{j}]", w, 3) for j, w in enumerate(layers)]
         if len(given) != problem.depth:
@@ -344,8 +362,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
         name="deep_linear", state0=state0,
         loss_grad=lambda state, weights=None: loss_grad(target, state, weights, data),
         observe=observe, final=final,
-        meta={"widths": list(problem.widths), "problem": {"digest": problem.digest()},
-              "init": init if layers is None else "given"},
+        meta=meta,
         backend=backend, dtype=dtype, n_samples=problem.n, t_max=50.0, atol=1e-14,
         samples_hint="use Problem.from_data(X, Y, hidden)",
     )

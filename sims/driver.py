@@ -210,22 +210,29 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
 COORDINATES = ("reduced", "full")
 
 
-def resolve_coordinates(coordinates: str | None, algorithm: Any) -> str:
-    """``coordinates`` as given, or its default: ``"reduced"`` for gradient flow (the string ``"flow"``
-    or a ``Flow`` whose tableau is a Rosenbrock-W method), ``"full"`` for every other algorithm.
+def resolve_coordinates(coordinates: str | None, algorithm: Any, *, stiff: bool = True, refusal: str = "") -> str:
+    """``coordinates`` as given, or its default: ``"reduced"`` for gradient flow wherever the family's
+    reduction applies (``refusal`` empty), ``"full"`` otherwise.
 
-    Raises ValueError for ``"reduced"`` with a discrete algorithm: no reduction of a discrete map is exact.
+    Gradient flow is the string ``"flow"`` or a ``Flow``; for a ``stiff`` reduction (integrated by a
+    Rosenbrock-W method) a ``Flow`` with an explicit tableau means the full coordinates. Raises
+    ValueError for ``"reduced"`` with a discrete algorithm (no reduction of a discrete map is exact)
+    or where the family says why its reduction does not apply (``refusal``).
     """
     is_flow = (isinstance(algorithm, str) and algorithm == "flow") or (
-        isinstance(algorithm, Flow) and (algorithm.tableau is None or isinstance(algorithm.tableau, RosenbrockTableau)))
+        isinstance(algorithm, Flow) and (not stiff or algorithm.tableau is None
+                                         or isinstance(algorithm.tableau, RosenbrockTableau)))
     if coordinates is None:
-        return "reduced" if is_flow else "full"
+        return "reduced" if is_flow and not refusal else "full"
     if coordinates not in COORDINATES:
         raise ValueError(f"coordinates must be one of {COORDINATES}; got {shown(coordinates)}")
     if coordinates == "reduced" and not is_flow:
         name = algorithm if isinstance(algorithm, str) else type(algorithm).__name__
-        raise ValueError(f"coordinates='reduced' is exact for gradient flow only (algorithm='flow' or a Flow with "
-                         f"a Rosenbrock-W tableau); {shown(name)} runs in coordinates='full'")
+        raise ValueError(f"coordinates='reduced' is exact for gradient flow only (algorithm='flow' or a Flow"
+                         f"{' with a Rosenbrock-W tableau' if stiff else ''}); {shown(name)} runs in "
+                         f"coordinates='full'")
+    if coordinates == "reduced" and refusal:
+        raise ValueError(f"coordinates='reduced' does not apply here: {refusal}; use coordinates='full'")
     return coordinates
 
 

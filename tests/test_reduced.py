@@ -176,3 +176,46 @@ def test_reduced_reports_divergence_and_max_steps(problem):
     traj = diagonal.simulate(problem, [1e-3, 1.0], t_max=1e4, max_steps=30)
     assert set(traj.status) == {"max_steps"}
     assert np.all(traj.stop_step == 30)
+
+
+# --- deep linear networks ------------------------------------------------------------------------------------
+
+def test_deep_linear_modes_equal_the_layers_and_saxe():
+    from solvable.sims import deep_linear
+    from solvable.theory import deep_linear as th
+
+    t = np.linspace(0, 15, 31)[1:]
+    for hidden in ((), (6,), (6, 6)):
+        problem = deep_linear.Problem.random(5, 4, hidden, seed=1)
+        kw = dict(t_max=15.0, t_eval=t, rtol=1e-10)
+        red = deep_linear.simulate(problem, [1e-3, 0.2], **kw)
+        full = deep_linear.simulate(problem, [1e-3, 0.2], coordinates="full", **kw)
+        assert red.meta["coordinates"] == "reduced" and full.meta["coordinates"] == "full"
+        np.testing.assert_allclose(red.observables["modes"], full.observables["modes"], atol=1e-7)
+        np.testing.assert_allclose(red.observables["loss"], full.observables["loss"], rtol=1e-6, atol=1e-13)
+        for k in full.final:
+            np.testing.assert_allclose(red.final[k], full.final[k], atol=1e-7)
+        if len(hidden) == 1:  # depth 2: Saxe et al.'s closed form
+            s = problem.svd()[1]
+            pred = np.stack([th.saxe_mode(t, sk, 1e-3) for sk in s], axis=1)
+            np.testing.assert_allclose(red.observables["modes"][0], pred, atol=1e-8)
+
+
+def test_deep_linear_reduction_refusals():
+    from solvable.sims import deep_linear
+
+    problem = deep_linear.Problem.random(4, 3, (4,), seed=0)
+    assert deep_linear.simulate(problem, 0.1, init="random", t_max=1.0).meta["coordinates"] == "full"
+    assert deep_linear.simulate(problem, 0.1, "gd", lr=0.1, steps=5).meta["coordinates"] == "full"
+    with pytest.raises(ValueError, match="init='aligned'"):
+        deep_linear.simulate(problem, 0.1, init="random", coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="record_sharpness"):
+        deep_linear.simulate(problem, 0.1, coordinates="reduced", record_sharpness=True, t_max=1.0)
+    with pytest.raises(ValueError, match="gradient flow only"):
+        deep_linear.simulate(problem, 0.1, "gd", lr=0.1, steps=5, coordinates="reduced")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    data = deep_linear.Problem.from_data(X, X @ rng.standard_normal((3, 2)), (3,))
+    with pytest.raises(ValueError, match="has data"):
+        deep_linear.simulate(data, 0.1, coordinates="reduced", t_max=1.0)
+    assert deep_linear.simulate(data, 0.1, t_max=1.0).meta["coordinates"] == "full"

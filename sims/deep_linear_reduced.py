@@ -1,0 +1,102 @@
+r"""Deep linear networks from the aligned, balanced start, in their exact reduced coordinates: one number per mode.
+
+Identity (Saxe, McClelland & Ganguli 2014, Eqs. 6-7 for depth 2; Arora, Cohen &
+Hazan 2018, Thm 1 and its Sec. 5 discussion for depth N): on the target loss
+:math:`L = \tfrac12\|W_N\cdots W_1 - \Phi\|_F^2` with
+:math:`\Phi = U\operatorname{diag}(s)V^\top`, the layers
+:math:`W_1 = E_1\operatorname{diag}(a)V^\top`, :math:`W_j = E_j\operatorname{diag}(a)E_{j-1}^\top`,
+:math:`W_N = U\operatorname{diag}(a)E_{N-1}^\top` (``init="aligned"``) stay of that form under
+gradient flow: each layer's gradient :math:`A_j^\top R B_j^\top` is diagonal in the same bases with
+entries :math:`a^{N-1}(a^N - s)`, the same for every layer, so the start's balancedness is kept and
+every mode moves alone. With :math:`\sigma = a^N` (the end-to-end singular value),
+
+.. math:: \dot\sigma_k = N\,\sigma_k^{2 - 2/N}\,(s_k - \sigma_k), \qquad
+          L = \tfrac12\sum_k(\sigma_k - s_k)^2 ,
+
+which for :math:`N = 2` is Saxe et al.'s logistic
+:math:`\sigma(t) = s e^{2st}/(e^{2st} - 1 + s/\sigma_0)` (``theory.deep_linear.saxe_mode``).
+
+Exact for gradient flow on a target-only problem (whitened inputs) from ``init="aligned"``;
+not for data with a non-identity input covariance, a random or a given start, or a discrete
+algorithm, which :func:`sims.deep_linear.simulate` refuses in reduced coordinates. The ODE is not
+stiff (rates :math:`N\sigma^{2-2/N}` stay below :math:`N s^{2-2/N}`): Dormand-Prince integrates it.
+Cost per step and run: O(rank) instead of O(sum of the layer sizes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .backend import asarray, namespace
+from .driver import Model
+
+if TYPE_CHECKING:
+    from .deep_linear import Problem
+
+__all__ = ["aligned_layers", "reduced_model", "reduced_refusal"]
+
+
+def reduced_refusal(problem: Problem, init: str, layers: Any, record_sharpness: bool, record_layers: bool) -> str:
+    """Why the reduction does not apply (empty when it does)."""
+    if problem.X is not None:
+        return "the problem has data (the reduction needs whitened inputs: a target-only problem)"
+    if layers is not None:
+        return "explicit layers were given (the reduction needs init='aligned')"
+    if init != "aligned":
+        return f"init={init!r} (the reduction needs init='aligned')"
+    if record_sharpness:
+        return "record_sharpness needs the full Hessian"
+    if record_layers:
+        return "record_layers records the full parameters"
+    return ""
+
+
+def aligned_layers(problem: Problem, sigma: np.ndarray) -> list[np.ndarray]:
+    """The layers ``(B, h_j, h_{j-1})`` of the aligned balanced network with end-to-end modes ``sigma`` (B, r)."""
+    u, _, v = problem.svd()
+    n, widths = problem.depth, problem.widths
+    a = np.maximum(sigma, 0.0) ** (1.0 / n)
+    layers = []
+    for j in range(n):
+        left = u if j == n - 1 else np.eye(widths[j + 1])[:, : u.shape[1]]
+        right = v if j == 0 else np.eye(widths[j])[:, : u.shape[1]]
+        layers.append(np.einsum("ik,bk,jk->bij", left, a, right))
+    return layers
+
+
+def reduced_model(problem: Problem, alpha: np.ndarray, *, backend: str, dtype: str, device: Any,
+                  meta: dict[str, Any]) -> Model:
+    """The mode ODEs as the driver's :class:`~sims.driver.Model` (``alpha``: the (B,) initial scales)."""
+    xp = namespace(backend)
+    _, s_host, _ = problem.svd()
+    n = problem.depth
+    s = asarray(s_host, xp, dtype, device)
+    sigma0 = alpha[:, None] * np.ones_like(s_host)[None, :]  # W(0) = alpha U V^T
+
+    def loss_grad(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+        (sigma,) = state
+        res = sigma - s
+        rate = n * sigma ** (2.0 - 2.0 / n) if n > 1 else xp.ones_like(sigma)
+        return xp.sum(res * res, axis=1) / 2, (rate * res,)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        (sigma,) = state
+        res = sigma - s
+        return {"loss": xp.sum(res * res, axis=1) / 2, "modes": sigma,
+                "balancedness": xp.zeros((sigma.shape[0],), dtype=sigma.dtype)}
+
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        (sigma,) = host
+        u, _, v = problem.svd()
+        out = {f"layer_{j + 1}": w for j, w in enumerate(aligned_layers(problem, sigma))}
+        out["product"] = np.einsum("ik,bk,jk->bij", u, sigma, v)
+        out["modes"] = sigma
+        return out
+
+    return Model(
+        name="deep_linear", state0=(asarray(sigma0, xp, dtype, device),), loss_grad=loss_grad, observe=observe,
+        final=final, meta=meta, backend=backend, dtype=dtype, n_samples=None, t_max=50.0, atol=1e-14,
+        samples_hint="use Problem.from_data(X, Y, hidden) with coordinates='full'", coordinates="reduced",
+    )
