@@ -47,7 +47,8 @@ import numpy as np
 
 from ._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
 from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
-from .driver import ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
+from .matrix_sensing_reduced import reduced_model, reduced_refusal
+from .driver import COORDINATES, resolve_coordinates, ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
 from .matmul import chains, product, transpose
 from .matrix_sensing_operator import DeviceOperator, device_operator
 from .rules import ScaledGD, Subgradient
@@ -431,8 +432,8 @@ def _default_factorisation(problem: Problem, factorisation: str | None) -> str:
 
 def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = None, depth: int = 3,
           beta: Any = None, init: str = "random", loss: str = "l2", loss_scale: float = 0.5, record_sv: bool = True,
-          record_M: bool = False, seed: int = 0, backend: str = "numpy", dtype: str = "float64",
-          device: Any = None) -> Model:
+          record_M: bool = False, coordinates: str = "full", seed: int = 0, backend: str = "numpy",
+          dtype: str = "float64", device: Any = None) -> Model:
     """The factorised model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`
     (see :func:`simulate` for the arguments; ``loss_grad`` takes per-measurement weights for a dense operator)."""
     if not isinstance(problem, Problem):
@@ -449,6 +450,7 @@ def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = N
     for name, flag in (("record_sv", record_sv), ("record_M", record_M)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool; got {type(flag).__name__}")
+    coordinates = choice("coordinates", coordinates, COORDINATES)
     xp = namespace(backend)
     state0 = initial_state(problem, alpha, factorisation=factorisation, k=k, depth=depth, beta=beta, init=init,
                            seed=seed, backend=backend, dtype=dtype, device=device)
@@ -479,6 +481,22 @@ def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = N
         # never reaches 0 and runs stop on grad_tol or time.
         return loss_scale * (100 * max(rel, eps) * scale) ** 2 if clean else 0.0
 
+    meta = {"problem": {"n1": problem.n1, "n2": problem.n2, "rank": problem.rank, "m": problem.m,
+                        "operator": problem.operator, "kappa": problem.kappa, "noise": problem.noise,
+                        "outliers": problem.outliers, "digest": problem.digest()},
+            "alpha": a.tolist(), "beta": None if beta is None else np.atleast_1d(beta).astype(float).tolist(),
+            "factorisation": factorisation, "k": k, "depth": depth if factorisation == "deep" else None,
+            "init": init, "loss": loss, "loss_scale": loss_scale}
+    if coordinates == "reduced":
+        why = reduced_refusal(problem, init, loss)
+        if why:
+            raise ValueError(f"coordinates='reduced' does not apply here: {why}; use coordinates='full'")
+        runs = state0[0].shape[0]
+        a_runs = np.broadcast_to(a, (runs,)).astype(float)
+        b_runs = None if beta is None else np.broadcast_to(np.atleast_1d(np.asarray(beta, dtype=float)), (runs,))
+        return reduced_model(problem, a_runs, b_runs, k=k, factorisation=factorisation, depth=depth,
+                             loss_scale=loss_scale, record_sv=bool(record_sv), record_M=bool(record_M),
+                             backend=backend, dtype=dtype, device=device, meta=meta, loss_tol=loss_tol)
     return Model(
         name="matrix_sensing",
         state0=state0,
@@ -486,12 +504,7 @@ def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = N
         observe=lambda state: observe(op, M_star, factorisation, loss, loss_scale, state, bool(record_sv),
                                       bool(record_M)),
         final=final,
-        meta={"problem": {"n1": problem.n1, "n2": problem.n2, "rank": problem.rank, "m": problem.m,
-                          "operator": problem.operator, "kappa": problem.kappa, "noise": problem.noise,
-                          "outliers": problem.outliers, "digest": problem.digest()},
-              "alpha": a.tolist(), "beta": None if beta is None else np.atleast_1d(beta).astype(float).tolist(),
-              "factorisation": factorisation, "k": k, "depth": depth if factorisation == "deep" else None,
-              "init": init, "loss": loss, "loss_scale": loss_scale},
+        meta=meta,
         backend=backend, dtype=dtype, n_samples=problem.m if problem.A is not None else None,
         t_max=1e4, atol=0.0, loss_tol=loss_tol,
         samples_hint="SGD draws measurements, which a dense operator has (operator='gaussian' or 'symmetric')",
@@ -517,6 +530,7 @@ def simulate(
     decay: float | None = None,
     record_sv: bool = True,
     record_M: bool = False,
+    coordinates: str | None = None,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
@@ -557,6 +571,10 @@ def simulate(
         Record every singular value of ``M`` at every output time (``sv``, ``(B, T, min(n1, n2))``).
     record_M : bool
         Record ``M`` itself (``(B, T, n1, n2)``; small problems).
+    coordinates : {"reduced", "full"}, optional
+        ``"reduced"`` integrates one ODE per aligned mode (:mod:`sims.matrix_sensing_reduced`),
+        exact for gradient flow with the l2 loss on the population operator from
+        ``init="aligned"``, and the default there; ``"full"`` integrates the factors.
     seed : int
         Seed of the initial draw and of SGD's schedule.
     backend, dtype, device
@@ -599,7 +617,9 @@ def simulate(
     else:
         lr_for_runs = lr
     a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr_for_runs)[:, 0]
+    coordinates = resolve_coordinates(coordinates, algorithm, stiff=False,
+                                      refusal=reduced_refusal(problem, init, loss))
     m = model(problem, a, k=k, factorisation=factorisation, depth=depth, beta=beta, init=init, loss=loss,
-              loss_scale=loss_scale, record_sv=record_sv, record_M=record_M, seed=seed, backend=backend, dtype=dtype,
-              device=device)
+              loss_scale=loss_scale, record_sv=record_sv, record_M=record_M, coordinates=coordinates, seed=seed,
+              backend=backend, dtype=dtype, device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)

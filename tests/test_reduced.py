@@ -219,3 +219,55 @@ def test_deep_linear_reduction_refusals():
     with pytest.raises(ValueError, match="has data"):
         deep_linear.simulate(data, 0.1, coordinates="reduced", t_max=1.0)
     assert deep_linear.simulate(data, 0.1, t_max=1.0).meta["coordinates"] == "full"
+
+
+# --- matrix sensing ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("factorisation", ["symmetric", "asymmetric", "deep"])
+def test_matrix_sensing_modes_equal_the_factors(factorisation):
+    from solvable.sims import matrix_sensing as ms
+
+    sym = factorisation == "symmetric"
+    problem = ms.Problem.random(6, 6 if sym else 5, rank=2, symmetric=sym, operator="population", kappa=2.0, seed=3)
+    t = np.linspace(0, 60, 13)[1:]
+    for k in (1, 2, 4):
+        kw = dict(k=k, factorisation=factorisation, init="aligned", t_max=60.0, t_eval=t, rtol=1e-10, loss_tol=0.0,
+                  record_M=True)
+        red = ms.simulate(problem, [1e-3, 0.2], **kw)
+        full = ms.simulate(problem, [1e-3, 0.2], coordinates="full", atol=1e-14, **kw)
+        assert red.meta["coordinates"] == "reduced"
+        for name in full.observables:
+            np.testing.assert_allclose(red.observables[name], full.observables[name], atol=1e-8, rtol=1e-7)
+        for name in full.final:
+            np.testing.assert_allclose(red.final[name], full.final[name], atol=1e-8)
+
+
+def test_matrix_sensing_symmetric_mode_is_logistic():
+    """x_i^2 = s/(1 + (s/x0^2 - 1) e^{-8 c s t}); a mode with s = 0 decays as x0^2/(1 + 8 c x0^2 t)."""
+    from solvable.sims import matrix_sensing as ms
+
+    problem = ms.Problem.random(5, 5, rank=2, symmetric=True, operator="population", kappa=2.0, seed=0)
+    t = np.linspace(0, 30, 16)[1:]
+    a, c = 1e-2, 0.5
+    red = ms.simulate(problem, a, k=3, init="aligned", t_max=30.0, t_eval=t, rtol=1e-11, loss_tol=0.0)
+    s = np.linalg.svd(problem.M_star)[1][:3]
+    x0sq = a**2
+    pred = np.stack([si / (1 + (si / x0sq - 1) * np.exp(-8 * c * si * t)) if si > 1e-12 else
+                     x0sq / (1 + 8 * c * x0sq * t) for si in s], axis=1)
+    np.testing.assert_allclose(np.sort(red.observables["sv"][0, :, :3], axis=1)[:, ::-1],
+                               np.sort(pred, axis=1)[:, ::-1], rtol=1e-7, atol=1e-12)
+
+
+def test_matrix_sensing_reduction_refusals():
+    from solvable.sims import matrix_sensing as ms
+
+    gauss = ms.Problem.random(5, 5, rank=1, m=60, symmetric=True, operator="symmetric", seed=0)
+    pop = ms.Problem.random(5, 5, rank=1, symmetric=True, operator="population", seed=0)
+    assert ms.simulate(gauss, 0.01, k=2, init="aligned", t_max=1.0).meta["coordinates"] == "full"
+    assert ms.simulate(pop, 0.01, k=2, t_max=1.0).meta["coordinates"] == "full"  # random init
+    with pytest.raises(ValueError, match="population operator only"):
+        ms.simulate(gauss, 0.01, k=2, init="aligned", coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="init='aligned'"):
+        ms.simulate(pop, 0.01, k=2, coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="gradient flow only"):
+        ms.simulate(pop, 0.01, "gd", k=2, init="aligned", lr=0.1, steps=3, coordinates="reduced")
