@@ -36,7 +36,7 @@ import numpy as np
 
 from ._validate import choice, positive_array, positive_int, scale_array, real_array
 from .backend import DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
-from .deep_linear_reduced import reduced_model, reduced_refusal
+from .deep_linear_reduced import reduced_model, reduced_refusal, scalar_model, scalar_refusal
 from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
 from .matmul import chains, product, transpose
@@ -311,6 +311,15 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
         why = reduced_refusal(problem, init, layers, record_sharpness, record_layers)
         if why:
             raise ValueError(f"coordinates='reduced' does not apply here: {why}; use coordinates='full'")
+        if not scalar_refusal(problem, record_sharpness):  # a scalar network: one ODE per run from any start
+            if layers is not None:
+                w0 = np.concatenate([real_array(f"layers[{j}]", w, 3).reshape(-1, 1) for j, w in enumerate(layers)],
+                                    axis=1)
+            else:
+                host = initial_state(problem, alpha, init, seed=seed, backend="numpy", dtype="float64")
+                w0 = np.concatenate([np.asarray(w).reshape(-1, 1) for w in host], axis=1)
+            return scalar_model(problem, w0, record_layers=bool(record_layers), backend=backend, dtype=dtype,
+                                device=device, meta=meta)
         return reduced_model(problem, np.atleast_1d(scale_array("alpha", alpha, (0, 1))), backend=backend,
                              dtype=dtype, device=device, meta=meta)
     if layers is not None:

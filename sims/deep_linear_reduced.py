@@ -35,11 +35,14 @@ from .driver import Model
 if TYPE_CHECKING:
     from .deep_linear import Problem
 
-__all__ = ["aligned_layers", "reduced_model", "reduced_refusal"]
+__all__ = ["aligned_layers", "reduced_model", "reduced_refusal", "scalar_model", "scalar_refusal"]
 
 
 def reduced_refusal(problem: Problem, init: str, layers: Any, record_sharpness: bool, record_layers: bool) -> str:
-    """Why the reduction does not apply (empty when it does)."""
+    """Why the reduction does not apply (empty when it does): the mode ODEs, or for a scalar network the
+    one-dimensional flow of :func:`scalar_model` (any start)."""
+    if problem.X is None and all(w == 1 for w in problem.widths):
+        return scalar_refusal(problem, record_sharpness)
     if problem.X is not None:
         return "the problem has data (the reduction needs whitened inputs: a target-only problem)"
     if layers is not None:
@@ -99,4 +102,73 @@ def reduced_model(problem: Problem, alpha: np.ndarray, *, backend: str, dtype: s
         name="deep_linear", state0=(asarray(sigma0, xp, dtype, device),), loss_grad=loss_grad, observe=observe,
         final=final, meta=meta, backend=backend, dtype=dtype, n_samples=None, t_max=50.0, atol=1e-14,
         samples_hint="use Problem.from_data(X, Y, hidden) with coordinates='full'", coordinates="reduced",
+    )
+
+
+def scalar_refusal(problem: Problem, record_sharpness: bool) -> str:
+    """Why the scalar network's one-dimensional reduction does not apply (empty when it does)."""
+    if problem.X is not None or any(w != 1 for w in problem.widths):
+        return "the problem is not a scalar network (Problem.scalar)"
+    if record_sharpness:
+        return "record_sharpness needs the full Hessian"
+    return ""
+
+
+def scalar_model(problem: Problem, w0: np.ndarray, *, record_layers: bool, backend: str, dtype: str, device: Any,
+                 meta: dict[str, Any]) -> Model:
+    r"""The scalar network :math:`f = w_1\cdots w_D` from any start ``w0`` (B, D), as one ODE per run.
+
+    Identity (Du, Hu & Lee 2018; Kreisler et al. 2023, Sec. 3): gradient flow conserves
+    :math:`w_i^2 - w_j^2`. Take the coordinate :math:`m` smallest in magnitude at the start and
+    :math:`c_j = w_j(0)^2 - w_m(0)^2 \ge 0`: then :math:`w_j = \operatorname{sign}(w_j(0))\sqrt{w_m^2 + c_j}`
+    never vanishes when :math:`c_j > 0` (its sign is fixed), and :math:`w_j = (w_j(0)/w_m(0))\,w_m` when
+    :math:`c_j = 0` (the two cross zero together), so the flow is the one-dimensional
+    :math:`\dot w_m = -(f - y)\prod_{j\ne m} w_j`. Exact for gradient flow from any start.
+    """
+    xp = namespace(backend)
+    y = float(problem.target[0, 0])
+    batch, depth = w0.shape
+    m = np.argmin(np.abs(w0), axis=1)
+    onehot = np.zeros((batch, depth))
+    onehot[np.arange(batch), m] = 1.0
+    wm = w0[np.arange(batch), m]
+    c = np.maximum(w0**2 - wm[:, None] ** 2, 0.0)
+    tie = c == 0.0
+    ratio = np.where(tie, w0 / np.where(wm[:, None] == 0, 1.0, wm[:, None]), 0.0)
+    put = lambda a: asarray(a, xp, dtype, device)  # noqa: E731
+    c_d, sgn_d, ratio_d, tie_d, hot_d = put(c), put(np.sign(w0)), put(ratio), put(tie.astype(float)), put(onehot)
+    sign_y = 1.0 if y > 0 else -1.0
+    balance = put(np.max(np.abs(np.diff(w0**2, axis=1)), axis=1) if depth > 1 else np.zeros(batch))  # conserved
+
+    def weights(z: Any) -> Any:
+        return tie_d * ratio_d * z + (1.0 - tie_d) * sgn_d * xp.sqrt(z * z + c_d)
+
+    def loss_grad(state: tuple[Any, ...], weights_: Any = None) -> tuple[Any, tuple[Any]]:
+        (z,) = state  # (B, 1)
+        w = weights(z)
+        f = xp.prod(w, axis=1, keepdims=True)
+        others = xp.prod(hot_d + (1.0 - hot_d) * w, axis=1, keepdims=True)
+        return ((f - y) ** 2)[:, 0] / 2, ((f - y) * others,)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        (z,) = state
+        w = weights(z)
+        f = xp.prod(w, axis=1)
+        out = {"loss": (f - y) ** 2 / 2, "modes": xp.reshape(f * sign_y, (-1, 1)),
+               "balancedness": balance}
+        if record_layers:
+            out["params"] = w
+        return out
+
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        (z,) = host
+        w = tie * ratio * z + (~tie) * np.sign(w0) * np.sqrt(z * z + c)
+        out = {f"layer_{j + 1}": w[:, j].reshape(-1, 1, 1) for j in range(depth)}
+        out["product"] = np.prod(w, axis=1).reshape(-1, 1, 1)
+        return out
+
+    return Model(
+        name="deep_linear", state0=(put(wm[:, None]),), loss_grad=loss_grad, observe=observe, final=final,
+        meta=meta, backend=backend, dtype=dtype, n_samples=None, t_max=50.0, atol=1e-14, compact=False,
+        coordinates="reduced",
     )

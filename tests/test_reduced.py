@@ -271,3 +271,22 @@ def test_matrix_sensing_reduction_refusals():
         ms.simulate(pop, 0.01, k=2, coordinates="reduced", t_max=1.0)
     with pytest.raises(ValueError, match="gradient flow only"):
         ms.simulate(pop, 0.01, "gd", k=2, init="aligned", lr=0.1, steps=3, coordinates="reduced")
+
+
+def test_scalar_network_one_dimensional_flow_equals_the_factors():
+    """From unbalanced starts, with signs and ties, w_m' = -(f - y) prod_{j != m} w_j reproduces every factor."""
+    from solvable.sims import deep_linear
+
+    problem = deep_linear.Problem.scalar(4, 1.0)
+    starts = np.array([[0.3, 0.4, 0.5, 2.5], [0.1, 0.2, 1.0, 1.5], [-0.3, 0.3, 0.5, 1.0], [0.5, -0.2, 1.2, 0.9]])
+    layers = [starts[:, j].reshape(-1, 1, 1) for j in range(4)]
+    kw = dict(t_max=50.0, t_eval=np.linspace(0, 50, 26)[1:], rtol=1e-10, loss_tol=1e-28, record_layers=True)
+    red = deep_linear.simulate(problem, layers=layers, **kw)
+    full = deep_linear.simulate(problem, layers=layers, coordinates="full", **kw)
+    assert red.meta["coordinates"] == "reduced" and full.meta["coordinates"] == "full"
+    for name in full.observables:
+        np.testing.assert_allclose(red.observables[name], full.observables[name], atol=1e-8)
+    for name in full.final:
+        np.testing.assert_allclose(red.final[name], full.final[name], atol=1e-8)
+    with pytest.raises(ValueError, match="record_sharpness"):
+        deep_linear.simulate(problem, layers=layers, coordinates="reduced", record_sharpness=True, t_max=1.0)
