@@ -166,3 +166,28 @@ def test_kernel_correction_matches_the_convex_program(seed):
     slope = np.polyfit(np.log([2.0, 4.0, 8.0]), np.log(gaps), 1)[0]
     assert abs(slope + 4) < 0.3
     assert np.abs(X @ c).max() < 1e-12  # the correction lies in the null space
+
+
+def test_azulay_parameterisation_and_potential():
+    """Azulay et al. 2021: u0 v0 = alpha; q_k' = arcsinh(2x/k)/2 (finite differences); q_k is half this library's
+    potential at alpha'^2 = k/4; the conversion to the library's (alpha, shape) reproduces (u0, v0)."""
+    from solvable.sims import diagonal as sim
+
+    a, s = 0.03, np.array([-0.7, 0.0, 0.4, 0.95])
+    u0, v0 = th.azulay_init(a, s)
+    np.testing.assert_allclose(u0 * v0, a, rtol=1e-14)
+    k = th.azulay_k(a, s)
+    np.testing.assert_allclose(k, 4 * a * (1 + s**2) / (1 - s**2), rtol=1e-14)
+    x, h = np.linspace(-2, 2, 9), 1e-6
+    for kk in k:
+        fd = (th.azulay_q(x + h, kk) - th.azulay_q(x - h, kk)) / (2 * h)
+        np.testing.assert_allclose(fd, 0.5 * np.arcsinh(2 * x / kk), atol=1e-8)
+        np.testing.assert_allclose(th.azulay_q(x, kk), 0.5 * (kk / 4) * th.q(x / (kk / 4)), atol=1e-14)
+    al, sl = th.azulay_to_library(a, s)
+    problem = sim.Problem.random(4, 6, 1, seed=0)
+    for b in range(len(s)):
+        z = np.asarray(sim.shaped_initial_state(problem, al[b], float(sl[b]))[0])[0] if sl[b] else None
+        if z is not None:
+            np.testing.assert_allclose([z[0], z[6]], [u0[b], v0[b]], rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        th.azulay_init(a, 1.0)

@@ -24,7 +24,8 @@ from .convex import ConvexSolution, SolverError, check_matrix, check_vector, sol
 from ._format import shown
 
 __all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction",
-           "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "effective_alpha", "discrete_bias_bound",
+           "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "azulay_init", "azulay_k", "azulay_q",
+           "azulay_to_library", "effective_alpha", "discrete_bias_bound",
            "hessian_trace", "hessian_top", "stability_bounds"]
 
 
@@ -483,6 +484,47 @@ def shape_equivalent_alpha(alpha: Any, shape: Any) -> np.ndarray:
     if np.any(np.abs(s) >= 1):
         raise ValueError(f"shape must lie in (-1, 1); got {shown(shape)}")
     return a * (1 - s**2) ** -0.25
+
+
+def azulay_init(alpha: Any, shape: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""Azulay et al. 2021's initialisation: :math:`u_0 = \sqrt{\alpha(1 - s)/(1 + s)}`,
+    :math:`v_0 = \sqrt{\alpha(1 + s)/(1 - s)}`, so :math:`u_0 v_0 = \alpha` (Sec. 4, before Theorem 4.1).
+
+    Their :math:`\alpha` is this library's :math:`\alpha^2` and their shape is not the library's:
+    see :func:`azulay_to_library`.
+    """
+    a = _check_alpha(alpha)
+    s = _as_real("shape", shape, (0, 1))
+    if np.any(np.abs(s) >= 1):
+        raise ValueError(f"shape must lie in (-1, 1); got {shown(shape)}")
+    return np.sqrt(a * (1 - s) / (1 + s)), np.sqrt(a * (1 + s) / (1 - s))
+
+
+def azulay_k(alpha: Any, shape: Any) -> np.ndarray:
+    r"""The scale :math:`k = 2u_0^2 + 2v_0^2 = 4\alpha(1 + s^2)/(1 - s^2)` of Azulay et al.'s potential (Thm 4.1)."""
+    u0, v0 = azulay_init(alpha, shape)
+    return 2 * u0**2 + 2 * v0**2
+
+
+def azulay_q(x: Any, k: Any) -> np.ndarray:
+    r"""Azulay et al. 2021, Theorem 4.1: :math:`q_k(x) = \frac{k}{4}\big(1 - \sqrt{1 + 4x^2/k^2}
+    + \frac{2x}{k}\operatorname{arcsinh}\frac{2x}{k}\big)`, so :math:`q_k'(x) = \tfrac12\operatorname{arcsinh}(2x/k)`.
+
+    With :math:`k = 2K`, :math:`K = u_0^2 + v_0^2`, it is half of this library's potential
+    :math:`\alpha'^2 q(x/\alpha'^2)` at :math:`2\alpha'^2 = K` (:func:`shape_equivalent_alpha`): the same minimiser.
+    """
+    x = np.asarray(x, dtype=float)
+    k = _check_alpha(k)
+    z = 2 * x / k
+    return (k / 4) * (-z * (z / (1.0 + np.hypot(1.0, z))) + z * np.arcsinh(z))
+
+
+def azulay_to_library(alpha: Any, shape: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""Azulay et al.'s :math:`(\alpha, s)` as this library's ``(alpha, shape)`` of
+    :func:`sims.diagonal.simulate`: :math:`\alpha_{lib} = \sqrt\alpha` (the library fixes
+    :math:`u_0v_0 = \alpha_{lib}^2`) and :math:`s_{lib} = (u_0^2 - v_0^2)/(u_0^2 + v_0^2) = -2s/(1 + s^2)`."""
+    u0, v0 = azulay_init(alpha, shape)
+    return np.sqrt(u0 * v0), (u0**2 - v0**2) / (u0**2 + v0**2)
 
 
 def effective_alpha(u: Any, v: Any) -> np.ndarray:
