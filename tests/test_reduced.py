@@ -290,3 +290,13 @@ def test_scalar_network_one_dimensional_flow_equals_the_factors():
         np.testing.assert_allclose(red.final[name], full.final[name], atol=1e-8)
     with pytest.raises(ValueError, match="record_sharpness"):
         deep_linear.simulate(problem, layers=layers, coordinates="reduced", record_sharpness=True, t_max=1.0)
+
+
+def test_matrix_sensing_full_aligned_deep_start_runs_with_default_tolerances():
+    """The aligned deep start holds exact zeros; pure relative control rejected every step there (max_steps at t = 0)."""
+    from solvable.sims import matrix_sensing as ms
+
+    problem = ms.Problem.random(6, 5, rank=2, operator="population", seed=0)
+    traj = ms.simulate(problem, 0.1, k=2, factorisation="deep", init="aligned", coordinates="full", t_max=20.0,
+                       loss_tol=0.0)
+    assert traj.status[0] == "out_of_time" and traj.stop_time[0] == 20.0
