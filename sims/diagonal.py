@@ -36,7 +36,7 @@ from .diagonal_reduced import reduced_model
 from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .trajectory import Trajectory
 
-__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "model", "observe", "predictor", "shaped_initial_state",
+__all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "model", "observe", "observe_w", "predictor", "shaped_initial_state",
            "shaped_loss_grad", "shaped_predictor", "simulate", "simulate_rescaled", "split", "sweep_limit"]
 
 #: Largest design matrix Problem.random builds (a guard against typos such as d=10**9).
@@ -197,9 +197,13 @@ def loss_grad(problem_data: tuple[Any, Any], state: tuple[Any, ...], weights: An
 def observe(problem_data: tuple[Any, Any], w_star: Any, state: tuple[Any, ...], record_w: bool = False,
             shaped: bool = False) -> dict[str, Any]:
     """Observables: ``loss``, ``l1`` (:math:`\\|w\\|_1`), ``distance`` (to the teacher), optionally ``w``."""
+    return observe_w(problem_data, w_star, shaped_predictor(state) if shaped else predictor(state), record_w)
+
+
+def observe_w(problem_data: tuple[Any, Any], w_star: Any, w: Any, record_w: bool = False) -> dict[str, Any]:
+    """The observables of :func:`observe` from the predictor ``w`` (B, d), in whichever coordinates it came."""
     X, y = problem_data
     xp = xp_of(X)
-    w = shaped_predictor(state) if shaped else predictor(state)
     r = xp.matmul(w, X.T) - y
     out = {"loss": xp.sum(r * r, axis=1) / (2 * X.shape[0]), "l1": xp.sum(xp.abs(w), axis=1)}
     if w_star is not None:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import asarray, namespace, xp_of
+from .backend import asarray, namespace
 from .driver import Model
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ def reduced_parameters(problem: Problem, alpha: np.ndarray, shape: float, mu: np
 def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w: bool, backend: str, dtype: str,
                   device: Any, meta: dict[str, Any], loss_tol: Any) -> Model:
     """The reduced flow as the driver's :class:`~sims.driver.Model` (``alpha`` is the ``(B, d)`` host grid)."""
+    from .diagonal import observe_w  # imported late: sims.diagonal imports this module
+
     xp = namespace(backend)
     kappa_host, c = _kappa(alpha, shape)
     X = asarray(problem.X, xp, dtype, device)
@@ -114,17 +116,7 @@ def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w
         return (c / 2) * xp.matmul(dmu, X)  # the relative error of every factor u_i, v_i
 
     def observe(state: tuple[Any, ...], aux: Any = None) -> dict[str, Any]:
-        (mu,) = state
-        xa = xp_of(mu)
-        w = w_of(mu, aux)
-        r = xa.matmul(w, X.T) - y
-        out = {"loss": xa.sum(r * r, axis=1) / (2 * n), "l1": xa.sum(xa.abs(w), axis=1)}
-        if w_star is not None:
-            diff = w - w_star
-            out["distance"] = xa.sqrt(xa.sum(diff * diff, axis=1))
-        if record_w:
-            out["w"] = w
-        return out
+        return observe_w((X, y), w_star, w_of(state[0], aux), record_w)
 
     batch = alpha.shape[0]
     return Model(

@@ -279,7 +279,8 @@ def integrate_flow(
             else:  # frozen in the batch: mark retired so they are stored once
                 runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
         y_start, t_start, h_used, accept = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab)
-        _write_dense(rec, stages, observe_flat, t_eval, next_out, who, y_start, t_start, h_used, runs, accept)
+        _write_dense(rec, lambda theta: stages.dense(y_start, column(h_used, y_start), theta), observe_flat, t_eval,
+                     next_out, who, t_start, h_used, runs, accept)
         _classify(runs, accept, float(t_max), method.max_steps)
     status = out.status()
     rec.blank_after(next_out, ~np.isin(status, FINITE))
@@ -316,13 +317,24 @@ def _attempt(runs: _Runs, stages: Stages, rhs: Callable, slope: Callable, ctl: P
     loss_new, grad_sq_new, k_last = rhs(y_new)
     stages.k[-1, ...] = k_last
     err = error_norm(stages.error(hc), runs.y, y_new, rtol, atol)
+    y_start, t_start = runs.y, runs.t
+    accept = _move(runs, active, h, (y_new, k_last, loss_new, grad_sq_new), err, ctl, tab.error_order + 1)
+    return y_start, t_start, h, accept
+
+
+def _move(runs: _Runs, active: Any, h: Any, trial: tuple[Any, Any, Any, Any], err: Any, ctl: PIController,
+          order: int) -> Any:
+    """Accept the trial steps whose error norm is at most one and finite, move those runs, adapt every
+    running run's step; ``trial`` is ``(y_new, slope there, loss, grad_sq)``. Returns ``accept``. Shared by
+    the explicit and the Rosenbrock-W loops."""
+    xp = xp_of(runs.y)
+    y_new, k_new, loss_new, grad_sq_new = trial
     finite = xp.isfinite(err) & xp.isfinite(xp.astype(loss_new, xp.float64)) & xp.isfinite(grad_sq_new)
     accept = active & finite & (err <= 1.0)
-    factor = ctl.factor(err, runs.err, tab.error_order + 1, accept, finite, runs.rejected)
-    y_start, t_start = runs.y, runs.t
+    factor = ctl.factor(err, runs.err, order, accept, finite, runs.rejected)
     acol = xp.reshape(accept, (accept.shape[0], 1))
     runs.y = xp.where(acol, y_new, runs.y)
-    runs.k1 = xp.where(acol, k_last, runs.k1)
+    runs.k1 = xp.where(acol, k_new, runs.k1)
     runs.loss = xp.where(accept, loss_new, runs.loss)
     runs.grad_sq = xp.where(accept, grad_sq_new, runs.grad_sq)
     runs.err = xp.where(accept, err, runs.err)
@@ -330,13 +342,14 @@ def _attempt(runs: _Runs, stages: Stages, rhs: Callable, slope: Callable, ctl: P
     runs.h = xp.where(active, h * factor, runs.h)
     runs.rejected = active & ~accept
     runs.n_steps = runs.n_steps + xp.astype(active, xp.int64)
-    return y_start, t_start, h, accept
+    return accept
 
 
-def _write_dense(rec: Recorder, stages: Stages, observe_flat: Callable, t_eval: np.ndarray, next_out: np.ndarray,
-                 who: np.ndarray, y_start: Any, t_start: Any, h: Any, runs: _Runs, accept: Any) -> None:
-    """Observables at every output time an accepted step crossed, from the dense output."""
-    xp, dev = xp_of(y_start), _device(y_start)
+def _write_dense(rec: Recorder, interpolate: Callable[[Any], Any], observe_flat: Callable, t_eval: np.ndarray,
+                 next_out: np.ndarray, who: np.ndarray, t_start: Any, h: Any, runs: _Runs, accept: Any) -> None:
+    """Observables at every output time an accepted step crossed, from the step's continuous extension
+    ``interpolate(theta)`` (``theta`` per run, in [0, 1])."""
+    xp, dev = xp_of(runs.y), _device(runs.y)
     t_host, acc_host = to_numpy(runs.t), to_numpy(accept).astype(bool)
     n_out = t_eval.shape[0]
     while True:
@@ -348,7 +361,7 @@ def _write_dense(rec: Recorder, stages: Stages, observe_flat: Callable, t_eval: 
         t_out = xp.asarray(t_eval[nxt], dtype=xp.float64, device=dev)
         theta = xp.clip((t_out - t_start) / xp.where(h > 0, h, 1.0), 0.0, 1.0)
         sel = np.nonzero(rows)[0]
-        rec.write(observe_flat(stages.dense(y_start, column(h, y_start), theta)), sel, who[sel], nxt[sel])
+        rec.write(observe_flat(interpolate(theta)), sel, who[sel], nxt[sel])
         next_out[who[sel]] += 1
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import to_numpy, xp_of
-from .flow import Flow, _check_precision, _classify, _Outcomes, _Runs, _start, quiet
+from .flow import Flow, _check_precision, _classify, _move, _Outcomes, _Runs, _start, _write_dense, quiet
 from .recording import Recorder, RunResult, check_times
 from .rk import column
 from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
@@ -174,22 +174,12 @@ def integrate_stiff(
         y_new, err = rosenbrock_step(tab, slope_with(runs.aux), solver, runs.y, hc, runs.k1)
         loss_new, grad_sq_new, k_new = rhs(y_new)
         e = norm(err, runs.y, y_new, runs.aux)
-        finite = xp.isfinite(e) & xp.isfinite(xp.astype(loss_new, xp.float64)) & xp.isfinite(grad_sq_new)
-        accept = active & finite & (e <= 1.0)
-        factor = ctl.factor(e, runs.err, tab.error_order + 1, accept, finite, runs.rejected)
         y_start, k_start, t_start = runs.y, runs.k1, runs.t
-        acol = xp.reshape(accept, (accept.shape[0], 1))
-        runs.y = xp.where(acol, y_new, runs.y)
-        runs.k1 = xp.where(acol, k_new, runs.k1)
-        runs.loss = xp.where(accept, loss_new, runs.loss)
-        runs.grad_sq = xp.where(accept, grad_sq_new, runs.grad_sq)
-        runs.err = xp.where(accept, e, runs.err)
-        runs.t = xp.where(accept, runs.t + h, runs.t)
-        runs.h = xp.where(active, h * factor, runs.h)
-        runs.rejected = active & ~accept
-        runs.n_steps = runs.n_steps + xp.astype(active, xp.int64)
+        accept = _move(runs, active, h, (y_new, k_new, loss_new, grad_sq_new), e, ctl, tab.error_order + 1)
         runs.age = runs.age + xp.astype(accept, xp.int64)
-        _write_hermite(rec, observe_flat, t_eval, next_out, who, (y_start, k_start, t_start), h, runs, accept)
+        a = runs.aux
+        _write_dense(rec, lambda theta: _hermite(y_start, k_start, runs.y, runs.k1, hc, theta),
+                     lambda z: observe_flat(z, a), t_eval, next_out, who, t_start, h, runs, accept)
         _classify(runs, accept, t_end, method.max_steps)
         need = (runs.code == Status.RUNNING.code) & ((runs.rejected & (runs.age > 0)) | (runs.age >= method.refresh))
         _refresh(runs, to_numpy(need).astype(bool), factorise)
@@ -215,24 +205,3 @@ def _refresh(runs: _StiffRuns, need: np.ndarray, factorise: Callable[[Any, Any],
     runs.lam = xp.take(xp.concat([runs.lam, fresh.lam], axis=0), sel_d, axis=0)
     runs.Q = xp.take(xp.concat([runs.Q, fresh.Q], axis=0), sel_d, axis=0)
     runs.age = xp.where(xp.asarray(need, device=dev), 0, runs.age)
-
-
-def _write_hermite(rec: Recorder, observe_flat: Callable, t_eval: np.ndarray, next_out: np.ndarray, who: np.ndarray,
-                   start: tuple[Any, Any, Any], h: Any, runs: _StiffRuns, accept: Any) -> None:
-    """Observables at every output time an accepted step crossed, from the Hermite interpolant."""
-    y0, f0, t0 = start
-    xp, dev = xp_of(y0), _device(y0)
-    t_host, acc_host = to_numpy(runs.t), to_numpy(accept).astype(bool)
-    n_out = t_eval.shape[0]
-    hc = column(h, y0)
-    while True:
-        pending = next_out[who]
-        nxt = np.minimum(pending, n_out - 1)
-        rows = acc_host & (pending < n_out) & (t_eval[nxt] <= t_host)
-        if not rows.any():
-            return
-        t_out = xp.asarray(t_eval[nxt], dtype=xp.float64, device=dev)
-        theta = xp.clip((t_out - t0) / xp.where(h > 0, h, 1.0), 0.0, 1.0)
-        sel = np.nonzero(rows)[0]
-        rec.write(observe_flat(_hermite(y0, f0, runs.y, runs.k1, hc, theta), runs.aux), sel, who[sel], nxt[sel])
-        next_out[who[sel]] += 1
