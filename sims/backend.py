@@ -30,11 +30,13 @@ __all__ = [
     "DTYPES",
     "asarray",
     "backend_name",
+    "host_to",
     "check_seed",
     "get_dtype",
     "host_rng",
     "init_rng",
     "namespace",
+    "resolve_device",
     "to_numpy",
     "xp_of",
 ]
@@ -126,16 +128,79 @@ def get_dtype(xp: ModuleType, dtype: str = "float64") -> Any:
     return getattr(xp, dtype)
 
 
+def resolve_device(xp: ModuleType, device: Any) -> Any:
+    """The device object of backend ``xp`` that ``device`` names.
+
+    ``None`` is the backend's default device (for torch, the CPU unless
+    ``torch.set_default_device`` says otherwise). A string is read as each
+    backend reads it: ``"cpu"`` for NumPy; ``"cuda"``, ``"cuda:1"``, ``"cpu"``
+    for torch; ``"0"``, ``"cuda:0"`` (an ordinal) for CuPy; a device name
+    (``"device1"``) for ``array_api_strict``. Anything else (a device object
+    of the backend) is passed through.
+
+    Raises
+    ------
+    ValueError
+        If the string names no device of this backend.
+    """
+    if device is None or not isinstance(device, str):
+        return device
+    name = backend_name(xp)
+    try:
+        if name == "numpy":
+            if device != "cpu":
+                raise ValueError
+            return device
+        if name == "torch":
+            import torch
+
+            return torch.device(device)
+        if name == "cupy":
+            import cupy
+
+            ordinal = device.split(":", 1)[1] if device.startswith("cuda:") else ("0" if device == "cuda" else device)
+            dev = cupy.cuda.Device(int(ordinal))
+            dev.compute_capability  # raises for an ordinal with no device
+            return dev
+        if name == "array_api_strict":
+            import array_api_strict
+
+            return array_api_strict.Device(device)
+    except (ValueError, RuntimeError, TypeError):
+        pass
+    else:
+        return device
+    forms = {"numpy": '"cpu"', "torch": '"cpu", "cuda", "cuda:N"', "cupy": '"N" or "cuda:N" (an ordinal)',
+             "array_api_strict": '"CPU_DEVICE", "device1", "device2"'}.get(name, "a device of the backend")
+    raise ValueError(f"device must name a device of backend {shown(name)}: {forms}; got {shown(device)}")
+
+
 def asarray(x: Any, xp: ModuleType, dtype: str | None = "float64", device: Any = None) -> Any:
-    """Move host data ``x`` to backend ``xp`` (on ``device``, its default when None) with an explicit dtype.
+    """Move host data ``x`` to backend ``xp`` (on ``device``, its default when None; a string is read by
+    :func:`resolve_device`) with an explicit dtype.
 
     ``dtype=None`` keeps integer and boolean data as they are (used for
     index schedules).
     """
+    device = resolve_device(xp, device)
     host = np.asarray(x)
     if dtype is None:
         return xp.asarray(host, device=device)
     return xp.asarray(host.astype(dtype, copy=False), dtype=get_dtype(xp, dtype), device=device)
+
+
+def host_to(x: Any, like: Any, dtype: Any = None) -> Any:
+    """Host data ``x`` as an array of ``like``'s namespace, on ``like``'s device, in ``dtype`` (``like``'s
+    dtype when None; ``bool`` for masks). Constants built inside a model's functions go through here, so
+    they land where the state is (``array_api_strict`` with two devices tests that)."""
+    from array_api_compat import device as _device
+
+    xp = xp_of(like)
+    host = np.asarray(x)
+    dt = like.dtype if dtype is None else dtype
+    if dt == xp.bool:
+        return xp.asarray(host.astype(bool), dtype=dt, device=_device(like))
+    return xp.asarray(host, dtype=dt, device=_device(like))
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ._validate import choice, positive_array, positive_int, scale_array, real_array
 from .backend import DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
@@ -343,7 +344,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
         p = product(state)
         modes = xp.sum(xp.matmul(u_dev.T, p) * v_dev.T, axis=2)
-        bal = xp.zeros((state[0].shape[0],), dtype=state[0].dtype)
+        bal = xp.zeros((state[0].shape[0],), dtype=state[0].dtype, device=_device(state[0]))
         for lower, upper in zip(state[:-1], state[1:]):
             diff = xp.matmul(transpose(upper), upper) - xp.matmul(lower, transpose(lower))
             bal = xp.maximum(bal, xp.sqrt(xp.sum(diff * diff, axis=(1, 2))))

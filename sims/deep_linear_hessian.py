@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import asarray, host_rng, to_numpy, xp_of
+from .backend import host_rng, host_to, to_numpy, xp_of
 from .matmul import chains, transpose
 
 __all__ = ["flatten", "hessian_dense", "hvp", "sharpness", "unflatten"]
@@ -80,8 +80,7 @@ def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int =
     batch = layers[0].shape[0]
     size = sum(math.prod(p.shape[1:]) for p in layers)
     k = max(1, min(int(iters), size))
-    start = asarray(host_rng(seed).standard_normal((batch, size)), xp, None)
-    start = xp.astype(start, layers[0].dtype)
+    start = host_to(host_rng(seed).standard_normal((batch, size)), layers[0])
     q = start / xp.sqrt(xp.sum(start * start, axis=1, keepdims=True))
     basis, alphas, betas = [q], [], []
     for i in range(k):
@@ -105,7 +104,6 @@ def sharpness(target: Any, layers: tuple[Any, ...], iters: int = 30, seed: int =
 
 def hessian_dense(target: Any, layers: tuple[Any, ...], cov: Any = None) -> np.ndarray:
     """The full Hessian ``(B, P, P)`` from exact HVPs on the basis vectors (small models; ``cov`` as in :func:`hvp`)."""
-    xp = xp_of(layers[0])
     batch = layers[0].shape[0]
     size = sum(math.prod(p.shape[1:]) for p in layers)
     if size > 2000:
@@ -114,5 +112,5 @@ def hessian_dense(target: Any, layers: tuple[Any, ...], cov: Any = None) -> np.n
     for i in range(size):
         e = np.zeros((batch, size))
         e[:, i] = 1.0
-        cols.append(to_numpy(flatten(hvp(target, layers, unflatten(asarray(e, xp, None) * 1.0, layers), cov))))
+        cols.append(to_numpy(flatten(hvp(target, layers, unflatten(host_to(e, layers[0]), layers), cov))))
     return np.stack(cols, axis=2)

@@ -45,7 +45,8 @@ class Stages:
         self.k = xp.zeros((tableau.stages,) + tuple(like.shape), dtype=dt, device=dev)
 
     def resize(self, like: Any) -> None:
-        """A buffer for a batch of ``like``'s shape (after finished runs left it)."""
+        """A new buffer for a batch of ``like``'s shape (after finished runs left it, or because the old one
+        is held for a step's dense output)."""
         self.k = self.xp.zeros((self.tableau.stages,) + tuple(like.shape), dtype=like.dtype, device=_device(like))
 
     def comb(self, coef: Any) -> Any:
@@ -58,15 +59,16 @@ class Stages:
         """The embedded error estimate ``h sum_i e_i K_i`` (after the last stage is filled)."""
         return hc * self.comb(self.e)
 
-    def dense(self, y: Any, hc: Any, theta: Any) -> Any:
-        """The continuous extension at ``t + theta h`` from the step that started at ``y`` (``theta`` per run)."""
+    def dense(self, y: Any, hc: Any, theta: Any, k: Any = None) -> Any:
+        """The continuous extension at ``t + theta h`` from the step that started at ``y`` (``theta`` per run;
+        ``k``: that step's stage buffer, the current one by default)."""
         if self.p is None:
             raise ValueError(f"tableau {shown(self.tableau.name)} has no dense output")
         xp = self.xp
         powers = xp.stack([theta**j for j in range(1, self.p.shape[1] + 1)])  # (m, B)
         p = xp.asarray(self.p, dtype=powers.dtype, device=_device(theta))
         w = xp.astype(p @ powers, y.dtype)  # (stages, B): per-run stage weights
-        return y + hc * xp.sum(w[:, :, None] * self.k, axis=0)
+        return y + hc * xp.sum(w[:, :, None] * (self.k if k is None else k), axis=0)
 
 
 def rk_step(stages: Stages, slope: Callable[[Any], Any], y: Any, hc: Any, k1: Any) -> Any:
@@ -92,12 +94,12 @@ def dopri5_step(f: Callable[[Any], Any], y: Any, h: float,
     """
     xp = xp_of(y)
     stages = Stages(tableau, y)
-    hc = xp.full((y.shape[0], 1), float(h), dtype=y.dtype)
+    hc = xp.full((y.shape[0], 1), float(h), dtype=y.dtype, device=_device(y))
     y_new = rk_step(stages, f, y, hc, f(y))
     if tableau.fsal:
         stages.k[-1, ...] = f(y_new)
     return y_new, stages.error(hc), lambda theta: stages.dense(y, hc, xp.full((y.shape[0],), float(theta),
-                                                                                 dtype=y.dtype))
+                                                                                 dtype=y.dtype, device=_device(y)))
 
 
 def initial_step(rhs: Callable, y: Any, k1: Any, t_max: float, rtol: float, atol: float, order: int) -> Any:

@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
-from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
+from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
 from .driver import Model, broadcast_runs, train
 from .matmul import product, transpose
 from .ufm_scl import scl_features, scl_loss_grad, simulate_scl
@@ -177,7 +178,7 @@ def loss_grad(problem: Problem, Y: Any, state: tuple[Any, ...], weights: Any = N
     F = _features(problem, H)
     Z = _logits(problem, state)
     # per-sample weights: 1/N for the full objective, the mini-batch mean for SGD
-    wts = xp.full((Z.shape[0], 1, N), 1.0 / N, dtype=Z.dtype) if weights is None else weights[:, None, :]
+    wts = xp.full((Z.shape[0], 1, N), 1.0 / N, dtype=Z.dtype, device=_device(Z)) if weights is None else weights[:, None, :]
     if problem.loss == "mse":
         R = Z - Y
         data = xp.sum(wts * R * R, axis=(1, 2)) / 2
@@ -233,14 +234,12 @@ def metrics(problem: Problem, state: tuple[Any, ...]) -> dict[str, Any]:
     # raw class means (Dang et al. 2023)
     dual = Mt if problem.lambda_b is not None else means
     idx = np.repeat(np.arange(K), problem.n)
-    onehot = asarray(np.eye(K)[idx].T, xp, None)
-    onehot = xp.astype(onehot, F.dtype)
+    onehot = host_to(np.eye(K)[idx].T, F)
     within = F - xp.matmul(means, onehot)
     sw = xp.matmul(within, transpose(within)) / N
     sb = xp.matmul(Mt, transpose(Mt)) / K
     nc1 = xp.sum(xp.linalg.diagonal(xp.matmul(sw, xp.linalg.pinv(sb))), axis=1) / K
-    etf = asarray((K / (K - 1) * (np.eye(K) - 1.0 / K)) / math.sqrt(K), xp, None)
-    etf = xp.astype(etf, F.dtype)
+    etf = host_to((K / (K - 1) * (np.eye(K) - 1.0 / K)) / math.sqrt(K), F)
 
     def gram_gap(vectors_as_cols: Any) -> Any:
         norms = xp.sqrt(xp.sum(vectors_as_cols * vectors_as_cols, axis=1, keepdims=True))

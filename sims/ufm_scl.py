@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validate import choice, positive_float, scale_array
-from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
+from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
 from .driver import Model, train
 from .matmul import transpose
 from .trajectory import Trajectory
@@ -47,7 +47,7 @@ def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, 
     rn = xp.where(rn > 0, rn, 1.0)
     H = R / rn
     S = xp.matmul(transpose(H), H) / temperature  # (B, N, N)
-    eye = xp.astype(asarray(np.eye(N), xp, None), xp.bool)
+    eye = host_to(np.eye(N), U, xp.bool)
     S_off = xp.where(eye, -xp.inf, S)
     smax = xp.max(S_off, axis=2, keepdims=True)
     ez = xp.where(eye, 0.0, xp.exp(S_off - smax))
@@ -57,7 +57,7 @@ def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, 
     labels = np.repeat(np.arange(problem.K), problem.n)
     same = (labels[:, None] == labels[None, :]) & ~np.eye(N, dtype=bool)
     Q = same / np.maximum(same.sum(axis=1, keepdims=True), 1)
-    Qd = xp.astype(asarray(Q, xp, None), U.dtype)
+    Qd = host_to(Q, U)
     loss = xp.sum(xp.sum(Qd * (lse - xp.where(eye, 0.0, S)), axis=2), axis=1) / N
     A = P - Qd
     gH = xp.matmul(H, A + transpose(A)) / (N * temperature)
