@@ -4,6 +4,7 @@
 ``solvable list``     list the registered claims
 ``solvable figure``   reproduce a paper figure (or all of them)
 ``solvable sweep``    run a parameter sweep described in a TOML file (resumable)
+``solvable info``     the backends found, their devices, the BLAS in use and its threads
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from solvable.sims._validate import shown
-from solvable.sims.backend import BACKENDS, DTYPES, namespace
+from solvable.sims.backend import BACKENDS, DTYPES, namespace, resolve_device
 from solvable.sims.trajectory import environment
 
 from . import registry
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--model", choices=registry.MODELS, help="only this model family")
     v.add_argument("--claim", action="append", metavar="ID", help="only this claim (repeatable)")
     v.add_argument("--backend", default="numpy", choices=sorted(BACKENDS), help="array backend for the simulations")
+    v.add_argument("--device", help="the backend's device: cuda, cuda:N for torch; an ordinal for cupy "
+                                    "(default: the backend's own; see `solvable info`)")
     v.add_argument("--quick", action="store_true", help="small sizes (seconds per claim), as in the test suite")
     v.add_argument("--seed", type=_seed, default=0, help="seed of every random draw (default 0)")
     v.add_argument("--dtype", default="float64", choices=DTYPES, help="precision of the simulations")
@@ -70,7 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--retry-failed", action="store_true", help="compute again the points stored as failed")
     sw.add_argument("--list-tasks", action="store_true", help="list the sweepable tasks and their parameters")
     sw.add_argument("--no-progress", action="store_true")
+
+    i = sub.add_parser("info", help="the backends found, their devices, the BLAS in use and its threads")
+    i.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _info(args: argparse.Namespace) -> int:
+    import json
+
+    from .info import collect, format_info
+
+    info = collect()
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -114,18 +130,19 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     try:  # an uninstalled backend is one error before any claim runs, not a table of "unsupported"
-        namespace(args.backend)
+        xp = namespace(args.backend)
     except ImportError as exc:
         print(f"solvable verify: {exc}", file=sys.stderr)
         return 2
+    resolve_device(xp, args.device)  # a device the backend does not have: one error, before any claim
     if args.claim:
         claims = [registry.get(c) for c in args.claim]
     else:
         claims = registry.all_claims(args.model)
     results = run_claims(claims, backend=args.backend, quick=args.quick, seed=args.seed, dtype=args.dtype,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, device=args.device)
     print(format_table(results))
-    meta = {"backend": args.backend, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
+    meta = {"backend": args.backend, "device": args.device, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
             "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
     if args.json:
         write_json(results, args.json, meta, timing=not args.no_timing)
@@ -173,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``solvable`` console script."""
     args = _parser().parse_args(argv)
     try:
-        return {"verify": _verify, "list": _list, "figure": _figure, "sweep": _sweep}[args.command](args)
+        return {"verify": _verify, "list": _list, "figure": _figure, "sweep": _sweep,
+                "info": _info}[args.command](args)
     except (ValueError, TypeError) as exc:  # bad argument values: a message, not a traceback
         print(f"solvable {args.command}: {exc}", file=sys.stderr)
         return 2

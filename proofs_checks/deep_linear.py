@@ -52,7 +52,7 @@ def saxe_modes(ctx: Context) -> Evidence:
     t_eval = np.linspace(0, 20, 81)
     # every layer, not the mode ODEs: the claim is that the full network follows Saxe's modes
     traj = sim.simulate(problem, alphas, t_max=20.0, t_eval=t_eval, rtol=RTOL, coordinates="full",
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     s = problem.svd()[1]
     pred = np.stack([[th.saxe_mode(t_eval, si, a) for si in s] for a in alphas], axis=0).transpose(0, 2, 1)
     err = np.max(np.abs(traj.observables["modes"] - pred), axis=(1, 2))
@@ -86,7 +86,7 @@ def end_to_end(ctx: Context) -> Evidence:
     for depth in (3, 4):
         problem = sim.Problem.random(4, 3, (3,) * (depth - 1), singular_values=s, seed=ctx.seed)
         traj = sim.simulate(problem, 1e-2, t_max=15.0, t_eval=t_eval, rtol=RTOL, coordinates="full",
-                            backend=ctx.backend, dtype=ctx.dtype)
+                            backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         pred = np.stack([th.end_to_end_mode(t_eval, si, 1e-2, depth) for si in s], axis=1)
         errors.append(float(np.max(np.abs(traj.observables["modes"][0] - pred))))
         mid = len(t_eval) // 4  # mid-learning, where the modes move fastest
@@ -125,7 +125,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
     for depth in ((1, 2, 3) if ctx.quick else (1, 2, 3, 4)):
         problem = sim.Problem.random(6, 5, (6,) * (depth - 1), seed=ctx.seed + depth)
         s = problem.svd()[1]
-        kw = dict(t_max=20.0, t_eval=t_eval, rtol=RTOL, backend=ctx.backend, dtype=ctx.dtype)
+        kw = dict(t_max=20.0, t_eval=t_eval, rtol=RTOL, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         red = sim.simulate(problem, alphas, **kw)
         full = sim.simulate(problem, alphas, coordinates="full", **kw)
         steps = np.maximum(red.stop_step, full.stop_step)
@@ -164,14 +164,14 @@ def balancedness_conserved(ctx: Context) -> Evidence:
     problem = sim.Problem.random(4, 3, (5, 4), seed=ctx.seed)
     layers0 = sim.initial_state(problem, [0.5], "random", seed=ctx.seed)
     start = _balance([np.asarray(w) for w in layers0])
-    traj = sim.simulate(problem, layers=layers0, t_max=20.0, rtol=RTOL, backend=ctx.backend, dtype=ctx.dtype)
+    traj = sim.simulate(problem, layers=layers0, t_max=20.0, rtol=RTOL, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     end = _balance([traj.final[f"layer_{j + 1}"] for j in range(problem.depth)])
     drift = max(float(np.linalg.norm(a - b)) for a, b in zip(start, end))
     scale = max(float(np.linalg.norm(np.asarray(w))) ** 2 for w in traj.final.values())
     budget = 2 * traj.stop_step[0] * RTOL * scale
     etas = np.array([0.01, 0.02, 0.04])
     gd = sim.simulate(problem, layers=[np.repeat(np.asarray(w), 3, axis=0) for w in layers0], algorithm="gd",
-                      lr=etas, steps=6000, loss_tol=1e-24, backend=ctx.backend, dtype=ctx.dtype)
+                      lr=etas, steps=6000, loss_tol=1e-24, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     gd_end = _balance([gd.final[f"layer_{j + 1}"] for j in range(problem.depth)])
     gd_drift = np.array([max(float(np.linalg.norm(a[0] - b[r])) for a, b in zip(start, gd_end)) for r in range(3)])
     slope = float(np.polyfit(np.log(etas), np.log(gd_drift), 1)[0])
@@ -209,7 +209,7 @@ def gfs_sharpness(ctx: Context) -> Evidence:
     problem = sim.Problem.scalar(4, y)
     starts = SCALAR_STARTS
     flow = sim.simulate(problem, layers=_scalar_layers(starts), t_max=200.0, rtol=RTOL, loss_tol=1e-28,
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     lims = [tuple(flow.final[f"layer_{j + 1}"][b : b + 1] for j in range(4)) for b in range(len(starts))]
     hess_top = np.array([float(sim.sharpness(problem.target, lim, iters=8)[0]) for lim in lims])
     pred = np.array([th.gfs_sharpness(w, y) for w in starts])
@@ -219,7 +219,7 @@ def gfs_sharpness(ctx: Context) -> Evidence:
     eta = 2.2 / pred
     gd = sim.simulate(problem, layers=_scalar_layers(starts), algorithm="gd", lr=eta, steps=2000 if ctx.quick else 6000,
                       t_eval=np.arange(0, (2000 if ctx.quick else 6000) + 1), record_layers=True, backend=ctx.backend,
-                      dtype=ctx.dtype)
+                      dtype=ctx.dtype, device=ctx.device)
     worst_rise = 0.0
     for b in range(len(starts)):
         path = gd.observables["params"][b]
@@ -248,7 +248,7 @@ def _edge_runs(ctx: Context, rule: str, edges: np.ndarray, **kw):
     traj = sim.simulate(problem, layers=_scalar_layers(np.repeat(SCALAR_STARTS[:1], len(edges), axis=0)),
                         algorithm=rule, steps=steps, record_sharpness=True, sharpness_iters=4,
                         t_eval=np.unique(np.geomspace(1, steps, 200).astype(int)), loss_tol=1e-30,
-                        backend=ctx.backend, dtype=ctx.dtype, **kw)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device, **kw)
     sharp = traj.observables["sharpness"]
     loss = traj.observables["loss"]
     return traj, sharp, loss
@@ -357,7 +357,7 @@ def grokking_runs(ctx: Context) -> list[dict]:
         target, steps = _level_loss(GROK_EPS, d_out), _grok_steps(lam, d_out)
         traj = sim.simulate_teacher_student(d_in, lam, GROK_ETA, steps, d_out=d_out, gamma=gamma,
                                             record_at=np.arange(steps + 1), seed=ctx.seed, backend=ctx.backend,
-                                            dtype=ctx.dtype)
+                                            dtype=ctx.dtype, device=ctx.device)
         tr, te = traj.observables["train_loss"][0], traj.observables["test_loss"][0]
         t_tr = int(np.argmax(tr < target)) if np.any(tr < target) else math.inf
         t_te = int(np.argmax(te < target)) if np.any(te < target) else math.inf

@@ -86,7 +86,7 @@ def alpha_sweep(ctx: Context) -> AlphaSweep:
     # (order 5) takes ~10x fewer steps than the order-3 Rosenbrock-W method for alpha >= 1, where the flow is
     # not stiff; the a-posteriori budget grows with the steps and must resolve the alpha^-4 departure.
     traj = sim.simulate(problem, alphas, t_max=3e5, rtol=RTOL, coordinates="full", backend=ctx.backend,
-                        dtype=ctx.dtype)
+                        dtype=ctx.dtype, device=ctx.device)
     preds = tuple(th.implicit_bias(problem.X, problem.y, a) for a in alphas)
     budget = _budget(problem, traj.final["u"], traj.final["v"], traj.stop_step, RTOL, preds)
     return AlphaSweep(problem, alphas, traj.final["w"], traj.status, traj.stop_step, preds,
@@ -299,7 +299,7 @@ def saddle_run(ctx: Context) -> SaddleRun:
     algo = th.saddle_to_saddle(problem.X, problem.y)
     alphas = np.array([1e-4, 1e-8, 1e-12])
     tau = np.linspace(0, 1.5 * algo.times[-1], 1200 if ctx.quick else 3000)[1:]
-    w, loss, _ = sim.simulate_rescaled(problem, alphas, tau, backend=ctx.backend, dtype=ctx.dtype)
+    w, loss, _ = sim.simulate_rescaled(problem, alphas, tau, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     return SaddleRun(problem, alphas, tau, w, loss, algo)
 
 
@@ -412,7 +412,7 @@ def init_shape(ctx: Context) -> Evidence:
     errors, budgets, naive, l1_pred, l1_sim = [], [], [], [], []
     for b in range(len(shapes)):
         traj = sim.simulate(problem, alpha_lib[b], shape=float(shape_lib[b]), t_max=3e5, rtol=rtol,
-                            backend=ctx.backend, dtype=ctx.dtype)
+                            backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         w = traj.final["w"][0]
         pred = th.implicit_bias(problem.X, problem.y, np.sqrt(k[b]) / 2)
         errors.append(_rel(w, pred.x))
@@ -497,7 +497,7 @@ def _discrete_problem(ctx: Context) -> sim.Problem:
 @measurement
 def _flow_reference(ctx: Context):
     """The gradient-flow limit at alpha = 0.1 on the discrete-step problem (shared by three claims)."""
-    return sim.simulate(_discrete_problem(ctx), 0.1, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype)
+    return sim.simulate(_discrete_problem(ctx), 0.1, t_max=3e5, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
 
 
 @claim(id="diagonal.sgd_effective_alpha", kind="simulation",
@@ -513,7 +513,7 @@ def sgd_effective_alpha(ctx: Context) -> Evidence:
     alpha = 0.1
     flow_w = _flow_reference(ctx).final["w"][0]
     traj = sim.simulate(problem, alpha, algorithm="sgd", lr=lrs, batch_size=1, steps=400_000, seed=ctx.seed,
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     return _effective_alpha_evidence(problem, traj, flow_w, lrs, "SGD", sparser_expected=True)
 
 
@@ -531,7 +531,7 @@ def large_step_effective_alpha(ctx: Context) -> Evidence:
     # Steps up to 0.7 x the stability limit 2 / lambda_max at the flow's solution.
     edge = 2 / th.hessian_top(problem.X, flow.final["u"][0], flow.final["v"][0])
     lrs = edge * (np.array([0.1, 0.7]) if ctx.quick else np.array([0.1, 0.3, 0.5, 0.7]))
-    traj = sim.simulate(problem, alpha, algorithm="gd", lr=lrs, steps=400_000, backend=ctx.backend, dtype=ctx.dtype)
+    traj = sim.simulate(problem, alpha, algorithm="gd", lr=lrs, steps=400_000, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     return _effective_alpha_evidence(problem, traj, flow_w, lrs, "GD", sparser_expected=False)
 
 
@@ -573,7 +573,7 @@ def stability_runs(ctx: Context) -> tuple[list[dict], float, float]:
     rows = []
     for name, kw in (("gd", {}), ("sgd", {"batch_size": 1})):
         traj = sim.simulate(problem, 0.1, algorithm=name, lr=etas, steps=100_000 if ctx.quick else 300_000,
-                            seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, **kw)
+                            seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device, **kw)
         for b, eta in enumerate(etas):
             u, v = traj.final["u"][b], traj.final["v"][b]
             rows.append({"algorithm": name, "eta": float(eta), "status": str(traj.status[b]),
@@ -632,7 +632,7 @@ def regularisation_runs(ctx: Context) -> dict[str, dict]:
             "fd_gr": dict(algorithm="gr", lam=lam, gr_eps=lam)}
     res = {}
     for name, kw in runs.items():
-        traj = sim.simulate(problem, alpha, lr=lr, steps=300_000, backend=ctx.backend, dtype=ctx.dtype, **kw)
+        traj = sim.simulate(problem, alpha, lr=lr, steps=300_000, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device, **kw)
         u, v, w = traj.final["u"][0], traj.final["v"][0], traj.final["w"][0]
         a_inf = th.effective_alpha(u, v)
         pred = th.implicit_bias(X, y, a_inf)
@@ -728,7 +728,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         problem = sim.Problem.random(*sizes, seed=ctx.seed + k)
         for shape in (0.0, 0.5):
             kw = dict(t_max=t_max, t_eval=t_eval, rtol=rtol, shape=shape, record_w=True, backend=ctx.backend,
-                      dtype=ctx.dtype)
+                      dtype=ctx.dtype, device=ctx.device)
             red = sim.simulate(problem, alphas, **kw)
             full = sim.simulate(problem, alphas, coordinates="full", **kw)
             statuses += list(red.status) + list(full.status)

@@ -76,7 +76,7 @@ def _flow_to_minimiser(problem: sim.Problem, ctx: Context) -> dict:
     minimiser: L is strongly convex in A with modulus lambda_min(Lambda) lambda_min(C), so
     ||A - A*||_F <= ||grad_A L||_F / (lambda_min(Lambda) lambda_min(C))."""
     traj = sim.simulate(problem, 0.1, t_max=1e4, rtol=RTOL, grad_tol=1e-9, seed=ctx.seed, backend=ctx.backend,
-                        dtype=ctx.dtype)
+                        dtype=ctx.dtype, device=ctx.device)
     A = traj.final["A"][0]
     Lam, om = problem.Lambda, problem.task_cov
     C = th.second_moment(Lam, problem.N, om, problem.noise)
@@ -116,7 +116,7 @@ def sampled_reduced(ctx: Context) -> dict:
     Lam = sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed)
     problem = sim.Problem.random(d, N, n_prompts=P, Lambda=Lam, seed=ctx.seed)
     traj = sim.simulate(problem, 0.1, "gd", lr=0.05, steps=steps, t_eval=[0, steps], seed=ctx.seed,
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     return {"problem": problem, "traj": traj, "A_fit": _least_squares_A(problem.X, problem.y)}
 
 
@@ -219,7 +219,7 @@ def sampled_full(ctx: Context) -> dict:
         problem = sim.Problem.random(d, N, n_prompts=P, seed=ctx.seed, **kw)
         test = sim.Problem.random(d, N, n_prompts=P_test, seed=ctx.seed + 7919, **kw)
         traj = sim.simulate(problem, 0.1, "gd", architecture="full", lr=0.05, steps=steps, t_eval=[0, steps],
-                            seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+                            seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         if kw["link"] == "linear":
             A_ref = np.linalg.inv(th.gamma(problem.Lambda, N))
         else:
@@ -389,7 +389,7 @@ def random_covariance_run(ctx: Context) -> dict:
     d, N, P, steps = (3, 10, 4000, 3000) if ctx.quick else (3, 10, 40000, 4000)
     problem = sim.Problem.random(d, N, n_prompts=P, random_covariance=(0.5, 1.5), seed=ctx.seed)
     traj = sim.simulate(problem, 0.1, "gd", lr=0.05, steps=steps, t_eval=[0, steps], seed=ctx.seed,
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     return {"problem": problem, "traj": traj}
 
 
@@ -491,7 +491,7 @@ def multilayer_runs(ctx: Context) -> dict:
     for k in range(2):
         problem = sim.Problem.random(d, n, n_prompts=P, Lambda=Sig, task="inverse", seed=ctx.seed + k)
         runs.append(sim.simulate(problem, 0.1, "gd", architecture="ahn", layers=L, lr=0.02, steps=steps,
-                                 t_eval=[0, steps], seed=ctx.seed + k, backend=ctx.backend, dtype=ctx.dtype))
+                                 t_eval=[0, steps], seed=ctx.seed + k, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device))
     return {"Sigma": Sig, "runs": runs, "L": L}
 
 
@@ -565,7 +565,7 @@ def svm_runs(ctx: Context) -> dict:
     out = {"problem": problem, "steps": rec}
     for par, norm, lr in (("W", "fro", lr_w), ("KQ", "nuc", lr_kq)):
         traj = soft.simulate(problem, 0.01, "ngd", lr=lr, steps=steps, parameterisation=par, t_eval=rec,
-                             seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+                             seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         sel = traj.observables["attention"][0, -1].argmax(axis=1)
         svm = {k: th.att_svm(problem.X, problem.z, sel, k) for k in ("fro", "nuc")}
         out[par] = {"traj": traj, "selected": sel, "svm": svm, "norm": norm}
@@ -575,7 +575,7 @@ def svm_runs(ctx: Context) -> dict:
     # ||W_0|| = 1 (softmax far from saturated) it can still leave for a locally optimal direction.
     glob = th.att_svm(problem.X, problem.z, out["optimal"], "fro")
     traj = soft.simulate(problem, 2 * glob.value, "ngd", lr=lr_w, steps=steps // 5, init=glob.x,
-                         t_eval=[0, steps // 5], seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+                         t_eval=[0, steps // 5], seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     out["global"] = {"traj": traj, "svm": glob, "selected": traj.observables["attention"][0, -1].argmax(axis=1)}
     return out
 
@@ -692,7 +692,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
     alphas = np.array([0.05, 0.3, 1.0])
     t_max = 200.0 if ctx.quick else 500.0
     t_eval = np.linspace(0, t_max, 41)[1:]
-    kw = dict(t_max=t_max, t_eval=t_eval, rtol=RTOL, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+    kw = dict(t_max=t_max, t_eval=t_eval, rtol=RTOL, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     red = sim.simulate(problem, alphas, architecture="reduced", **kw)
     full = sim.simulate(problem, alphas, architecture="full", **kw)
     steps = np.maximum(red.stop_step, full.stop_step)

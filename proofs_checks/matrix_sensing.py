@@ -63,7 +63,7 @@ def staircase(ctx: Context) -> Staircase:
     for name, k, init in (("aligned k = r", r, "aligned"), ("random k = r + 2", r + 2, "random"),
                           ("random k = r - 1", r - 1, "random")):
         traj = sim.simulate(problem, alphas, k=k, init=init, t_max=t_max, t_eval=t, rtol=RTOL, loss_tol=0.0,
-                            seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+                            seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         unit = sim.initial_state(problem, 1.0, k=k, init=init, seed=ctx.seed)[0][0]
         runs[name] = (k, init, traj, float(np.linalg.norm(unit, 2) ** 2))
     return Staircase(problem, sigma, alphas, t, runs)
@@ -163,7 +163,7 @@ def greedy_runs(ctx: Context) -> tuple:
     steps = int(1.1 * th.learning_time(sigma[-1], alphas[-1] ** 2) / lr)
     traj = sim.simulate(problem, alphas, "gd", k=sigma.size + 2, lr=lr, steps=steps,
                         t_eval=np.arange(0, steps + 1, 2), record_M=True, record_sv=False, seed=ctx.seed,
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     stages = th.greedy_low_rank(A=problem.A, y=problem.y, max_rank=sigma.size)
     return problem, alphas, traj, stages
 
@@ -228,7 +228,7 @@ def slowdown_runs(ctx: Context) -> dict:
     lr = 0.1
     sym = sim.Problem.random(n, n, r, symmetric=True, operator="population", kappa=2.0, seed=ctx.seed)
     asym = sim.Problem.random(n, n, r, operator="population", kappa=2.0, seed=ctx.seed)
-    kw = dict(record_sv=False, loss_tol=0.0, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+    kw = dict(record_sv=False, loss_tol=0.0, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     steps_over = 20_000 if ctx.quick else 200_000
     over = sim.simulate(sym, 0.1, "gd", k=r + 2, lr=lr, steps=steps_over,
                         t_eval=np.unique(np.geomspace(1, steps_over, 400).astype(int)), **kw)
@@ -344,7 +344,7 @@ def condition_runs(ctx: Context) -> dict:
         problem = sim.Problem.random(n, n, r, m=m, kappa=kappa, symmetric=True, operator="symmetric", seed=ctx.seed)
         sigma = problem.singular_values[:r]
         budget = int(3 * th.gd_iterations(sigma, alpha**2, eps * np.linalg.norm(sigma), lr, 0.25)) + 100
-        kw = dict(k=r + 2, loss_scale=0.25, record_sv=False, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+        kw = dict(k=r + 2, loss_scale=0.25, record_sv=False, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         gd = sim.simulate(problem, alpha, "gd", lr=lr, steps=budget, t_eval=np.arange(0, budget + 1), **kw)
         sc = sim.simulate(problem, alpha, "scaledgd", lr=lr, damping=float(sigma[-1]) / 10, steps=3000,
                           t_eval=np.arange(0, 3001), **kw)
@@ -420,7 +420,7 @@ def commuting_runs(ctx: Context) -> dict:
     problem = sim.Problem(M_star=np.diag(w_star), operator="symmetric", A=A, y=a @ w_star, symmetric=True)
     alphas = np.array([1e-1, 1e-2, 1e-3, 1e-4])
     traj = sim.simulate(problem, alphas, k=n, init="aligned", t_max=1e6, rtol=RTOL, record_sv=False, seed=ctx.seed,
-                        backend=ctx.backend, dtype=ctx.dtype)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     limits = [th.commuting_limit(a, problem.y, al) for al in alphas]
     trace_min = th.min_nuclear_norm(A, problem.y, psd=True)
     return {"problem": problem, "a": a, "alphas": alphas, "traj": traj, "limits": limits, "trace_min": trace_min}
@@ -500,7 +500,7 @@ def depth_runs(ctx: Context) -> dict:
     for depth in (2, 3, 4):
         traj = sim.simulate(problem, 1e-4, "gd", k=n, factorisation="deep", depth=depth, lr=0.5 if depth == 2 else 0.3,
                             steps=steps, t_eval=[0, steps], record_sv=False, loss_tol=1e-14, seed=ctx.seed,
-                            backend=ctx.backend, dtype=ctx.dtype)
+                            backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         finals[depth] = (traj.final["M"][0], str(traj.status[0]), float(traj.observables["loss"][0, -1]))
     return {"problem": problem, "nuclear": nuclear, "finals": finals, "n": n, "r": r, "m": m}
 
@@ -568,7 +568,7 @@ def robust_runs(ctx: Context) -> dict:
     n, r, m, q, steps = (12, 2, 500, 0.998, 7500) if ctx.quick else (20, 3, 1000, 0.999, 15000)
     problem = sim.Problem.random(n, n, r, m=m, kappa=2.0, symmetric=True, operator="symmetric", outliers=0.2,
                                  seed=ctx.seed)
-    kw = dict(record_sv=False, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype)
+    kw = dict(record_sv=False, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     out = {"problem": problem, "ks": (r, 2 * r, n), "q": q, "l1": [], "l2": []}
     for k in out["ks"]:
         sub = sim.simulate(problem, 1e-3, "subgradient", k=k, loss="l1", lr=0.3, decay=q, steps=steps,
@@ -648,7 +648,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
                                      seed=ctx.seed)
         for k in (2, 3, 5):
             kw = dict(k=k, factorisation=factorisation, init="aligned", t_max=t_max, t_eval=t_eval, rtol=rtol,
-                      loss_tol=0.0, record_M=True, backend=ctx.backend, dtype=ctx.dtype)
+                      loss_tol=0.0, record_M=True, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
             red = sim.simulate(problem, alphas, **kw)
             full = sim.simulate(problem, alphas, coordinates="full", **kw)
             steps = np.maximum(red.stop_step, full.stop_step)

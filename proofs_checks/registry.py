@@ -158,12 +158,17 @@ class Context:
         Seed of every random draw (problems, initialisations, SGD schedules).
     dtype : {"float64", "float32"}
         Precision of the simulations.
+    device : str, optional
+        The backend's device ("cuda", "cuda:1" for torch; a device ordinal
+        such as "0" for cupy; ``None``: the backend's default, which for
+        torch is the CPU). Problems are drawn on the host, moved once.
     """
 
     backend: str = "numpy"
     quick: bool = False
     seed: int = 0
     dtype: str = "float64"
+    device: str | None = None
 
 
 #: A pass whose margin is below this fraction of its tolerance is flagged in the table and the report.

@@ -25,7 +25,7 @@ def _class_means(H: np.ndarray, n: tuple[int, ...]) -> np.ndarray:
 
 def _run(problem: sim.Problem, ctx: Context, alpha: float = 0.1, t_max: float = 2e4, grad_tol: float = 1e-10, **kw):
     return sim.simulate(problem, alpha=[alpha], t_max=t_max, rtol=RTOL, grad_tol=grad_tol, seed=ctx.seed,
-                        backend=ctx.backend, dtype=ctx.dtype, **kw)
+                        backend=ctx.backend, dtype=ctx.dtype, device=ctx.device, **kw)
 
 
 @claim(id="ufm.convex_value", kind="convex",
@@ -344,7 +344,7 @@ def perturbation_variability(ctx: Context) -> Evidence:
     for beta in betas:
         problem = sim.Problem(n=n, d=d, loss="mse", lambda_W=1e-3, lambda_H=beta, anchor=H0)
         traj = sim.simulate(problem, alpha=[0.1], t_max=1e5, rtol=RTOL, grad_tol=1e-9, seed=ctx.seed,
-                            backend=ctx.backend, dtype=ctx.dtype)
+                            backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         values.append(float(traj.observables["nc1"][0, -1]))
     below = max(v / nc1_h0 for v in values)
     increasing = all(b > a for a, b in zip(values, values[1:]))
@@ -381,7 +381,7 @@ def scl_relu_orthogonal(ctx: Context) -> Evidence:
     for relu in (True, False):
         problem = sim.Problem(n=n, d=len(n) + 3, relu=relu)
         traj = sim.simulate_scl(problem, alpha=[1.0], temperature=0.2, t_max=2e5 if relu else 2e3, seed=ctx.seed,
-                                backend=ctx.backend, dtype=ctx.dtype)
+                                backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
         H = traj.final["H"][0]
         means = _class_means(H, n)
         unit = means / np.linalg.norm(means, axis=0)

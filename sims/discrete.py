@@ -10,6 +10,7 @@ from array_api_compat import device as _device
 from .backend import host_rng, to_numpy, xp_of
 from .recording import Recorder, RunResult, check_record_steps
 from .rules import Rule
+from .sync import sync_steps
 from .state import LossGrad, Objective, StateLayout, row_norm_sq
 from .status import Status
 from .stopping import StopRule
@@ -30,6 +31,7 @@ def run_discrete(
     n_samples: int | None = None,
     seed: int = 0,
     check_every: int | None = None,
+    sync_every: int | None = None,
 ) -> RunResult:
     """Run a discrete algorithm for ``steps`` steps on every run of the batch.
 
@@ -52,7 +54,16 @@ def run_discrete(
     check_every : int, optional
         Convergence is tested every ``check_every`` steps (``rule.check_every``
         by default; divergence is tested every step, on the device); the loop
-        also ends early at these points once every run has stopped.
+        also ends early once every run has stopped, which the host learns at
+        the read-backs below.
+    sync_every : int, optional
+        Steps between two reads of the batch's status on the host, rounded up
+        to a multiple of ``check_every`` (``None``: every check on NumPy, every
+        32 steps elsewhere, see :func:`sims.flow.sync_steps`). Stopping is
+        decided on the device at its step whatever this is; only the loop's
+        own end waits for a read, so at most ``sync_every - 1`` steps are
+        taken in vain once every run has stopped. Observables are copied to
+        the host at the recording steps only.
 
     Returns
     -------
@@ -73,6 +84,8 @@ def run_discrete(
         raise ValueError(f"check_every must be an integer >= 1; got {shown(check_every)}")
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be a solvable.sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
+    sync = sync_steps(sync_every, y, 0)
+    sync = check_every * -(-sync // check_every)
     objective = Objective(loss_grad, layout, n_samples)
     rule_state = rule.init(y, objective, host_rng(seed))
 
@@ -80,8 +93,8 @@ def run_discrete(
         return observe(layout.unpack(z)) if observe is not None else {}
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        y, code, stop_step, rec, n_rec = _loop(rule, rule_state, objective, y, steps, record, check_every, stop,
-                                               observe_flat)
+        y, code, stop_step, rec, n_rec = _loop(rule, rule_state, objective, y, steps, record, check_every, sync,
+                                               stop, observe_flat)
     status = np.array([str(Status.from_code(int(c))) for c in to_numpy(code)])
     stop_h = to_numpy(stop_step).astype(np.int64)
     converged = np.nonzero(status == Status.CONVERGED)[0]
@@ -92,11 +105,11 @@ def run_discrete(
         rec.blank_after(np.searchsorted(record, stop_h, side="left"), diverged)
     return RunResult(times=record.astype(float), observables=rec.buf,
                      final=tuple(to_numpy(x) for x in layout.unpack(y)), status=status, stop_step=stop_h,
-                     stop_time=stop_h.astype(float), info={"method": rule.name})
+                     stop_time=stop_h.astype(float), info={"method": rule.name, "sync_every": sync})
 
 
 def _loop(rule: Rule, rule_state: Any, objective: Objective, y: Any, steps: int, record: np.ndarray,
-          check_every: int, stop: StopRule, observe_flat: Callable) -> tuple[Any, Any, Any, Recorder, int]:
+          check_every: int, sync: int, stop: StopRule, observe_flat: Callable) -> tuple[Any, Any, Any, Recorder, int]:
     xp, batch = xp_of(y), y.shape[0]
     dev = _device(y)
     f64 = xp.float64
@@ -112,7 +125,7 @@ def _loop(rule: Rule, rule_state: Any, objective: Objective, y: Any, steps: int,
             rec.write(observe_flat(y), everyone, everyone, np.full(batch, n_rec))
             n_rec += 1
         checking = k % check_every == 0
-        if k == steps or (checking and not bool(to_numpy(xp.any(code == running)))):
+        if k == steps or (k % sync == 0 and not bool(to_numpy(xp.any(code == running)))):
             break
         active = code == running
         new, rule_state, info = rule.step(y, rule_state, objective, k)

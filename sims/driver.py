@@ -30,16 +30,20 @@ atol            the family's default     flow
 max_steps       200000                   flow (step attempts per run)
 loss_tol        the family's default     all (converged once loss <= loss_tol)
 grad_tol        the family's default     all (converged once ||grad|| <= grad_tol)
+sync_every      1 on NumPy, else <= 32   all (steps between two host reads of the
+                                         batch's status; :mod:`sims.sync`)
 ============== ======================== ==========================================
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+from array_api_compat import device as _device
 
 from ._validate import nonneg_float, positive_array, positive_float, positive_int
 from .backend import check_seed
@@ -65,7 +69,7 @@ _DISCRETE = ("gd", "sgd", "sam", "gr")
 OPTIONS: dict[str, tuple[str, ...] | None] = {
     "lr": _DISCRETE, "steps": _DISCRETE, "t_max": None, "t_eval": None, "batch_size": ("sgd",), "rho": ("sam",),
     "sam_normalized": ("sam",), "lam": ("gr",), "gr_eps": ("gr",), "rtol": ("flow",), "atol": ("flow",),
-    "max_steps": ("flow",), "loss_tol": None, "grad_tol": None,
+    "max_steps": ("flow",), "loss_tol": None, "grad_tol": None, "sync_every": None,
 }
 #: Options an algorithm *object* already carries (passing them beside it is refused).
 _HYPER = ("lr", "batch_size", "rho", "sam_normalized", "lam", "gr_eps", "rtol", "atol", "max_steps")
@@ -280,7 +284,7 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
         Seed of the host generator behind SGD's schedule.
     **options
         ``lr, steps, t_max, t_eval, batch_size, rho, sam_normalized, lam, gr_eps, rtol, atol, max_steps,
-        loss_tol, grad_tol``; ``None`` means "not given".
+        loss_tol, grad_tol, sync_every``; ``None`` means "not given".
 
     Returns
     -------
@@ -303,10 +307,18 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
     if isinstance(method, SGD) and model.n_samples is None:
         raise ValueError(f"algorithm='sgd' draws mini-batches of samples, and this {model.name} problem has none"
                          + (f": {model.samples_hint}" if model.samples_hint else ""))
+    sync = options.get("sync_every")
+    if sync is not None:
+        sync = positive_int("sync_every", sync)
+        if isinstance(method, Flow):
+            if method.sync_every is not None:
+                raise ValueError("sync_every is set on the algorithm object (Flow); do not pass it separately")
+            method = dataclasses.replace(method, sync_every=sync)
     t_max = model.t_max if options.get("t_max") is None else positive_float("t_max", options["t_max"])
     stop, loss_tol = _stop(model, method, options)
     meta = {"model": model.name, "coordinates": model.coordinates, **model.meta, **_describe(method), "loss_tol": loss_tol, "grad_tol": stop.grad_tol,
-            "seed": seed, "backend": model.backend, "dtype": model.dtype, "versions": environment()}
+            "seed": seed, "backend": model.backend, "device": str(_device(model.state0[0])), "dtype": model.dtype,
+            "versions": environment()}
     if isinstance(method, Flow) and (isinstance(method.tableau, RosenbrockTableau)
                                      or (method.tableau is None and model.jacobian is not None)):
         if model.jacobian is None:
@@ -331,7 +343,9 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
         steps = positive_int("steps", steps)
         record_at = None if options.get("t_eval") is None else check_record_steps(options["t_eval"], steps, "t_eval")
         result = run_discrete(method, model.loss_grad, model.state0, steps=steps, record_at=record_at,
-                              observe=model.observe, stop=stop, n_samples=model.n_samples, seed=seed)
+                              observe=model.observe, stop=stop, n_samples=model.n_samples, seed=seed,
+                              sync_every=sync)
         meta["steps"] = steps
+    meta["sync_every"] = result.info["sync_every"]
     return Trajectory(times=result.times, observables=result.observables, final=model.final(result.final),
                       status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)

@@ -49,6 +49,7 @@ from .rules import (GD, SAM, SGD, Algorithm, GradientRegularized, NormalizedGD, 
                     StepInfo, Subgradient, geometric)
 from .state import LossGrad, Objective, State, StateLayout, row_norm_sq
 from .status import FINITE, Status
+from .sync import sync_steps
 from .stopping import Guards, StopRule
 from .tableau import DOPRI5, ButcherTableau
 from ._validate import shown
@@ -58,6 +59,7 @@ __all__ = [
     "NormalizedGD", "PreconditionedGD", "Rule", "RunResult", "SAM", "SGD", "ScaledGD", "StateLayout", "Status",
     "StepInfo", "StopRule", "Subgradient",
     "default_rtol", "dopri5_step", "geometric", "integrate_flow", "log_steps", "log_times", "quiet", "run_discrete",
+    "sync_steps",
 ]
 
 Observe = Callable[[State], dict[str, Any]]
@@ -83,7 +85,18 @@ class Flow:
         :data:`ROS34PW2` in reduced ones.
     refresh : int
         Rosenbrock-W only: accepted steps a run takes with one factorised
-        Jacobian before it is recomputed (also recomputed after a rejection).
+        Jacobian before it is recomputed (also recomputed after a rejection;
+        with ``sync_every > 1``, at the next read-back).
+    sync_every : int, optional
+        Steps taken on the device between two reads of the batch's status on
+        the host (one transfer each). ``None``: 1 on NumPy, whose arrays are
+        on the host already, and up to 32 elsewhere, fewer where the steps
+        held for dense output would take more than 256 MiB
+        (:func:`sync_steps`). A run that stops is frozen on the device at
+        that step; the host learns of it at most ``sync_every - 1`` steps
+        later, which costs those steps' time and nothing else: the explicit
+        loop takes the same steps for every ``sync_every`` (up to round-off
+        where BLAS blocks a batch that still holds stopped runs differently).
     """
 
     rtol: float = 1e-8
@@ -92,6 +105,7 @@ class Flow:
     controller: PIController = PIController()
     tableau: ButcherTableau | RosenbrockTableau | None = None
     refresh: int = 100
+    sync_every: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rtol, (int, float)) and 0 < self.rtol < 1):
@@ -108,6 +122,9 @@ class Flow:
             raise TypeError("tableau must be a ButcherTableau with a dense output or a RosenbrockTableau")
         if isinstance(self.refresh, bool) or not isinstance(self.refresh, int) or self.refresh < 1:
             raise ValueError(f"refresh must be an integer >= 1; got {shown(self.refresh)}")
+        if self.sync_every is not None and (isinstance(self.sync_every, bool) or not isinstance(self.sync_every, int)
+                                            or not 1 <= self.sync_every <= 4096):
+            raise ValueError(f"sync_every must be None or an integer in [1, 4096]; got {shown(self.sync_every)}")
 
 
 def default_rtol(dtype: str) -> float:
@@ -153,6 +170,42 @@ class _Runs:
         out = {f.name: None if getattr(self, f.name) is None else xp.take(getattr(self, f.name), rows, axis=0)
                for f in fields(self) if f.name != "guards"}
         return type(self)(guards=self.guards.take(rows), **out)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What the host needs of one step taken on the device to write its dense output later: the step's
+    continuous extension, the observer (bound to that step's batch), where the step started, its size,
+    and the device arrays of the time after it and of acceptance."""
+
+    interpolate: Callable[[Any], Any]
+    observe: Callable[[Any], dict[str, Any]]
+    t_start: Any
+    h: Any
+    t_after: Any
+    accept: Any
+
+
+def _read_back(code: Any, extra: Sequence[Any], steps: Sequence[_Step]) -> tuple[np.ndarray, list[np.ndarray],
+                                                                                   list[tuple[np.ndarray, np.ndarray]]]:
+    """The one host transfer at a sync: the status codes, per-run ``extra`` flags, and each held step's
+    time after it and acceptance, stacked on the device and copied together."""
+    xp = xp_of(code)
+    f64 = xp.float64
+    rows = [xp.astype(code, f64)] + [xp.astype(e, f64) for e in extra]
+    for st in steps:
+        rows += [st.t_after, xp.astype(st.accept, f64)]
+    host = to_numpy(xp.stack(rows)) if len(rows) > 1 else to_numpy(rows[0])[None, :]
+    n = 1 + len(extra)
+    return (host[0].astype(np.int64), [host[1 + i] > 0 for i in range(len(extra))],
+            [(host[n + 2 * i], host[n + 2 * i + 1] > 0) for i in range(len(steps))])
+
+
+def _flush(rec: Recorder, steps: Sequence[_Step], host_steps: Sequence[tuple[np.ndarray, np.ndarray]],
+           t_eval: np.ndarray, next_out: np.ndarray, who: np.ndarray) -> None:
+    """Dense output of the held steps, in the order they were taken."""
+    for st, (t_host, acc_host) in zip(steps, host_steps):
+        _write_dense(rec, st.interpolate, st.observe, t_eval, next_out, who, st.t_start, st.h, t_host, acc_host)
 
 
 def _check_precision(rtol: float, y: Any) -> None:
@@ -229,9 +282,10 @@ def integrate_flow(
     Each run carries its own time ``t_b`` and step ``h_b``. A non-finite trial
     step counts as rejected; a step that shrinks below ``10 eps max(|t|, 1)``
     ends the run as ``step_underflow`` and a run that uses ``max_steps``
-    attempts as ``max_steps``. Host transfers per step: the per-run status,
-    time and acceptance flag (3 numbers per run) that drive retirement and
-    dense output.
+    attempts as ``max_steps``. Host transfers: one every ``method.sync_every``
+    steps (:func:`sync_steps`), carrying the per-run status and, for each step
+    since the last one, the time and acceptance flag that drive dense output;
+    observables are copied at output times only.
     """
     layout = StateLayout(state0)
     y0 = layout.pack(state0)
@@ -261,9 +315,13 @@ def integrate_flow(
     stages = Stages(tab, y0)
     out = _Outcomes(batch, y0.shape[1])
     who = np.arange(batch)  # working row -> run index
+    sync = sync_steps(method.sync_every, y0, tab.stages + 1)
+    held: list[_Step] = []
     while True:
-        code = to_numpy(runs.code)
-        done = code > 0  # stopped in the last step (-1: stored already, frozen in the batch)
+        code, _, host_steps = _read_back(runs.code, (), held)
+        _flush(rec, held, host_steps, t_eval, next_out, who)
+        held.clear()
+        done = code > 0  # stopped since the last read (-1: stored already, frozen in the batch)
         if done.any():
             rows = np.nonzero(done)[0]
             out.store(who[rows], rows, runs, code)
@@ -278,16 +336,20 @@ def integrate_flow(
                 stages.resize(runs.y)
             else:  # frozen in the batch: mark retired so they are stored once
                 runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
-        y_start, t_start, h_used, accept = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab)
-        _write_dense(rec, lambda theta: stages.dense(y_start, column(h_used, y_start), theta), observe_flat, t_eval,
-                     next_out, who, t_start, h_used, runs, accept)
-        _classify(runs, accept, float(t_max), method.max_steps)
+        for _ in range(sync):
+            if sync > 1:  # each held step keeps its own stages for its dense output
+                stages.resize(runs.y)
+            y_start, t_start, h_used, accept = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab)
+            k = stages.k
+            held.append(_Step(lambda theta, y=y_start, h=h_used, k=k: stages.dense(y, column(h, y), theta, k),
+                              observe_flat, t_start, h_used, runs.t, accept))
+            _classify(runs, accept, float(t_max), method.max_steps)
     status = out.status()
     rec.blank_after(next_out, ~np.isin(status, FINITE))
     return RunResult(times=t_eval, observables=rec.buf, final=layout.unpack(out.final.astype(to_numpy(y0).dtype),
                                                                              host=True),
                      status=status, stop_step=out.steps, stop_time=out.time,
-                     info={"method": tab.name, "rtol": rtol, "atol": atol})
+                     info={"method": tab.name, "rtol": rtol, "atol": atol, "sync_every": sync})
 
 
 def _start(rhs: Callable, y: Any, stop: StopRule, t_max: float, rtol: float, atol: float, order: int) -> _Runs:
@@ -346,11 +408,12 @@ def _move(runs: _Runs, active: Any, h: Any, trial: tuple[Any, Any, Any, Any], er
 
 
 def _write_dense(rec: Recorder, interpolate: Callable[[Any], Any], observe_flat: Callable, t_eval: np.ndarray,
-                 next_out: np.ndarray, who: np.ndarray, t_start: Any, h: Any, runs: _Runs, accept: Any) -> None:
+                 next_out: np.ndarray, who: np.ndarray, t_start: Any, h: Any, t_host: np.ndarray,
+                 acc_host: np.ndarray) -> None:
     """Observables at every output time an accepted step crossed, from the step's continuous extension
-    ``interpolate(theta)`` (``theta`` per run, in [0, 1])."""
-    xp, dev = xp_of(runs.y), _device(runs.y)
-    t_host, acc_host = to_numpy(runs.t), to_numpy(accept).astype(bool)
+    ``interpolate(theta)`` (``theta`` per run, in [0, 1]); ``t_host`` and ``acc_host`` are the time after
+    the step and its acceptance, on the host."""
+    xp, dev = xp_of(t_start), _device(t_start)
     n_out = t_eval.shape[0]
     while True:
         pending = next_out[who]

@@ -22,7 +22,7 @@ __all__ = ["model_collapse", "simulate_teacher_student"]
 # ---------------------------------------------------------------------------
 def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d_out: int = 1,
                              gamma: float = 0.0, record_at: Any = None, seed: int = 0, backend: str = "numpy",
-                             dtype: str = "float64") -> Trajectory:
+                             dtype: str = "float64", device: Any = None) -> Trajectory:
     r"""Gradient descent of a linear student on a Gaussian teacher (the grokking model of Levi et al. 2024).
 
     :math:`N_{tr} = \mathrm{round}(d_{in}/\lambda)` inputs :math:`x \sim N(0, I)`, teacher
@@ -49,7 +49,7 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
     w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
     cov = X @ X.T / n_train
     xp = namespace(backend)
-    cov_d, ws_d = asarray(cov, xp, dtype), asarray(w_star[None], xp, dtype)
+    cov_d, ws_d = asarray(cov, xp, dtype, device), asarray(w_star[None], xp, dtype, device)
 
     def lg(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
         (w,) = state
@@ -65,7 +65,7 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
                 "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
 
     student = Model(
-        name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype),), loss_grad=lg,
+        name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype, device),), loss_grad=lg,
         observe=observe, final=lambda host: {"W": host[0]},
         meta={"d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta, "gamma": gamma,
               "eigenvalues": np.linalg.eigvalsh(cov).tolist()},

@@ -20,8 +20,10 @@ with the same per-run step control, stopping rules, statuses and recording as
 * reads observables at the output times from the cubic Hermite interpolant of
   the step (order 3, as the method).
 
-Host transfers per step: the per-run status, time, acceptance flag and
-refresh flag (4 numbers per run).
+Host transfers: one every ``Flow.sync_every`` steps, as in the explicit
+loop, which also carries the refresh flags; a Jacobian that falls due between
+two reads is refactorised at the next (a W-method keeps its order with any
+matrix, so this changes the cost of the steps in between, not their order).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import to_numpy, xp_of
-from .flow import Flow, _check_precision, _classify, _move, _Outcomes, _Runs, _start, _write_dense, quiet
+from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, _read_back, _Runs, _start, _Step,
+                   quiet, sync_steps)
 from .recording import Recorder, RunResult, check_times
 from .rk import column
 from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
@@ -146,8 +149,14 @@ def integrate_stiff(
     out = _Outcomes(batch, y0.shape[1])
     who = np.arange(batch)
     t_end = float(t_max)
+    sync = sync_steps(method.sync_every, y0, 4)
+    held: list[_Step] = []
+    want = xp.zeros((batch,), dtype=xp.bool, device=dev)  # runs whose Jacobian is due, since the last read
     while True:
-        code = to_numpy(runs.code)
+        code, (need,), host_steps = _read_back(runs.code, (want,), held)
+        _flush(rec, held, host_steps, t_eval, next_out, who)
+        held.clear()
+        _refresh(runs, need & (code == Status.RUNNING.code), factorise)
         done = code > 0
         if done.any():
             rows = np.nonzero(done)[0]
@@ -165,30 +174,34 @@ def integrate_stiff(
                 runs, who = runs.take(xp.asarray(keep, device=dev)), who[keep]
             else:
                 runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
+        want = xp.zeros((runs.y.shape[0],), dtype=xp.bool, device=dev)
         rhs = rhs_with(runs.aux)
-        active = runs.code == Status.RUNNING.code
-        h = xp.where(active, xp.minimum(runs.h, t_end - runs.t), 1.0)  # 1: a harmless step for frozen rows
-        hc = column(h, runs.y)
-        solver = EigenSolver(runs.lam, runs.Q)
-        solver.set_step(hc * gamma)
-        y_new, err = rosenbrock_step(tab, slope_with(runs.aux), solver, runs.y, hc, runs.k1)
-        loss_new, grad_sq_new, k_new = rhs(y_new)
-        e = norm(err, runs.y, y_new, runs.aux)
-        y_start, k_start, t_start = runs.y, runs.k1, runs.t
-        accept = _move(runs, active, h, (y_new, k_new, loss_new, grad_sq_new), e, ctl, tab.error_order + 1)
-        runs.age = runs.age + xp.astype(accept, xp.int64)
         a = runs.aux
-        _write_dense(rec, lambda theta: _hermite(y_start, k_start, runs.y, runs.k1, hc, theta),
-                     lambda z: observe_flat(z, a), t_eval, next_out, who, t_start, h, runs, accept)
-        _classify(runs, accept, t_end, method.max_steps)
-        need = (runs.code == Status.RUNNING.code) & ((runs.rejected & (runs.age > 0)) | (runs.age >= method.refresh))
-        _refresh(runs, to_numpy(need).astype(bool), factorise)
+        for _ in range(sync):
+            active = runs.code == Status.RUNNING.code
+            h = xp.where(active, xp.minimum(runs.h, t_end - runs.t), 1.0)  # 1: a harmless step for frozen rows
+            hc = column(h, runs.y)
+            solver = EigenSolver(runs.lam, runs.Q)
+            solver.set_step(hc * gamma)
+            y_new, err = rosenbrock_step(tab, slope_with(a), solver, runs.y, hc, runs.k1)
+            loss_new, grad_sq_new, k_new = rhs(y_new)
+            e = norm(err, runs.y, y_new, a)
+            y_start, k_start, t_start = runs.y, runs.k1, runs.t
+            accept = _move(runs, active, h, (y_new, k_new, loss_new, grad_sq_new), e, ctl, tab.error_order + 1)
+            runs.age = runs.age + xp.astype(accept, xp.int64)
+            held.append(_Step(lambda theta, y0=y_start, f0=k_start, y1=runs.y, f1=runs.k1, hc=hc:
+                              _hermite(y0, f0, y1, f1, hc, theta),
+                              lambda z, a=a: observe_flat(z, a), t_start, h, runs.t, accept))
+            _classify(runs, accept, t_end, method.max_steps)
+            want = want | ((runs.code == Status.RUNNING.code)
+                           & ((runs.rejected & (runs.age > 0)) | (runs.age >= method.refresh)))
     status = out.status()
     rec.blank_after(next_out, ~np.isin(status, FINITE))
     return RunResult(times=t_eval, observables=rec.buf,
                      final=layout.unpack(out.final.astype(to_numpy(y0).dtype), host=True),
                      status=status, stop_step=out.steps, stop_time=out.time,
-                     info={"method": tab.name, "rtol": rtol, "atol": atol, "refresh": method.refresh})
+                     info={"method": tab.name, "rtol": rtol, "atol": atol, "refresh": method.refresh,
+                           "sync_every": sync})
 
 
 def _refresh(runs: _StiffRuns, need: np.ndarray, factorise: Callable[[Any, Any], EigenSolver]) -> None:

@@ -29,6 +29,20 @@ def test_claim_passes_quick_on_array_api_strict(claim):
         assert result.verdict == "passed"
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend, device", [("cupy", None), ("torch", "cuda")], ids=["cupy", "torch-cuda"])
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+def test_claim_passes_quick_on_gpu(claim, backend, device):
+    """Every claim in quick mode on a GPU (``pytest -m gpu``; skipped without one)."""
+    from gpu import require
+
+    require(backend)
+    result = run_claim(claim, backend, quick=True, device=device)
+    assert result.verdict in ("passed", "unsupported"), (result.message, result.evidence)
+    if claim.backends == "any":
+        assert result.verdict == "passed", (result.message, result.evidence)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
 def test_claim_passes_full(claim):

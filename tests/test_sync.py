@@ -1,0 +1,144 @@
+"""Host reads of the device loops (``sims.sync``): how many there are, and that reading less often
+changes nothing but the time.
+
+A GPU waits for the queue behind every value the host reads, so a read per step turns a batch of
+tiny kernels into a chain of round trips. These tests count reads on ``array_api_strict`` (every way
+an array can reach the host goes through one of a few methods of its ``Array`` class) and fail if a
+read per step creeps back in; and they compare every ``sync_every`` against reading every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import array_api_strict
+
+from solvable.sims import deep_linear, diagonal
+from solvable.sims.flow import Flow
+
+# The ways a strict array reaches the host: DLPack (what sims.backend.to_numpy uses), the
+# NumPy protocol, and Python scalars (a hidden `if bool(x)` or `float(x)` in a loop).
+_EXITS = ("__dlpack__", "__array__", "__bool__", "__float__", "__int__", "__index__", "__complex__")
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """A counter of host reads of ``array_api_strict`` arrays while the test runs."""
+    Array = type(array_api_strict.ones(1))
+    count = {"n": 0}
+    for name in _EXITS:
+        original = getattr(Array, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            count["n"] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Array, name, counted)
+    return count
+
+
+def _diagonal_problem():
+    return diagonal.Problem.random(8, 16, 2, seed=0)
+
+
+T_FEW = np.array([0.0, 5.0, 40.0])  # few outputs, so that reads at output times stay a constant
+
+
+@pytest.mark.parametrize("coordinates", ["full", "reduced"])
+def test_flow_reads_the_host_once_per_sync(host_reads, coordinates):
+    """Explicit (full) and Rosenbrock-W (reduced) loops: reads grow as steps / sync_every, plus a
+    constant for the start, the output times and the runs' retirement."""
+    p, counts, iters = _diagonal_problem(), {}, {}
+    for sync in (1, 16):
+        host_reads["n"] = 0
+        traj = diagonal.simulate(p, [0.05, 0.3, 1.0], t_max=40.0, t_eval=T_FEW, coordinates=coordinates,
+                                 backend="array_api_strict", sync_every=sync, rtol=1e-10)
+        counts[sync], iters[sync] = host_reads["n"], int(np.max(traj.stop_step))
+    # long enough for the per-step reads to dominate (the reduced loop's step sequences differ a little)
+    assert min(iters.values()) > 200
+    # one read per step at sync_every=1: the counter sees what a GPU would wait for
+    assert counts[1] >= iters[1]
+    assert counts[16] <= iters[16] / 16 + 60, (counts, iters)
+
+
+def test_discrete_reads_the_host_once_per_sync(host_reads):
+    p, counts = _diagonal_problem(), {}
+    for sync in (1, 32):
+        host_reads["n"] = 0
+        diagonal.simulate(p, [0.1, 1.0], algorithm="gd", lr=0.01, steps=640, t_eval=[0, 320, 640], loss_tol=0.0,
+                          backend="array_api_strict", sync_every=sync)
+        counts[sync] = host_reads["n"]
+    assert counts[1] >= 640
+    assert counts[32] <= 640 / 32 + 30, counts
+
+
+def _same(a, b):
+    """Equal up to round-off: a run that stopped stays in the batch until the next read, and BLAS may
+    block a batch of another size differently (1e-15 relative), which can move a step's acceptance
+    by as little; nothing else differs."""
+    np.testing.assert_array_equal(a.status, b.status)
+    for k in a.observables:
+        np.testing.assert_allclose(b.observables[k], a.observables[k], rtol=1e-12, atol=1e-300)
+    for k in a.final:
+        np.testing.assert_allclose(b.final[k], a.final[k], rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("sync", [2, 7, 32])
+def test_explicit_flow_is_the_same_for_every_sync(sync):
+    """The explicit loop takes the same steps whatever sync_every is; dense output is written from
+    each held step's own stages."""
+    p = _diagonal_problem()
+    kw = dict(alpha=[0.05, 0.3, 1.0], t_max=40.0, coordinates="full", rtol=1e-9)
+    ref = diagonal.simulate(p, sync_every=1, **kw)
+    other = diagonal.simulate(p, sync_every=sync, **kw)
+    assert ref.meta["sync_every"] == 1 and other.meta["sync_every"] == sync
+    _same(ref, other)
+
+
+def test_explicit_flow_without_compaction_is_the_same():
+    """Deep networks keep finished runs frozen in the batch (no compaction): the same batch every
+    step, so the results are bit-identical."""
+    p = deep_linear.Problem.random(3, 3, (3,), seed=1)
+    kw = dict(alpha=[0.1, 0.5], t_max=30.0, coordinates="full", init="random")
+    ref = deep_linear.simulate(p, sync_every=1, **kw)
+    other = deep_linear.simulate(p, sync_every=9, **kw)
+    assert ref.meta["method"] == "dopri5"
+    for k in ref.observables:
+        np.testing.assert_array_equal(ref.observables[k], other.observables[k])
+
+
+@pytest.mark.parametrize("algorithm", ["gd", "sgd"])
+def test_discrete_is_bit_identical_for_every_sync(algorithm):
+    """No compaction in the discrete loop: the same operations on the same batch."""
+    p = _diagonal_problem()
+    kw = dict(alpha=[0.1, 1.0], algorithm=algorithm, lr=[0.01, 60.0], steps=400)
+    ref = diagonal.simulate(p, sync_every=1, **kw)
+    other = diagonal.simulate(p, sync_every=48, **kw)
+    assert list(ref.status) == list(other.status) and "diverged" in list(ref.status)
+    np.testing.assert_array_equal(ref.stop_step, other.stop_step)
+    for k in ref.observables:
+        np.testing.assert_array_equal(ref.observables[k], other.observables[k])
+
+
+def test_stiff_flow_agrees_for_every_sync():
+    """The Rosenbrock-W loop refactorises a Jacobian that falls due between two reads at the next
+    read: a different valid step sequence, equal to the global error (rtol x steps)."""
+    p = _diagonal_problem()
+    kw = dict(alpha=[0.05, 0.3, 1.0], t_max=40.0, coordinates="reduced", rtol=1e-10)
+    ref = diagonal.simulate(p, sync_every=1, **kw)
+    other = diagonal.simulate(p, sync_every=16, **kw)
+    assert list(ref.status) == list(other.status)
+    budget = 1e-10 * float(np.max(ref.stop_step))
+    for k in ref.final:
+        np.testing.assert_allclose(other.final[k], ref.final[k], rtol=budget, atol=budget * 1e-3)
+
+
+def test_sync_every_is_validated():
+    p = _diagonal_problem()
+    with pytest.raises(ValueError, match="sync_every"):
+        diagonal.simulate(p, 0.5, t_max=1.0, sync_every=0)
+    with pytest.raises(ValueError, match="sync_every"):
+        Flow(sync_every=0)
+    with pytest.raises(ValueError, match="sync_every is set on the algorithm object"):
+        diagonal.simulate(p, 0.5, algorithm=Flow(sync_every=4), t_max=1.0, sync_every=2)
