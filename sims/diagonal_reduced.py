@@ -121,7 +121,7 @@ def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w
     batch = alpha.shape[0]
     return Model(
         name="diagonal",
-        state0=(xp.zeros((batch, n), dtype=getattr(xp, dtype), device=device),),
+        state0=(asarray(np.zeros((batch, n)), xp, dtype, device),),
         loss_grad=loss_grad,
         observe=observe,
         final=lambda host: reduced_parameters(problem, alpha, shape, host[0]),

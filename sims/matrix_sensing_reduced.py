@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from .backend import asarray, namespace
 from .driver import Model
@@ -96,7 +97,7 @@ def reduced_model(problem: Problem, alpha: np.ndarray, beta: np.ndarray | None, 
         if record_sv:
             batch = sig.shape[0]
             vals = -xp.sort(-xp.abs(sig), axis=1)
-            pad = xp.zeros((batch, n_sv - k), dtype=sig.dtype, device=device) if n_sv > k else None
+            pad = xp.zeros((batch, n_sv - k), dtype=sig.dtype, device=_device(sig)) if n_sv > k else None
             out["sv"] = vals if pad is None else xp.concat([vals, pad], axis=1)
         if record_M:
             out["M"] = xp.matmul(asarray(Uk, xp, dtype, device)[None, ...] * sig[:, None, :],

@@ -122,3 +122,27 @@ def test_messages_show_numbers_not_numpy_reprs():
         with pytest.raises((ValueError, TypeError)) as err:
             call()
         assert "np." not in str(err.value), str(err.value)
+
+
+def test_info_lists_backends_devices_and_blas(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy" in out and "devices: cpu" in out and "device1" in out
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["backends"]["numpy"]["installed"] and info["backends"]["numpy"]["devices"] == ["cpu"]
+    assert set(info["backends"]) == {"numpy", "cupy", "torch", "array_api_strict"}
+    # numpy is imported by then, so its BLAS pool is loaded and threadpoolctl sees it
+    assert any(p["user_api"] == "blas" and p["num_threads"] >= 1 for p in info["thread_pools"])
+
+
+def test_verify_device_reaches_the_checks_and_a_bad_one_is_refused(monkeypatch, capsys):
+    seen = []
+    _fake(monkeypatch, lambda ctx: seen.append(ctx.device) or Evidence(predicted=0, observed=0, error=0, tolerance=0,
+                                                                    error_measure="m", tolerance_reason="r"))
+    main(["verify", "--claim", "diagonal.fake", "--backend", "array_api_strict", "--device", "device2",
+          "--no-report", "--no-progress"])
+    assert seen == ["device2"]
+    assert main(["verify", "--claim", "diagonal.fake", "--device", "cuda", "--no-report"]) == 2
+    assert 'device must name a device of backend \'numpy\': "cpu"' in capsys.readouterr().err
+    assert seen == ["device2"]  # refused before any claim ran

@@ -64,7 +64,9 @@ def test_same_seed_same_trajectory(spec: ModelSpec, algorithm: str):
 
 
 def _assert_agree(ref, other, tight: float) -> None:
-    """``other`` (a fast path) against ``ref`` (NumPy, the reference path).
+    """``other`` (a fast path) against ``ref`` (NumPy, the reference path), entry by entry to ``tight``
+    relative to the entry, or to ``tight`` times the largest entry of the array (a parameter that
+    decays to 1e-10 carries the round-off of the O(1) ones around it).
 
     Explicit methods and discrete rules take the same operations in the same order whatever the
     backend and however often it syncs, so they agree to ``tight`` (round-off, from BLAS blocking).
@@ -76,21 +78,19 @@ def _assert_agree(ref, other, tight: float) -> None:
     if ref.meta.get("method", "").startswith("ros"):
         tight = max(tight, ref.meta["rtol"] * float(np.max(ref.stop_step)))
     for k in ref.final:
-        np.testing.assert_allclose(other.final[k], ref.final[k], rtol=tight, atol=tight * 1e-3)
+        scale = float(np.max(np.abs(ref.final[k]))) or 1.0
+        np.testing.assert_allclose(other.final[k], ref.final[k], rtol=tight, atol=tight * scale)
 
 
 @runs
 def test_numpy_and_array_api_strict_agree(spec: ModelSpec, algorithm: str):
-    """On a second device ("device1"), so that an array created on the default device fails loudly,
-    and with the device loop's default of one host read per 32 steps."""
-    import array_api_strict
-
+    """On a second device, named by a string as a user would ("device1"), so that an array created on
+    the default device fails loudly, and with the device loop's default of one host read per 32 steps."""
     problem = spec.make_problem(2)
-    device = array_api_strict.Device("device1")
     ref = spec.simulate(problem, backend="numpy", **spec.runs[algorithm])
-    strict = spec.simulate(problem, backend="array_api_strict", device=device, **spec.runs[algorithm])
+    strict = spec.simulate(problem, backend="array_api_strict", device="device1", **spec.runs[algorithm])
     _assert_agree(ref, strict, 1e-10)
-    assert strict.meta["backend"] == "array_api_strict" and strict.meta["device"] == str(device)
+    assert strict.meta["backend"] == "array_api_strict" and strict.meta["device"].endswith("('device1')")
     assert ref.meta["sync_every"] < strict.meta["sync_every"]  # NumPy reads at every check; a device less often
 
 
@@ -103,14 +103,17 @@ GPU_CASES = [("cupy", None), ("torch", "cuda")]
 def test_numpy_and_gpu_agree(spec: ModelSpec, algorithm: str, backend: str, device):
     """The contract's agreement on a GPU (``pytest -m gpu``; skipped where the backend or a GPU is missing).
     cuBLAS sums in another order than the host BLAS: round-off of 1e-16 per product, amplified by the
-    runs' dynamics and the step-size control's decisions, stays below 1e-7 in these small runs."""
+    runs' dynamics and the step-size control's decisions, stays below 1e-7 in these small runs.
+    Normalised SAM ascends along g / ||g||: once a run nears its minimum, ||g|| is small and the
+    direction carries the round-off divided by it (measured on an H200: 1e-6 relative after 200 steps
+    of deep_linear and matrix_sensing), hence 1e-5 for SAM."""
     from gpu import require
 
     require(backend)
     problem = spec.make_problem(2)
     ref = spec.simulate(problem, backend="numpy", **spec.runs[algorithm])
     fast = spec.simulate(problem, backend=backend, device=device, **spec.runs[algorithm])
-    _assert_agree(ref, fast, 1e-7)
+    _assert_agree(ref, fast, 1e-5 if algorithm == "sam" else 1e-7)
     assert fast.meta["backend"] == backend and "cpu" not in fast.meta["device"].lower()
 
 

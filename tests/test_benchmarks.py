@@ -1,0 +1,20 @@
+"""The GPU benchmark stays ready to run: at toy sizes, with NumPy standing in for the device."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_benchmark_runs_in_smoke_mode():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--smoke"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "flow: B = 8" in out and "gradient descent, diagonal network, FP64" in out
+    # every flow row agrees with the reference to the stopping band (1e-5 at rtol 1e-8)
+    rows = [line for line in out.splitlines() if line.startswith("solvable")]
+    assert len(rows) == 4 and all(float(r.split()[-1]) < 1e-4 for r in rows)
