@@ -5,6 +5,7 @@
 ``solvable figure``   reproduce a paper figure (or all of them)
 ``solvable sweep``    run a parameter sweep described in a TOML file (resumable)
 ``solvable info``     the backends found, their devices, the BLAS in use and its threads
+``solvable check``    search a claim's hypothesis space for a counterexample and shrink it
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--device", help="the backend's device: cuda, cuda:N for torch; an ordinal for cupy "
                                     "(default: the backend's own; see `solvable info`)")
     v.add_argument("--quick", action="store_true", help="small sizes (seconds per claim), as in the test suite")
+    v.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="run the claim at this point of its parameter space (repeatable; see `solvable check --list`)")
     v.add_argument("--seed", type=_seed, default=0, help="seed of every random draw (default 0)")
     v.add_argument("--dtype", default="float64", choices=DTYPES, help="precision of the simulations")
     v.add_argument("--report", metavar="DIR",
@@ -74,9 +77,78 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--list-tasks", action="store_true", help="list the sweepable tasks and their parameters")
     sw.add_argument("--no-progress", action="store_true")
 
+    c = sub.add_parser("check", help="search a claim's hypothesis space for a counterexample and shrink it")
+    c.add_argument("claim", nargs="?", help="claim id (see --list)")
+    c.add_argument("--list", action="store_true", help="the claims that declare a space, with their parameters")
+    c.add_argument("--examples", type=int, default=30, help="points to try (default 30)")
+    c.add_argument("--seed", type=_seed, help="seed of the search and of the claim's draws: a reproducible search "
+                                              "(default: a fresh one that keeps its failures in the report's "
+                                              "example database and replays them first)")
+    c.add_argument("--time-budget", type=float, metavar="SECONDS", help="start no new point after this")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="hold a parameter fixed")
+    c.add_argument("--full", action="store_true", help="full sizes at each point (default: quick)")
+    c.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
+    c.add_argument("--report", metavar="DIR", default="report-check",
+                   help="where the explored points, their plot and hypothesis's example database go")
+    c.add_argument("--no-progress", action="store_true")
+
     i = sub.add_parser("info", help="the backends found, their devices, the BLAS in use and its threads")
     i.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE; got {shown(item)}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .search import reproducer, search, write_search
+
+    if args.list or not args.claim:
+        for c in registry.all_claims():
+            if c.space is not None:
+                print(f"{c.id}\n{c.space.describe()}")
+        return 0
+    claim = registry.get(args.claim)
+    if claim.space is None:
+        with_space = [c.id for c in registry.all_claims() if c.space is not None]
+        raise ValueError(f"claim {claim.id} declares no parameter space; these do: {', '.join(with_space)}")
+    if args.examples < 1:
+        raise ValueError(f"--examples must be an integer >= 1; got {args.examples}")
+    fixed = claim.space.point(_parse_sets(args.set))
+    out = Path(args.report)
+
+    def show(probe) -> None:
+        if not args.no_progress:
+            mark = "ok  " if probe.passed else "FAIL"
+            point = dict(sorted(probe.point.items()))
+            print(f"  {mark} error/tolerance {probe.ratio:8.3g}  at {point}", file=sys.stderr, flush=True)
+
+    print(f"searching {claim.id} ({'full' if args.full else 'quick'} sizes, "
+          f"{'seed ' + str(args.seed) if args.seed is not None else 'fresh draws'}) over\n"
+          f"{claim.space.describe()}", file=sys.stderr)
+    result = search(claim, examples=args.examples, seed=args.seed, time_budget=args.time_budget,
+                    quick=not args.full, backend=args.backend, database=out / "hypothesis-db", fixed=fixed,
+                    progress=show)
+    paths = write_search(result, claim, out)
+    worst = result.worst
+    print(f"{claim.id}: {len(result.probes)} points in {result.seconds:.0f} s (stopped: {result.stopped})")
+    if worst is not None:
+        print(f"worst error/tolerance {worst.ratio:.3g} at {worst.point}")
+    print("explored points: " + ", ".join(str(p) for p in paths))
+    if result.counterexample is not None:
+        ce = result.counterexample
+        print(f"COUNTEREXAMPLE (shrunk): {ce.point}, error/tolerance {ce.ratio:.3g}"
+              f"{' (' + ce.message + ')' if ce.message else ''}\nreproduce: "
+              f"{reproducer(claim.id, ce.point, quick=not args.full, seed=args.seed or 0)}")
+        return 1
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -139,10 +211,20 @@ def _verify(args: argparse.Namespace) -> int:
         claims = [registry.get(c) for c in args.claim]
     else:
         claims = registry.all_claims(args.model)
+    point = None
+    if args.set:
+        values = _parse_sets(args.set)
+        if not args.claim:
+            raise ValueError("--set runs named claims at a point: give --claim ID")
+        for c in claims:
+            if c.space is None:
+                raise ValueError(f"claim {c.id} declares no parameter space; --set applies to the claims that do "
+                                 f"(`solvable check --list`)")
+            point = c.space.point(values)
     results = run_claims(claims, backend=args.backend, quick=args.quick, seed=args.seed, dtype=args.dtype,
-                         progress=not args.no_progress, device=args.device)
+                         progress=not args.no_progress, device=args.device, point=point)
     print(format_table(results))
-    meta = {"backend": args.backend, "device": args.device, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
+    meta = {"backend": args.backend, "device": args.device, "point": point, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
             "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
     if args.json:
         write_json(results, args.json, meta, timing=not args.no_timing)
@@ -191,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"verify": _verify, "list": _list, "figure": _figure, "sweep": _sweep,
-                "info": _info}[args.command](args)
+                "info": _info, "check": _check}[args.command](args)
     except (ValueError, TypeError) as exc:  # bad argument values: a message, not a traceback
         print(f"solvable {args.command}: {exc}", file=sys.stderr)
         return 2

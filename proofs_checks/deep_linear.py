@@ -10,6 +10,7 @@ from solvable.sims import deep_linear as sim
 from solvable.theory import deep_linear as th
 
 from .registry import Context, Evidence, claim, measurement, symbolic_evidence
+from .space import Param, Space
 
 SAXE = "Saxe, McClelland & Ganguli 2014, Exact solutions to the nonlinear dynamics of learning in deep linear networks"
 ARORA = "Arora, Cohen & Hazan 2018, On the Optimization of Deep Networks"
@@ -45,10 +46,16 @@ def _draw_saxe(fig, ev: Evidence) -> None:
        precision=(RTOL, "the mode trajectories (rtol 1e-10)"),
        source=f"{SAXE}, Eqs. 6-7",
        statement="From a small balanced start aligned with the target, each mode of a two-layer linear network follows "
-                 "u(t) = s e^{2st} / (e^{2st} - 1 + s/u0).")
+                 "u(t) = s e^{2st} / (e^{2st} - 1 + s/u0).",
+       space=Space((Param("alpha", 1e-6, 0.1, log=True, doc="initial scale of the aligned balanced start"),
+                    Param("s1", 0.5, 5.0, doc="largest singular value of the target (the others are s1 x "
+                                              "[1, 2/3, 1/2, 1/3, 1/6])")), key="alpha"))
 def saxe_modes(ctx: Context) -> Evidence:
-    problem = sim.Problem.random(6, 5, (5,), singular_values=[3.0, 2.0, 1.5, 1.0, 0.5], seed=ctx.seed)
+    s1 = float(ctx.param("s1", 3.0))
+    problem = sim.Problem.random(6, 5, (5,), singular_values=s1 * np.array([1.0, 2 / 3, 0.5, 1 / 3, 1 / 6]),
+                                 seed=ctx.seed)
     alphas = np.array([1e-4, 1e-2]) if ctx.quick else np.array([1e-6, 1e-4, 1e-2])
+    alphas = np.array([float(ctx.param("alpha", 0.0))]) if ctx.param("alpha", None) is not None else alphas
     t_eval = np.linspace(0, 20, 81)
     # every layer, not the mode ODEs: the claim is that the full network follows Saxe's modes
     traj = sim.simulate(problem, alphas, t_max=20.0, t_eval=t_eval, rtol=RTOL, coordinates="full",
@@ -78,16 +85,20 @@ def saxe_modes(ctx: Context) -> Evidence:
        precision=(RTOL, "the mode trajectories (rtol 1e-10)"),
        source=f"{ARORA}, Theorem 1 and Eq. 7",
        statement="Under balanced initialisation each mode of the end-to-end matrix of a depth-N network obeys "
-                 "sigma' = N sigma^(2 - 2/N) (s - sigma), for N in {3, 4}.")
+                 "sigma' = N sigma^(2 - 2/N) (s - sigma), for N in {3, 4}.",
+       space=Space((Param("depth", 2, 6, integer=True, doc="number of layers N"),
+                    Param("alpha", 1e-3, 0.3, log=True, doc="initial scale of every layer")), key="depth"))
 def end_to_end(ctx: Context) -> Evidence:
     s = np.array([2.0, 1.0, 0.5])
     t_eval = np.linspace(0, 15, 61)
     errors, budgets, ends = [], [], []
-    for depth in (3, 4):
+    alpha = float(ctx.param("alpha", 1e-2))
+    depths = (int(ctx.param("depth", 0)),) if ctx.param("depth", None) is not None else (3, 4)
+    for depth in depths:
         problem = sim.Problem.random(4, 3, (3,) * (depth - 1), singular_values=s, seed=ctx.seed)
-        traj = sim.simulate(problem, 1e-2, t_max=15.0, t_eval=t_eval, rtol=RTOL, coordinates="full",
+        traj = sim.simulate(problem, alpha, t_max=15.0, t_eval=t_eval, rtol=RTOL, coordinates="full",
                             backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
-        pred = np.stack([th.end_to_end_mode(t_eval, si, 1e-2, depth) for si in s], axis=1)
+        pred = np.stack([th.end_to_end_mode(t_eval, si, alpha, depth) for si in s], axis=1)
         errors.append(float(np.max(np.abs(traj.observables["modes"][0] - pred))))
         mid = len(t_eval) // 4  # mid-learning, where the modes move fastest
         ends.append((pred[mid], traj.observables["modes"][0][mid]))
@@ -96,13 +107,14 @@ def end_to_end(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(float(x), 6) for e in ends for x in e[0]],
         observed=[round(float(x), 6) for e in ends for x in e[1]],
-        quantity=f"sigma_i at t = {t_eval[len(t_eval) // 4]:g} for N = 3, then N = 4 (the ODE's solution / the network's)",
+        quantity=f"sigma_i at t = {t_eval[len(t_eval) // 4]:g} for N = {', then N = '.join(map(str, depths))} "
+                 f"(the ODE's solution / the network's)",
         error=float(ratio.max()), tolerance=1.0,
-        error_measure="worst ratio over depths 3 and 4 of max_t,i |sigma_i(t) - ODE solution| to the budget "
+        error_measure=f"worst ratio over depths {depths} of max_t,i |sigma_i(t) - ODE solution| to the budget "
                       "(the error is over the whole trajectories)",
         tolerance_reason="integration budget of the network (rtol = 1e-10, linear accumulation) plus 1e-12 for the "
                          "reference solution of the scalar ODE (DOP853 at rtol 1e-13)",
-        details={"depth": [3, 4], "max_error": errors, "budget": budgets},
+        details={"depth": list(depths), "alpha": alpha, "max_error": errors, "budget": budgets},
     )
 
 

@@ -162,6 +162,9 @@ class Context:
         The backend's device ("cuda", "cuda:1" for torch; a device ordinal
         such as "0" for cupy; ``None``: the backend's default, which for
         torch is the CPU). Problems are drawn on the host, moved once.
+    point : tuple of (name, value)
+        A point of the claim's :class:`~proofs_checks.space.Space` (sorted by
+        name); empty: the claim's own fixed point.
     """
 
     backend: str = "numpy"
@@ -169,6 +172,12 @@ class Context:
     seed: int = 0
     dtype: str = "float64"
     device: str | None = None
+    point: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, name: str, default: Any) -> Any:
+        """The value of parameter ``name`` at this context's point (``verify --set``, ``solvable check``),
+        or ``default``: the claim's fixed point."""
+        return dict(self.point).get(name, default)
 
 
 #: A pass whose margin is below this fraction of its tolerance is flagged in the table and the report.
@@ -239,9 +248,16 @@ class Claim:
     figure: Figure | None = field(default=None, compare=False, repr=False)
     precision: tuple[float, str] | None = None
     formula: str = ""
+    space: Any = field(default=None, compare=False, repr=False)
 
     def run(self, ctx: Context) -> Evidence:
-        """The claim's check under ``ctx``, after its precision requirement (:class:`PrecisionError` if unmet)."""
+        """The claim's check under ``ctx``, after its precision requirement (:class:`PrecisionError` if unmet)
+        and, at a point, after validating the point against the claim's space (ValueError if it is outside)."""
+        if ctx.point:
+            if self.space is None:
+                raise ValueError(f"claim {self.id} declares no parameter space; --set applies to the claims "
+                                 f"that do (see `solvable check --list`)")
+            self.space.point(dict(ctx.point))
         if self.precision is not None:
             require_precision(ctx, *self.precision)
         return self.check(ctx)
@@ -257,7 +273,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any",
           figure: Figure | None = None, precision: tuple[float, str] | None = None,
-          formula: str = "") -> Callable[[Check], Check]:
+          formula: str = "", space: Any = None) -> Callable[[Check], Check]:
     """Register ``check(ctx: Context) -> Evidence`` as a claim.
 
     The model is the part of ``id`` before the dot. ``figure(fig, evidence)``,
@@ -266,6 +282,8 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
     check needs and of what; under a dtype that cannot deliver it the claim
     reports "unsupported" instead of running (see :func:`require_precision`).
     ``formula``: the statement's central formula in LaTeX (the report renders it as MathML).
+    ``space``: the :class:`~proofs_checks.space.Space` the theorem covers, which ``verify --set`` and
+    ``solvable check`` explore; the check then reads its parameters with ``ctx.param(name, default)``.
     """
     if not _ID.match(id):
         raise ValueError(f"claim id must look like 'model.name' in lower case; got {shown(id)}")
@@ -281,7 +299,7 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
             raise ValueError(f"claim {shown(id)} is registered twice")
         _REGISTRY[id] = Claim(id=id, model=id.split(".")[0], source=source, statement=statement,
                               kind=kind, check=check, backends=backends, figure=figure, precision=precision,
-                              formula=formula)
+                              formula=formula, space=space)
         return check
 
     return register

@@ -64,7 +64,7 @@ class Result:
 
 
 def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: int = 0,
-              dtype: str = "float64", device: str | None = None) -> Result:
+              dtype: str = "float64", device: str | None = None, point: dict[str, Any] | None = None) -> Result:
     """Run one claim's check and classify the outcome (never raises for a failing check)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {shown(backend)}")
@@ -77,7 +77,8 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
                       message=f"needs numpy: its loop holds CPU-only code ({claim.kind}); rerun with --backend numpy")
     start = time.perf_counter()
     try:
-        evidence = claim.run(Context(backend=backend, quick=quick, seed=seed, dtype=dtype, device=device))
+        evidence = claim.run(Context(backend=backend, quick=quick, seed=seed, dtype=dtype, device=device,
+                                     point=tuple(sorted((point or {}).items()))))
     except (ImportError, PrecisionError) as exc:
         return Result(claim, "unsupported", where, time.perf_counter() - start, message=str(exc))
     except Exception as exc:  # a failing check is a result, not a crash
@@ -91,7 +92,7 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
 
 def run_claims(
     claims: Iterable[Claim], backend: str = "numpy", quick: bool = False, seed: int = 0, progress: bool = True,
-    dtype: str = "float64", device: str | None = None,
+    dtype: str = "float64", device: str | None = None, point: dict[str, Any] | None = None,
 ) -> list[Result]:
     """Run claims in order, with a tqdm progress bar on stderr."""
     from tqdm import tqdm
@@ -101,5 +102,5 @@ def run_claims(
     with tqdm(claims, desc="verifying", unit="claim", disable=not progress, leave=False) as bar:
         for c in bar:
             bar.set_postfix_str(c.id)
-            results.append(run_claim(c, backend, quick, seed, dtype, device))
+            results.append(run_claim(c, backend, quick, seed, dtype, device, point))
     return results

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from array_api_compat import device as _device
 
 from .backend import xp_of
 from .matmul import transpose
 
-__all__ = ["ROS34PW2", "EigenSolver", "RosenbrockTableau", "rosenbrock_step"]
+__all__ = ["ROS34PW2", "EigenSolver", "RosenbrockTableau", "StageCoefficients", "rosenbrock_step"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,6 @@ class RosenbrockTableau:
 
     def transformed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(a, c, m, e)`` of the transformed step (module docstring); ``e = m - m_hat`` gives the error."""
-        al, ga = np.asarray(self.alpha, dtype=float), np.asarray(self.gamma, dtype=float)
         return _transformed(self)
 
 
@@ -173,27 +173,45 @@ class EigenSolver:
         return xp.matmul(self.Q, w[..., None])[..., 0]
 
 
-def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver: Any, y: Any, h: Any,
-                    f0: Any) -> tuple[Any, Any]:
-    """One step of size ``h`` ((B, 1)) from ``y`` with ``f0 = f(y)`` and ``solver`` (its step already set
-    to ``h * gamma``); returns ``(y_new, error_estimate)``. The adaptive loop and the order tests call it."""
-    a, c, m, e = tableau.transformed()
-    u: list[Any] = []
-    for i in range(tableau.stages):
-        yi = y
-        rhs = f0 if i == 0 else None
-        for j in range(i):
-            if a[i, j]:
-                yi = yi + float(a[i, j]) * u[j]
-        if rhs is None:
-            rhs = f(yi)
-        for j in range(i):
-            if c[i, j]:
-                rhs = rhs + (float(c[i, j]) / h) * u[j]
-        u.append(solver.solve(rhs))
-    y_new, err = y, 0.0
-    for i in range(tableau.stages):
-        y_new = y_new + float(m[i]) * u[i]
-        err = err + float(e[i]) * u[i]
-    return y_new, err
+class StageCoefficients:
+    """A Rosenbrock tableau's transformed coefficients ``(a, c, m, e)`` as arrays of ``like``'s backend,
+    dtype and device, made once per integration: a step then moves nothing from the host."""
 
+    def __init__(self, tableau: RosenbrockTableau, like: Any) -> None:
+        xp, dev = xp_of(like), _device(like)
+        self.tableau = tableau
+        self.host = tableau.transformed()
+        self.dev = tuple(xp.asarray(np.asarray(v, dtype=np.float64), dtype=like.dtype, device=dev)
+                         for v in self.host)
+
+
+def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver: Any, y: Any, h: Any,
+                    f0: Any, coefficients: StageCoefficients | None = None) -> tuple[Any, Any]:
+    """One step of size ``h`` ((B, 1)) from ``y`` with ``f0 = f(y)`` and ``solver`` (its step already set
+    to ``h * gamma``); returns ``(y_new, error_estimate)``. The adaptive loop and the order tests call it.
+
+    The stage solutions ``u_j`` fill one ``(s, B, P)`` buffer, and every combination of them (the stage
+    points, the ``c / h`` terms, the solution and the error) is one matrix-vector product over it, as in
+    :class:`sims.rk.Stages`: on a GPU, a handful of launches per stage instead of two per coefficient.
+    ``coefficients``: the tableau's on ``y``'s device (:class:`StageCoefficients`), made here if None.
+    """
+    xp = xp_of(y)
+    coefs = coefficients if coefficients is not None else StageCoefficients(tableau, y)
+    (a, c, _, _), (a_d, c_d, m_d, e_d) = coefs.host, coefs.dev
+    s = tableau.stages
+    buf = xp.zeros((s,) + tuple(y.shape), dtype=y.dtype, device=_device(y))
+
+    def comb(v: Any, n: int) -> Any:
+        return xp.reshape(v[:n] @ xp.reshape(buf[:n, ...], (n, -1)), tuple(y.shape))
+
+    inv_h = 1.0 / h
+    for i in range(s):
+        if i == 0:
+            rhs = f0
+        else:
+            yi = y + comb(a_d[i, ...], i) if np.any(a[i, :i]) else y
+            rhs = f(yi)
+            if np.any(c[i, :i]):
+                rhs = rhs + inv_h * comb(c_d[i, ...], i)
+        buf[i, ...] = solver.solve(rhs)
+    return y + comb(m_d, s), comb(e_d, s)

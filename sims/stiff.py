@@ -39,7 +39,7 @@ from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, 
                    quiet, sync_steps)
 from .recording import Recorder, RunResult, check_times
 from .rk import column
-from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
+from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, StageCoefficients, rosenbrock_step
 from .controller import error_norm
 from .state import StateLayout, row_norm_sq
 from .status import FINITE, Status
@@ -150,6 +150,7 @@ def integrate_stiff(
     who = np.arange(batch)
     t_end = float(t_max)
     sync = sync_steps(method.sync_every, y0, 4)
+    coefs = StageCoefficients(tab, y0)
     held: list[_Step] = []
     want = xp.zeros((batch,), dtype=xp.bool, device=dev)  # runs whose Jacobian is due, since the last read
     while True:
@@ -183,7 +184,7 @@ def integrate_stiff(
             hc = column(h, runs.y)
             solver = EigenSolver(runs.lam, runs.Q)
             solver.set_step(hc * gamma)
-            y_new, err = rosenbrock_step(tab, slope_with(a), solver, runs.y, hc, runs.k1)
+            y_new, err = rosenbrock_step(tab, slope_with(a), solver, runs.y, hc, runs.k1, coefs)
             loss_new, grad_sq_new, k_new = rhs(y_new)
             e = norm(err, runs.y, y_new, a)
             y_start, k_start, t_start = runs.y, runs.k1, runs.t

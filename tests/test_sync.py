@@ -24,9 +24,11 @@ _EXITS = ("__dlpack__", "__array__", "__bool__", "__float__", "__int__", "__inde
 
 @pytest.fixture
 def host_reads(monkeypatch):
-    """A counter of host reads of ``array_api_strict`` arrays while the test runs."""
+    """A counter of the transfers between host and ``array_api_strict`` arrays while the test runs: reads
+    (``n``) and host data moved onto the device (``up``; on a GPU a copy from pageable host memory waits
+    for the queue too)."""
     Array = type(array_api_strict.ones(1))
-    count = {"n": 0}
+    count = {"n": 0, "up": 0}
     for name in _EXITS:
         original = getattr(Array, name)
 
@@ -35,6 +37,14 @@ def host_reads(monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(Array, name, counted)
+    original_asarray = array_api_strict.asarray
+
+    def asarray(obj, *args, **kwargs):
+        if not isinstance(obj, Array):
+            count["up"] += 1
+        return original_asarray(obj, *args, **kwargs)
+
+    monkeypatch.setattr(array_api_strict, "asarray", asarray)
     return count
 
 
@@ -49,28 +59,31 @@ T_FEW = np.array([0.0, 5.0, 40.0])  # few outputs, so that reads at output times
 def test_flow_reads_the_host_once_per_sync(host_reads, coordinates):
     """Explicit (full) and Rosenbrock-W (reduced) loops: reads grow as steps / sync_every, plus a
     constant for the start, the output times and the runs' retirement."""
-    p, counts, iters = _diagonal_problem(), {}, {}
+    p, counts, iters, up = _diagonal_problem(), {}, {}, {}
     for sync in (1, 16):
-        host_reads["n"] = 0
+        host_reads["n"] = host_reads["up"] = 0
         traj = diagonal.simulate(p, [0.05, 0.3, 1.0], t_max=40.0, t_eval=T_FEW, coordinates=coordinates,
                                  backend="array_api_strict", sync_every=sync, rtol=1e-10)
-        counts[sync], iters[sync] = host_reads["n"], int(np.max(traj.stop_step))
+        counts[sync], iters[sync], up[sync] = host_reads["n"], int(np.max(traj.stop_step)), host_reads["up"]
     # long enough for the per-step reads to dominate (the reduced loop's step sequences differ a little)
     assert min(iters.values()) > 200
     # one read per step at sync_every=1: the counter sees what a GPU would wait for
     assert counts[1] >= iters[1]
     assert counts[16] <= iters[16] / 16 + 60, (counts, iters)
+    # nothing moves up from the host per step either (coefficients, thresholds: made once)
+    assert up[16] <= iters[16] / 16 + 60, (up, iters)
 
 
 def test_discrete_reads_the_host_once_per_sync(host_reads):
-    p, counts = _diagonal_problem(), {}
+    p, counts, up = _diagonal_problem(), {}, {}
     for sync in (1, 32):
-        host_reads["n"] = 0
+        host_reads["n"] = host_reads["up"] = 0
         diagonal.simulate(p, [0.1, 1.0], algorithm="gd", lr=0.01, steps=640, t_eval=[0, 320, 640], loss_tol=0.0,
                           backend="array_api_strict", sync_every=sync)
-        counts[sync] = host_reads["n"]
+        counts[sync], up[sync] = host_reads["n"], host_reads["up"]
     assert counts[1] >= 640
     assert counts[32] <= 640 / 32 + 30, counts
+    assert up[32] <= 30, up
 
 
 def _same(a, b):
@@ -142,3 +155,44 @@ def test_sync_every_is_validated():
         Flow(sync_every=0)
     with pytest.raises(ValueError, match="sync_every is set on the algorithm object"):
         diagonal.simulate(p, 0.5, algorithm=Flow(sync_every=4), t_max=1.0, sync_every=2)
+
+
+@pytest.fixture
+def device_ops(monkeypatch):
+    """A counter of the arrays ``array_api_strict`` operations create: on a GPU, of the kernel launches.
+    Python scalars promoted to arrays are left out (a GPU backend passes them as kernel arguments)."""
+    import sys
+
+    Array = type(array_api_strict.ones(1))
+    original = Array._new.__func__
+    count = {"n": 0}
+
+    def new(cls, *args, **kwargs):
+        if sys._getframe(1).f_code.co_name != "_promote_scalar":
+            count["n"] += 1
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Array, "_new", classmethod(new))
+    return count
+
+
+# Device operations per batch step, counted on 2026-11-26 (diagonal network, n = 50, d = 200): 290 in
+# reduced coordinates (4-stage Rosenbrock-W), 280 in full ones (7-stage Dormand-Prince), 66 per GD step.
+# A GPU runs a batch of small systems at about 10 us per operation, so these numbers are its speed;
+# the budgets leave 15 % for honest growth and catch a loop that starts doing per-run or per-stage work.
+OPS_BUDGET = {"reduced": 335, "full": 320, "gd": 77}
+
+
+@pytest.mark.parametrize("case", sorted(OPS_BUDGET))
+def test_device_operations_per_step_stay_within_budget(device_ops, case):
+    p = diagonal.Problem.random(50, 200, 5, seed=0)
+    alphas = np.logspace(-3, 0.5, 8)
+    if case == "gd":
+        diagonal.simulate(p, alphas, algorithm="gd", lr=1e-3, steps=200, t_eval=[0, 200], loss_tol=0.0,
+                          backend="array_api_strict")
+        per_step = device_ops["n"] / 200
+    else:
+        traj = diagonal.simulate(p, alphas, t_max=1e6 if case == "reduced" else 1e3, rtol=1e-8, coordinates=case,
+                                 t_eval=[0.0, 1e3], backend="array_api_strict")
+        per_step = device_ops["n"] / int(np.max(traj.stop_step))
+    assert per_step <= OPS_BUDGET[case], per_step

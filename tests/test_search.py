@@ -1,0 +1,168 @@
+"""Claims as properties: spaces, running a claim at a point, the search and its shrinking, the helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from solvable.proofs_checks import registry
+from solvable.proofs_checks.cli import main
+from solvable.proofs_checks.registry import Claim, Context, Evidence
+from solvable.proofs_checks.search import reproducer, search
+from solvable.proofs_checks.space import Param, Space
+
+
+def _toy(check, space) -> Claim:
+    return Claim(id="toy.claim", model="toy", source="s", statement="s", kind="simulation", check=check,
+                 space=space)
+
+
+SPACE = Space((Param("alpha", 1e-4, 1.0, log=True), Param("depth", 1, 6, integer=True)),
+              constraints=(("depth >= 2 when alpha > 0.5", lambda p: p["alpha"] <= 0.5 or p["depth"] >= 2),),
+              key="alpha")
+
+
+def _evidence(error: float) -> Evidence:
+    return Evidence(predicted=0.0, observed=error, error=error, tolerance=1.0, error_measure="m",
+                    tolerance_reason="r")
+
+
+def test_space_validates_points():
+    assert SPACE.point({"alpha": "0.01", "depth": "3"}) == {"alpha": 0.01, "depth": 3}
+    with pytest.raises(ValueError, match=r"alpha must be a number in \[0.0001, 1\]"):
+        SPACE.point({"alpha": 2})
+    with pytest.raises(ValueError, match="depth must be an integer"):
+        SPACE.point({"depth": 2.5})
+    with pytest.raises(ValueError, match="unknown parameter 'width'"):
+        SPACE.point({"width": 3})
+    with pytest.raises(ValueError, match="violates the theorem's hypothesis 'depth >= 2 when alpha > 0.5'"):
+        SPACE.point({"alpha": 0.9, "depth": 1})
+    with pytest.raises(ValueError, match="log-uniform range needs low > 0"):
+        Param("a", 0.0, 1.0, log=True)
+
+
+def test_search_finds_and_shrinks_a_counterexample():
+    """A claim that fails once depth >= 3 and alpha >= 0.1: the shrunk example is the smallest depth."""
+    seen = []
+
+    def check(ctx: Context) -> Evidence:
+        p = dict(ctx.point)
+        seen.append(p)
+        return _evidence(2.0 if (p["depth"] >= 3 and p["alpha"] >= 0.1) else 0.5)
+
+    result = search(_toy(check, SPACE), examples=60, seed=1)
+    ce = result.counterexample
+    assert ce is not None and not ce.passed and ce.ratio == 2.0
+    assert ce.point["depth"] == 3 and ce.point["alpha"] >= 0.1  # shrunk to the boundary in depth
+    assert all(SPACE.point(p) == p for p in seen)  # every point drawn obeys the ranges and the constraint
+    assert reproducer("toy.claim", ce.point).startswith("solvable verify --claim toy.claim --set alpha=")
+
+
+def test_search_of_a_true_claim_maps_the_space():
+    result = search(_toy(lambda ctx: _evidence(dict(ctx.point)["alpha"]), SPACE), examples=20, seed=0)
+    assert result.counterexample is None and len(result.probes) >= 15
+    worst = result.worst
+    assert worst.ratio == max(p.ratio for p in result.probes) <= 1.0
+    alphas = [p.point["alpha"] for p in result.probes]
+    assert min(alphas) < 1e-2 and max(alphas) > 0.1  # log-uniform: both ends of the range
+
+
+def test_a_raising_check_is_a_counterexample():
+    result = search(_toy(lambda ctx: (_ for _ in ()).throw(RuntimeError("boom")), SPACE), examples=5, seed=0)
+    assert result.counterexample is not None and "RuntimeError: boom" in result.counterexample.message
+    assert math.isinf(result.counterexample.ratio)
+
+
+def test_time_budget_stops_the_search():
+    import time
+
+    def slow(ctx):
+        time.sleep(0.05)
+        return _evidence(0.1)
+
+    result = search(_toy(slow, SPACE), examples=1000, seed=0, time_budget=0.3)
+    assert result.stopped == "time budget" and 2 <= len(result.probes) < 50
+
+
+def test_verify_set_runs_a_claim_at_a_point(capsys, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["verify", "--claim", "deep_linear.end_to_end", "--set", "depth=2", "--set", "alpha=0.05", "--quick",
+                 "--no-report", "--no-progress", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    row = data["claims"][0]
+    assert row["passed"] and row["details"]["depth"] == [2] and row["details"]["alpha"] == 0.05
+    assert data["meta"]["point"] == {"alpha": 0.05, "depth": 2}
+    assert main(["verify", "--claim", "deep_linear.end_to_end", "--set", "depth=9", "--no-report"]) == 2
+    assert "depth must be an integer in [2, 6]" in capsys.readouterr().err
+    assert main(["verify", "--set", "depth=3", "--no-report"]) == 2
+    assert main(["verify", "--claim", "ufm.convex_value", "--set", "depth=3", "--no-report"]) == 2
+    assert "declares no parameter space" in capsys.readouterr().err
+
+
+def test_check_command_searches_and_writes_the_explored_region(tmp_path, capsys):
+    assert main(["check", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "deep_linear.saxe_modes" in listed and "alpha in [1e-06, 0.1] (log)" in listed
+    assert main(["check", "deep_linear.saxe_modes", "--examples", "4", "--report", str(tmp_path),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "deep_linear.saxe_modes: 4 points" in out and "worst error/tolerance" in out
+    data = json.loads((tmp_path / "deep_linear_saxe_modes.json").read_text())
+    assert len(data["probes"]) == 4 and data["counterexample"] is None
+    assert all(p["passed"] and 0 <= p["ratio"] <= 1 for p in data["probes"])
+    assert (tmp_path / "deep_linear_saxe_modes.png").stat().st_size > 1000
+    assert main(["check", "ufm.convex_value"]) == 2
+
+
+def test_check_reports_a_counterexample_with_its_command(monkeypatch, tmp_path, capsys):
+    claim = _toy(lambda ctx: _evidence(3.0 if dict(ctx.point)["depth"] >= 4 else 0.1), SPACE)
+    monkeypatch.setattr(registry, "get", lambda cid: claim)
+    assert main(["check", "toy.claim", "--examples", "40", "--report", str(tmp_path), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "COUNTEREXAMPLE (shrunk)" in out and "'depth': 4" in out
+    assert "reproduce: solvable verify --claim toy.claim --set alpha=" in out and "--set depth=4" in out
+    # the failure is kept in hypothesis's database under the report: a second search starts from it
+    assert any((tmp_path / "hypothesis-db").rglob("*"))
+    assert main(["check", "toy.claim", "--examples", "1", "--report", str(tmp_path), "--no-progress"]) == 1
+
+
+def test_testing_helpers():
+    from hypothesis import given, settings
+
+    from solvable.testing import check_claim, points, run_at
+
+    result = check_claim("deep_linear.end_to_end", examples=3, depth=2)
+    assert len(result.probes) == 3 and all(p.point["depth"] == 2 for p in result.probes)
+    ev = run_at("deep_linear.saxe_modes", alpha=1e-3, s1=2.0)
+    assert ev.passed and ev.details["alpha"][0] == 1e-3
+    with pytest.raises(ValueError, match="declares no parameter space"):
+        run_at("ufm.convex_value", alpha=1.0)
+
+    @settings(max_examples=5, deadline=None)
+    @given(points("deep_linear.saxe_modes", s1=1.0))
+    def within(point):
+        assert point["s1"] == 1.0 and 1e-6 <= point["alpha"] <= 0.1
+
+    within()
+
+
+def test_check_claim_fails_with_the_reproducer(monkeypatch):
+    from solvable import testing
+
+    claim = _toy(lambda ctx: _evidence(np.inf if dict(ctx.point)["alpha"] > 0.01 else 0.0), SPACE)
+    monkeypatch.setattr(registry, "get", lambda cid: claim)
+    with pytest.raises(AssertionError, match=r"toy.claim fails at .*\nReproduce with: solvable verify --claim toy"):
+        testing.check_claim("toy.claim", examples=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim_id", [c.id for c in registry.all_claims() if c.space is not None])
+def test_search_every_claim_with_a_space(claim_id):
+    """The bounded search of the slow CI step: fixed seed, so a failure here is reproducible from its message."""
+    from solvable.testing import check_claim
+
+    result = check_claim(claim_id, examples=15, seed=2026, time_budget=300)
+    assert result.counterexample is None and len(result.probes) >= 5
