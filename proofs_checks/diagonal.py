@@ -12,6 +12,7 @@ from solvable.theory import diagonal as th
 from solvable.theory.convex import ConvexSolution
 
 from .registry import Context, Evidence, claim, measurement, require_precision, symbolic_evidence
+from .space import Param, Space
 
 WOODWORTH = "Woodworth et al. 2020, Kernel and Rich Regimes in Overparametrized Models"
 #: Integrator tolerance of the shared alpha sweep: at alpha = 10 the limit sits ~1e-7 from min-l2,
@@ -715,18 +716,29 @@ def _draw_reduced(fig, ev: Evidence) -> None:
        source=f"{WOODWORTH}, Sec. 4 (the multiplicative form of the flow); the shaped form derived here "
               "(sims/diagonal_reduced.py)",
        statement="The n-dimensional mu-flow is the same gradient flow as the 2d (or 4d) factors: over a batch of "
-                 "problems, initial scales and both network shapes, the predictors agree at every recorded time.")
+                 "problems, initial scales and both network shapes, the predictors agree at every recorded time.",
+       space=Space((Param("alpha", 0.01, 3.0, log=True, doc="initial scale"),
+                    Param("shape", 0.0, 0.9, doc="Azulay's s = (u0^2 - v0^2)/(u0^2 + v0^2) of the start"),
+                    Param("n", 4, 40, integer=True, doc="samples"),
+                    Param("d", 8, 120, integer=True, doc="dimension (a 3-sparse teacher)")),
+                   constraints=(("n < d (over-parameterised: the flow interpolates)", lambda p: p["n"] < p["d"]),),
+                   key="alpha"))
 def reduced_equals_full(ctx: Context) -> Evidence:
     rtol = 1e-10
+    shapes = (0.0, 0.5)
     if ctx.quick:
         sizes, alphas, seeds, t_max = (30, 60, 3), np.array([0.05, 0.5, 3.0]), range(2), 2e4
     else:
         sizes, alphas, seeds, t_max = (50, 200, 5), np.geomspace(1e-2, 3.0, 5), range(3), 1e5
+    if ctx.point:  # one problem, one scale, one shape: a point of the space
+        sizes = (int(ctx.param("n", sizes[0])), int(ctx.param("d", sizes[1])), 3)
+        alphas = np.array([float(ctx.param("alpha", 0.5))])
+        shapes, seeds = (float(ctx.param("shape", 0.0)),), range(1)
     t_eval = log_times(t_max, 60)
     worst, rows, ratio_first, steps_red, steps_full, statuses = 0.0, [], None, [], [], []
     for k in seeds:
         problem = sim.Problem.random(*sizes, seed=ctx.seed + k)
-        for shape in (0.0, 0.5):
+        for shape in shapes:
             kw = dict(t_max=t_max, t_eval=t_eval, rtol=rtol, shape=shape, record_w=True, backend=ctx.backend,
                       dtype=ctx.dtype, device=ctx.device)
             red = sim.simulate(problem, alphas, **kw)

@@ -16,6 +16,7 @@ from solvable.sims.matrix_sensing_measure import crossing_times, iterations_to, 
 from solvable.theory import matrix_sensing as th
 
 from .registry import Context, Evidence, claim, measurement, symbolic_evidence
+from .space import Param, Space
 
 JIN = "Jin, Li, Lyu, Du & Lee 2023, Understanding Incremental Learning of Gradient Descent (matrix sensing)"
 LI = "Li, Luo & Lyu 2021, Towards Resolving the Implicit Bias of Gradient Descent for Matrix Factorization"
@@ -635,18 +636,27 @@ def gradients_symbolic(ctx: Context) -> Evidence:
               "sims/matrix_sensing_reduced.py",
        statement="On the population operator from the aligned start the factors stay diagonal in M*'s singular "
                  "bases, so the per-mode ODEs are the full flow: for the symmetric, asymmetric and deep (N = 3) "
-                 "factorisations with k < r, k = r and k > r, the singular values and M agree at every recorded time.")
+                 "factorisations with k < r, k = r and k > r, the singular values and M agree at every recorded time.",
+       space=Space((Param("factorisation", 0, 2, integer=True, doc="0 symmetric, 1 asymmetric, 2 deep (N = 3)"),
+                    Param("k", 1, 7, integer=True, doc="width of the factors (the target has rank 3)"),
+                    Param("alpha", 1e-4, 0.5, log=True, doc="initial scale"),
+                    Param("kappa", 1.0, 20.0, log=True, doc="condition number of the target")), key="alpha"))
 def reduced_equals_full(ctx: Context) -> Evidence:
     rtol = 1e-10
     t_max = 100.0 if ctx.quick else 400.0
     t_eval = np.linspace(0, t_max, 41)[1:]
     alphas = np.array([1e-3, 0.1])
     worst, rows = 0.0, []
-    for factorisation in ("symmetric", "asymmetric", "deep"):
+    kinds, widths, kappa = ("symmetric", "asymmetric", "deep"), (2, 3, 5), 3.0
+    if ctx.point:
+        kinds = (("symmetric", "asymmetric", "deep")[int(ctx.param("factorisation", 0))],)
+        widths, alphas = (int(ctx.param("k", 3)),), np.array([float(ctx.param("alpha", 0.1))])
+        kappa = float(ctx.param("kappa", 3.0))
+    for factorisation in kinds:
         sym = factorisation == "symmetric"
-        problem = sim.Problem.random(8, 8 if sym else 6, rank=3, symmetric=sym, operator="population", kappa=3.0,
+        problem = sim.Problem.random(8, 8 if sym else 6, rank=3, symmetric=sym, operator="population", kappa=kappa,
                                      seed=ctx.seed)
-        for k in (2, 3, 5):
+        for k in widths:
             kw = dict(k=k, factorisation=factorisation, init="aligned", t_max=t_max, t_eval=t_eval, rtol=rtol,
                       loss_tol=0.0, record_M=True, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
             red = sim.simulate(problem, alphas, **kw)

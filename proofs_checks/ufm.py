@@ -10,6 +10,7 @@ from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
 from .registry import Context, Evidence, claim, measurement, symbolic_evidence
+from .space import Param, Space
 
 ZHU = "Zhu et al. 2021, A Geometric Analysis of Neural Collapse with Unconstrained Features"
 DANG = "Dang et al. 2023, Neural Collapse in Deep Linear Networks: From Balanced to Imbalanced Data"
@@ -76,11 +77,19 @@ def convex_value(ctx: Context) -> Evidence:
        source=f"{DANG}, Theorem 4.1 (bias-free, imbalanced, one layer)",
        statement="At the MSE UFM's minimum, W W^T is diagonal with ||w_k||^2 = sqrt(n_k lambda_H/lambda_W) - N lambda_H, "
                  "class means are orthogonal with the matching lengths, and class k collapses iff "
-                 "n_k <= N^2 lambda_W lambda_H; across a grid of n and lambda.")
+                 "n_k <= N^2 lambda_W lambda_H; across a grid of n and lambda.",
+       space=Space((Param("K", 2, 5, integer=True, doc="classes"),
+                    Param("n1", 2, 60, integer=True, doc="size of the largest class"),
+                    Param("ratio", 1.0, 20.0, log=True, doc="imbalance: n_k = round(n1 ratio^(-(k-1)/(K-1))), >= 1"),
+                    Param("lam", 1e-3, 3e-2, log=True, doc="lambda_W = lambda_H")), key="lam"))
 def mse_imbalanced_geometry(ctx: Context) -> Evidence:
     cases = [((40, 20, 10, 5), 2e-3), ((30, 15, 8, 3), 1e-2), ((20, 20, 4, 2), 2e-2)]
     if not ctx.quick:
         cases += [((50, 25, 12, 6, 3), 5e-3), ((100, 10, 5, 2), 4e-3)]
+    if ctx.point:
+        K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", 20)), float(ctx.param("ratio", 1.0))
+        sizes = tuple(max(1, int(round(n1 * ratio ** (-k / (K - 1))))) for k in range(K))
+        cases = [(sizes, float(ctx.param("lam", 1e-2)))]
     errors, collapsed_ok, offdiag = [], True, []
     records = []
     for n, lam in cases:

@@ -506,11 +506,22 @@ def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = N
         final=final,
         meta=meta,
         backend=backend, dtype=dtype, n_samples=problem.m if problem.A is not None else None,
-        # the aligned deep start has exact zeros (off the diagonal of the middle layers): their rounding noise
-        # never passes pure relative error control, so that start gets an absolute floor
-        t_max=1e4, atol=1e-14 if (init == "aligned" and factorisation == "deep") else 0.0, loss_tol=loss_tol,
+        # the aligned starts hold zeros that pure relative error control never lets move: exact ones off the
+        # diagonal of the deep middle layers, and round-off ones in the singular vectors LAPACK returns for a
+        # repeated singular value (kappa = 1; found by `solvable check matrix_sensing.reduced_equals_full`),
+        # scaled by alpha in the outer factors; so an absolute floor, 1e-14 min(1, alpha) (1e-14 for deep)
+        t_max=1e4, atol=_aligned_atol(init, factorisation, a), loss_tol=loss_tol,
         samples_hint="SGD draws measurements, which a dense operator has (operator='gaussian' or 'symmetric')",
     )
+
+
+def _aligned_atol(init: str, factorisation: str, alpha: Any) -> float:
+    """The flow's default absolute tolerance (see :func:`simulate`)."""
+    if init != "aligned":
+        return 0.0
+    if factorisation == "deep":
+        return 1e-14
+    return 1e-14 * min(1.0, float(np.min(alpha)))
 
 
 def simulate(
@@ -583,8 +594,10 @@ def simulate(
     **options
         The driver's options. ``atol`` defaults to 0: the error norm is an RMS
         over all factor entries, which never vanish together for alpha > 0, and the
-        factors span many decades at small alpha (1e-14 for the aligned deep start,
-        whose middle layers hold exact zeros). ``loss_tol``: in a noise-free l2
+        factors span many decades at small alpha; for the aligned starts, whose
+        factors hold zeros (exact ones in the deep middle layers, round-off ones in
+        the singular vectors of a repeated singular value), ``1e-14 min(1, alpha)``
+        (1e-14 for deep). ``loss_tol``: in a noise-free l2
         problem, :math:`s(100\,\text{rel}\,\max(\|M^*\|_F, \|y\|))^2` (below it the loss measures
         integration error); otherwise 0 (runs stop on ``grad_tol`` or time).
 
