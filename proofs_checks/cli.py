@@ -88,8 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="hold a parameter fixed")
     c.add_argument("--full", action="store_true", help="full sizes at each point (default: quick)")
     c.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
-    c.add_argument("--report", metavar="DIR", default="report-check",
-                   help="where the explored points, their plot and hypothesis's example database go")
+    c.add_argument("--report", metavar="DIR",
+                   help="report directory whose check/ folder gets the explored points, their plot and hypothesis's "
+                        "example database (default ./report-quick, or ./report with --full: the next `solvable "
+                        "verify` report there shows them)")
     c.add_argument("--no-progress", action="store_true")
 
     i = sub.add_parser("info", help="the backends found, their devices, the BLAS in use and its threads")
@@ -122,7 +124,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.examples < 1:
         raise ValueError(f"--examples must be an integer >= 1; got {args.examples}")
     fixed = claim.space.point(_parse_sets(args.set))
-    out = Path(args.report)
+    out = Path(args.report or ("report" if args.full else "report-quick")) / "check"
 
     def show(probe) -> None:
         if not args.no_progress:

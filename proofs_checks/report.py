@@ -177,6 +177,31 @@ def _draw(result: Result, fig_dir: Path, quick: bool = False) -> Path | None:
     return path
 
 
+def _explored(claim: Any, out: Path) -> tuple[list[str], str | None]:
+    """A claim's hypothesis space and, when ``solvable check`` searched it into ``out/check``, what it found:
+    lines of text and the plot's path relative to ``out``."""
+    if claim.space is None:
+        return [], None
+    lines = ["hypothesis space: " + "; ".join(
+        f"{p.name} in [{p.low:g}, {p.high:g}]{' (log)' if p.log else ''}" for p in claim.space.params)
+        + "".join(f"; {statement}" for statement, _ in claim.space.constraints)]
+    stem = claim.id.replace(".", "_")
+    found = out / "check" / f"{stem}.json"
+    if not found.exists():
+        lines.append(f"not searched here yet: `solvable check {claim.id} --report {out}`")
+        return lines, None
+    data = json.loads(found.read_text())
+    ratios = [p["ratio"] for p in data["probes"] if p["ratio"] is not None]
+    worst = max(data["probes"], key=lambda p: (not p["passed"], p["ratio"] if p["ratio"] is not None else 1e300))
+    lines.append(f"searched {len(data['probes'])} points (stopped: {data['stopped']}); worst error/tolerance "
+                 f"{max(ratios) if ratios else float('nan'):.3g} at {worst['point']}")
+    if data.get("counterexample"):
+        ce = data["counterexample"]
+        lines.append(f"COUNTEREXAMPLE {ce['point']}: reproduce with `{ce['command']}`")
+    plot = out / "check" / f"{stem}.png"
+    return lines, (f"check/{stem}.png" if plot.exists() else None)
+
+
 def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write ``results.json``, ``summary.md``, ``index.html`` and ``figures/*.png`` to ``out_dir``.
 
@@ -217,8 +242,12 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
                 md.append(f"- note: {ev.note}")
         if r.message:
             md.append(f"- {r.verdict}: {r.message}")
+        space_lines, space_plot = _explored(r.claim, out)
+        md += [f"- {line}" for line in space_lines]
         if figures.get(r.claim.id):
             md += ["", f"![{r.claim.id}](figures/{r.claim.id}.png)"]
+        if space_plot:
+            md += ["", f"![explored region of {r.claim.id}]({space_plot})"]
         md.append("")
     (out / "summary.md").write_text("\n".join(md))
 
@@ -257,6 +286,12 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
             body.append(f"<p><strong>{esc(r.verdict)}:</strong> {esc(r.message)}</p>")
         if figures.get(r.claim.id):
             body.append(f"<img src='figures/{esc(r.claim.id)}.png' alt='{esc(r.claim.id)}' style='max-width:640px'>")
+        space_lines, space_plot = _explored(r.claim, out)
+        if space_lines:
+            body.append("<p>" + "<br>".join(esc(line) for line in space_lines) + "</p>")
+        if space_plot:
+            body.append(f"<img src='{esc(space_plot)}' alt='explored region of {esc(r.claim.id)}' "
+                        "style='max-width:480px'>")
         sections.append("\n".join(body))
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>solvable verify</title>"

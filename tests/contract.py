@@ -63,7 +63,7 @@ DIAGONAL = ModelSpec(
     n_samples=lambda p: p.n,
     simulate=diagonal.simulate,
     runs={
-        "flow": dict(alpha=[0.1, 1.0], t_max=50.0),
+        "flow": dict(alpha=[0.1, 1.0], t_max=50.0, rtol=1e-8),  # 1e-8: array_api_strict takes 4 ms a step
         "gd": dict(alpha=[0.1, 1.0], algorithm="gd", lr=0.02, steps=200),
         "sgd": dict(alpha=[0.1, 1.0], algorithm="sgd", lr=0.02, steps=200, batch_size=2),
         "sam": dict(alpha=[0.1, 1.0], algorithm="sam", lr=0.02, rho=0.05, steps=200),

@@ -188,3 +188,16 @@ def test_commuting_limit_against_cvxpy_entropy_program():
         assert ours.value <= value + 1e-6
         assert np.linalg.norm(ours.x - w.value) < 1e-4 * np.linalg.norm(ours.x)
         np.testing.assert_allclose(a @ ours.x, y, rtol=1e-12)
+
+
+def test_aligned_start_with_a_repeated_singular_value_does_not_stall():
+    """kappa = 1: LAPACK's singular vectors of the repeated value hold round-off zeros, which pure relative
+    error control never let move (found by `solvable check matrix_sensing.reduced_equals_full`)."""
+    problem = ms.Problem.random(8, 8, rank=3, symmetric=True, operator="population", kappa=1.0, seed=0)
+    kw = dict(k=1, factorisation="symmetric", init="aligned", t_max=100.0, t_eval=np.linspace(0, 100, 11)[1:],
+              rtol=1e-10, loss_tol=0.0, record_M=True)
+    full = ms.simulate(problem, [0.1, 1e-3], coordinates="full", **kw)
+    red = ms.simulate(problem, [0.1, 1e-3], **kw)
+    assert list(full.status) == ["out_of_time"] * 2 and int(full.stop_step.max()) < 2000
+    assert full.meta["atol"] == 1e-17  # 1e-14 min(1, alpha)
+    np.testing.assert_allclose(full.observables["M"], red.observables["M"], atol=1e-8)

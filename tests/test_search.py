@@ -110,10 +110,18 @@ def test_check_command_searches_and_writes_the_explored_region(tmp_path, capsys)
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "deep_linear.saxe_modes: 4 points" in out and "worst error/tolerance" in out
-    data = json.loads((tmp_path / "deep_linear_saxe_modes.json").read_text())
+    data = json.loads((tmp_path / "check" / "deep_linear_saxe_modes.json").read_text())
     assert len(data["probes"]) == 4 and data["counterexample"] is None
     assert all(p["passed"] and 0 <= p["ratio"] <= 1 for p in data["probes"])
-    assert (tmp_path / "deep_linear_saxe_modes.png").stat().st_size > 1000
+    assert (tmp_path / "check" / "deep_linear_saxe_modes.png").stat().st_size > 1000
+    # the verify report in the same directory shows the space and the explored region
+    assert main(["verify", "--claim", "deep_linear.saxe_modes", "--claim", "deep_linear.end_to_end", "--quick",
+                 "--report", str(tmp_path), "--no-progress"]) == 0
+    page = (tmp_path / "index.html").read_text()
+    assert "hypothesis space: alpha in [1e-06, 0.1] (log); s1 in [0.5, 5]" in page
+    assert "searched 4 points (stopped: examples); worst error/tolerance" in page
+    assert "src='check/deep_linear_saxe_modes.png'" in page
+    assert "not searched here yet: `solvable check deep_linear.end_to_end" in page
     assert main(["check", "ufm.convex_value"]) == 2
 
 
@@ -125,7 +133,7 @@ def test_check_reports_a_counterexample_with_its_command(monkeypatch, tmp_path, 
     assert "COUNTEREXAMPLE (shrunk)" in out and "'depth': 4" in out
     assert "reproduce: solvable verify --claim toy.claim --set alpha=" in out and "--set depth=4" in out
     # the failure is kept in hypothesis's database under the report: a second search starts from it
-    assert any((tmp_path / "hypothesis-db").rglob("*"))
+    assert any((tmp_path / "check" / "hypothesis-db").rglob("*"))
     assert main(["check", "toy.claim", "--examples", "1", "--report", str(tmp_path), "--no-progress"]) == 1
 
 
