@@ -46,6 +46,7 @@ def test_the_seed_changes_the_draws_and_the_claims_still_pass(tmp_path):
     assert ia["predicted"] != ib["predicted"], "another seed is another problem"
 
 
+@pytest.mark.slow  # as long as the quick claims themselves: the default run keeps under 10 minutes on 2 cores
 @pytest.mark.parametrize("claim", [c.id for c in registry.all_claims() if c.kind != "symbolic"])
 def test_every_claim_passes_with_another_seed(claim):
     result = run_claim(registry.get(claim), "numpy", quick=True, seed=11)
