@@ -169,8 +169,9 @@ def test_check_claim_fails_with_the_reproducer(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", [c.id for c in registry.all_claims() if c.space is not None])
 def test_search_every_claim_with_a_space(claim_id):
-    """The bounded search of the slow CI step: fixed seed, so a failure here is reproducible from its message."""
+    """The bounded search of the slow CI step (8 points or 40 s a claim; fixed seed, so a failure here is
+    reproducible from its message)."""
     from solvable.testing import check_claim
 
-    result = check_claim(claim_id, examples=15, seed=2026, time_budget=300)
-    assert result.counterexample is None and len(result.probes) >= 5
+    result = check_claim(claim_id, examples=8, seed=2026, time_budget=40)
+    assert result.counterexample is None and len(result.probes) >= 2
