@@ -640,7 +640,11 @@ def gradients_symbolic(ctx: Context) -> Evidence:
        space=Space((Param("factorisation", 0, 2, integer=True, doc="0 symmetric, 1 asymmetric, 2 deep (N = 3)"),
                     Param("k", 1, 7, integer=True, doc="width of the factors (the target has rank 3)"),
                     Param("alpha", 1e-4, 0.5, log=True, doc="initial scale"),
-                    Param("kappa", 1.0, 20.0, log=True, doc="condition number of the target")), key="alpha"))
+                    Param("kappa", 1.0, 20.0, log=True, doc="condition number of the target")),
+                   # found by the slow step's search: the aligned start has at most min(n1, n2) columns
+                   constraints=(("k <= min(n1, n2): 8 for the symmetric 8 x 8 target, 6 for the 8 x 6 ones",
+                                 lambda p: p["k"] <= (8 if p["factorisation"] == 0 else 6)),),
+                   key="alpha"))
 def reduced_equals_full(ctx: Context) -> Evidence:
     rtol = 1e-10
     t_max = 100.0 if ctx.quick else 400.0
