@@ -272,7 +272,7 @@ def overparam_slowdown(ctx: Context) -> Evidence:
     d = slowdown_runs(ctx)
     s, lr, r, n = 0.5, d["lr"], d["r"], d["n"]
     norm = np.linalg.norm(d["sym"].M_star)
-    parts, notes = {}, []
+    parts = {}
     # (a) 1/sqrt(e^2/p) = 8 s eta T + 1/z0 exactly for the continuous tail: its slope in T is 8 s eta.
     p = min(2, n - r)
     T = d["over"].times

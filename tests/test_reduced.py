@@ -3,7 +3,6 @@ against its full simulation."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
