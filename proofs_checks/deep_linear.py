@@ -49,7 +49,10 @@ def _draw_saxe(fig, ev: Evidence) -> None:
                  "u(t) = s e^{2st} / (e^{2st} - 1 + s/u0).",
        space=Space((Param("alpha", 1e-6, 0.1, log=True, doc="initial scale of the aligned balanced start"),
                     Param("s1", 0.5, 5.0, doc="largest singular value of the target (the others are s1 x "
-                                              "[1, 2/3, 1/2, 1/3, 1/6])")), key="alpha"))
+                                              "[1, 2/3, 1/2, 1/3, 1/6])")),
+                   constraints=(("alpha < s1 / 12: the start below half of every target mode (a small start, "
+                                 "so that each mode has a learning time to s_i / 2)",
+                                 lambda p: p["alpha"] < p["s1"] / 12),), key="alpha"))
 def saxe_modes(ctx: Context) -> Evidence:
     s1 = float(ctx.param("s1", 3.0))
     problem = sim.Problem.random(6, 5, (5,), singular_values=s1 * np.array([1.0, 2 / 3, 0.5, 1 / 3, 1 / 6]),

@@ -106,7 +106,8 @@ def test_check_command_searches_and_writes_the_explored_region(tmp_path, capsys)
     assert main(["check", "--list"]) == 0
     listed = capsys.readouterr().out
     assert "deep_linear.saxe_modes" in listed and "alpha in [1e-06, 0.1] (log)" in listed
-    assert main(["check", "deep_linear.saxe_modes", "--examples", "4", "--report", str(tmp_path),
+    # a fixed seed: a test must not depend on what a fresh search happens to draw
+    assert main(["check", "deep_linear.saxe_modes", "--examples", "4", "--seed", "5", "--report", str(tmp_path),
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "deep_linear.saxe_modes: 4 points" in out and "worst error/tolerance" in out
@@ -175,3 +176,11 @@ def test_search_every_claim_with_a_space(claim_id):
 
     result = check_claim(claim_id, examples=8, seed=2026, time_budget=40)
     assert result.counterexample is None and len(result.probes) >= 2
+
+
+def test_saxe_space_keeps_the_start_below_half_of_every_mode():
+    # CI's fresh search found alpha = 0.1, s1 = 1.0: a start above s_min / 2, outside the small-start theorem
+    space = registry.get("deep_linear.saxe_modes").space
+    with pytest.raises(ValueError, match="alpha < s1 / 12"):
+        space.point({"alpha": 0.1, "s1": 1.0})
+    assert space.point({"alpha": 0.01, "s1": 1.0}) == {"alpha": 0.01, "s1": 1.0}
