@@ -132,12 +132,18 @@ def _balance(layers: list[np.ndarray]) -> list[np.ndarray]:
        source=f"{SAXE}, Eqs. 6-7; {ARORA}, Theorem 1 (the aligned balanced start decouples the modes)",
        statement="From the aligned balanced start every layer keeps its aligned diagonal form, so the per-mode ODEs "
                  "(reduced coordinates) are the full flow: modes agree at every recorded time and the rebuilt layers "
-                 "agree with the full ones, for depths 1 to 4 and initial scales 1e-4 to 0.3.")
+                 "agree with the full ones, for depths 1 to 4 and initial scales 1e-4 to 0.3.",
+       space=Space((Param("depth", 1, 5, integer=True, doc="number of layers N"),
+                    Param("alpha", 1e-4, 0.5, log=True, doc="initial scale of the aligned balanced start")),
+                   key="alpha"))
 def reduced_equals_full(ctx: Context) -> Evidence:
     t_eval = np.linspace(0, 20, 81)[1:]
-    alphas = np.array([1e-4, 1e-2, 0.3])
+    alphas = np.array([float(ctx.param("alpha", 0.0))]) if ctx.param("alpha", None) is not None else \
+        np.array([1e-4, 1e-2, 0.3])
+    depths = (1, 2, 3) if ctx.quick else (1, 2, 3, 4)
+    depths = (int(ctx.param("depth", 0)),) if ctx.param("depth", None) is not None else depths
     worst, rows = 0.0, []
-    for depth in ((1, 2, 3) if ctx.quick else (1, 2, 3, 4)):
+    for depth in depths:
         problem = sim.Problem.random(6, 5, (6,) * (depth - 1), seed=ctx.seed + depth)
         s = problem.svd()[1]
         kw = dict(t_max=20.0, t_eval=t_eval, rtol=RTOL, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
@@ -174,10 +180,13 @@ def reduced_equals_full(ctx: Context) -> Evidence:
        precision=(RTOL, "the conservation check (rtol 1e-10)"),
        source=f"{ARORA}, Theorem 1 (balancedness; also Du, Hu & Lee 2018)",
        statement="Gradient flow conserves W_{j+1}^T W_{j+1} - W_j W_j^T from any start; gradient descent does not: "
-                 "each step moves it by eta^2 (g_{j+1}^T g_{j+1} - g_j g_j^T), a drift proportional to eta over a run.")
+                 "each step moves it by eta^2 (g_{j+1}^T g_{j+1} - g_j g_j^T), a drift proportional to eta over a run.",
+       space=Space((Param("scale", 0.05, 1.0, log=True, doc="scale of the random (unbalanced) start"),
+                    Param("width", 2, 8, integer=True, doc="width of the two hidden layers")), key="scale"))
 def balancedness_conserved(ctx: Context) -> Evidence:
-    problem = sim.Problem.random(4, 3, (5, 4), seed=ctx.seed)
-    layers0 = sim.initial_state(problem, [0.5], "random", seed=ctx.seed)
+    width = int(ctx.param("width", 0))
+    problem = sim.Problem.random(4, 3, (width, width) if width else (5, 4), seed=ctx.seed)
+    layers0 = sim.initial_state(problem, [float(ctx.param("scale", 0.5))], "random", seed=ctx.seed)
     start = _balance([np.asarray(w) for w in layers0])
     traj = sim.simulate(problem, layers=layers0, t_max=20.0, rtol=RTOL, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     end = _balance([traj.final[f"layer_{j + 1}"] for j in range(problem.depth)])
@@ -218,11 +227,15 @@ SCALAR_STARTS = np.array([[0.3, 0.4, 0.5, 2.5], [0.2, 0.3, 0.5, 1.5], [0.1, 0.2,
        precision=(RTOL, "the flow limits (rtol 1e-10)"),
        source=f"{KREISLER}, Lemma 3.2 and Theorem 3.3",
        statement="For scalar networks the sharpness of the gradient-flow solution is y^2 sum_i 1/(w_i^2 + c) with "
-                 "prod(w_i^2 + c) = y^2, and gradient descent decreases it monotonically.")
+                 "prod(w_i^2 + c) = y^2, and gradient descent decreases it monotonically.",
+       space=Space(tuple(Param(f"w{i}", 0.1, 2.5, doc=f"start of layer {i} of the scalar depth-4 network")
+                         for i in range(1, 5)), key="w1"))
 def gfs_sharpness(ctx: Context) -> Evidence:
     y = 1.0
     problem = sim.Problem.scalar(4, y)
     starts = SCALAR_STARTS
+    if ctx.point:
+        starts = np.array([[float(ctx.param(f"w{i}", SCALAR_STARTS[0, i - 1])) for i in range(1, 5)]])
     flow = sim.simulate(problem, layers=_scalar_layers(starts), t_max=200.0, rtol=RTOL, loss_tol=1e-28,
                         backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     lims = [tuple(flow.final[f"layer_{j + 1}"][b : b + 1] for j in range(4)) for b in range(len(starts))]
@@ -273,10 +286,14 @@ def _edge_runs(ctx: Context, rule: str, edges: np.ndarray, **kw):
        formula=r"0.99\,\frac{2}{\eta} \le \lambda_{\max}(H_\infty) \le \frac{2}{\eta}",
        source=f"{COHEN}, Sec. 3; {KREISLER}, Theorem 4.3 (scalar networks)",
        statement="With a step eta below the flow solution's sharpness, GD's sharpness rises to 2/eta and stays there: "
-                 "it ends within 1% below 2/eta while the loss decreases non-monotonically.")
+                 "it ends within 1% below 2/eta while the loss decreases non-monotonically.",
+       space=Space((Param("factor", 1.05, 1.45, doc="eta x S_GFS / 2: how far the step is past the flow solution's "
+                                                   "edge (below 1.46 = S_GFS / 4, where the flattest minimum, "
+                                                   "D y^(2 - 2/D) = 4, is still stable)"),), key="factor"))
 def edge_of_stability(ctx: Context) -> Evidence:
     s_gfs = th.gfs_sharpness(SCALAR_STARTS[0], 1.0)
-    etas = np.array([1.1, 1.25, 1.4]) * 2 / s_gfs  # 2/eta from 0.91 to 0.71 of the GFS sharpness
+    factors = np.array([float(ctx.param("factor", 0.0))]) if ctx.point else np.array([1.1, 1.25, 1.4])
+    etas = factors * 2 / s_gfs  # 2/eta from 0.91 to 0.71 of the GFS sharpness
     traj, sharp, loss = _edge_runs(ctx, "gd", etas, lr=etas)
     final = sharp[:, -1] * etas / 2
     reached = np.nanmax(sharp, axis=1) * etas / 2
@@ -303,12 +320,17 @@ def edge_of_stability(ctx: Context) -> Evidence:
        formula=r"\lambda_{\max} = \frac{\sqrt{1 + 8\rho/\eta} - 1}{2\rho}",
        source=f"{AGARWALA}, Sec. 3 (unnormalised SAM)",
        statement="Unnormalised SAM ends at the largest eigenvalue (sqrt(1 + 8 rho/eta) - 1)/(2 rho) for a grid of "
-                 "(eta, rho), below GD's 2/eta, when the flow's solution is sharper and a flatter minimum exists.")
+                 "(eta, rho), below GD's 2/eta, when the flow's solution is sharper and a flatter minimum exists.",
+       space=Space((Param("eta", 0.25, 0.4, doc="step size"),
+                    Param("edge", 4.1, 5.7, doc="SAM's edge E, between the flattest minimum (4) and the flow "
+                                                "solution's sharpness (5.83); rho solves eta E (1 + rho E) = 2")),
+                   constraints=(("eta E < 2 (rho > 0)", lambda p: p["eta"] * p["edge"] < 2),), key="edge"))
 def sam_edge(ctx: Context) -> Evidence:
     # (eta, target edge E) with E between the flattest minimum (D y^(2-2/D) = 4) and the GFS sharpness (5.83):
     # a SAM-stable minimum exists but the flow's is not; rho follows from eta E (1 + rho E) = 2.
     grid = [(0.30, 4.3), (0.33, 4.7), (0.36, 5.1)] if ctx.quick else [(0.28, 4.2), (0.30, 4.3), (0.33, 4.7),
                                                                       (0.36, 5.1), (0.34, 5.4)]
+    grid = [(float(ctx.param("eta", 0.3)), float(ctx.param("edge", 4.3)))] if ctx.point else grid
     etas = np.array([g[0] for g in grid])
     rhos = [float((2 / (eta * e) - 1) / e) for eta, e in grid]
     finals = []
@@ -362,13 +384,20 @@ def _grok_steps(lam: float, d_out: int) -> int:
     return (8000 if lam < 1 else 2000) * d_out
 
 
+def _grok_cases(ctx: Context) -> list[tuple[float, int, float]]:
+    """GROK_CASES, or the one case (lambda, d_out, gamma) of a point of the claim's space."""
+    if not ctx.point:
+        return GROK_CASES
+    return [(float(ctx.param("lam", 0.3)), int(ctx.param("d_out", 1)), float(ctx.param("gamma", 0.0)))]
+
+
 @measurement
 def grokking_runs(ctx: Context) -> list[dict]:
     """GD on the teacher-student model for each (lambda, d_out, weight decay) of GROK_CASES (d_in = 1000; quick 200):
     the delay between the steps at which the train and the test loss first fall below the grokking level."""
     d_in = 200 if ctx.quick else 1000
     rows = []
-    for lam, d_out, gamma in GROK_CASES:
+    for lam, d_out, gamma in _grok_cases(ctx):
         target, steps = _level_loss(GROK_EPS, d_out), _grok_steps(lam, d_out)
         traj = sim.simulate_teacher_student(d_in, lam, GROK_ETA, steps, d_out=d_out, gamma=gamma,
                                             record_at=np.arange(steps + 1), seed=ctx.seed, backend=ctx.backend,
@@ -383,7 +412,9 @@ def grokking_runs(ctx: Context) -> list[dict]:
 
 def _grokking_spread(ctx: Context, run: dict) -> float:
     """Finite-size tolerance: 3 standard deviations of the formula on independent draws of data and teacher, + 1 step."""
-    rng = np.random.default_rng(ctx.seed + 1000 + GROK_CASES.index((run["lam"], run["d_out"], run["gamma"])))
+    case = (run["lam"], run["d_out"], run["gamma"])
+    rng = np.random.default_rng(ctx.seed + 1000 + GROK_CASES.index(case) if case in GROK_CASES else
+                                [ctx.seed + 1000, int(run["lam"] * 1e6), run["d_out"], int(run["gamma"] * 1e9)])
     d_in, d_out = run["d_in"], run["d_out"]
     n_tr = int(round(d_in / run["lam"]))
     draws = []
@@ -402,7 +433,10 @@ def _grokking_spread(ctx: Context, run: dict) -> float:
        source=f"{LEVI}, Eqs. 5-9 and Sec. 4 (output dimension, weight decay)",
        statement="Gradient descent on the linear teacher-student model groks after the delay predicted by the "
                  "Marchenko-Pastur integrals, for lambda = d_in/N_tr in {0.1, 0.3, 0.5}, with d_out = 3 and with weight "
-                 "decay, and never for lambda = 1.5.")
+                 "decay, and never for lambda = 1.5.",
+       space=Space((Param("lam", 0.05, 0.9, log=True, doc="lambda = d_in / N_tr (grokking needs lambda < 1)"),
+                    Param("d_out", 1, 3, integer=True, doc="output dimension"),
+                    Param("gamma", 0.0, 3e-3, doc="weight decay")), key="lam"))
 def grokking_time(ctx: Context) -> Evidence:
     runs = grokking_runs(ctx)
     observed = [r["observed"] for r in runs]
@@ -416,12 +450,12 @@ def grokking_time(ctx: Context) -> Evidence:
         observed=[o if math.isfinite(o) else "inf" for o in observed],
         error=float(max(errs)), tolerance=1.0,
         error_measure="worst |t_sim - t_MP| over its tolerance, over the cases (lambda, d_out, gamma) = "
-                      + ", ".join(str(c) for c in GROK_CASES) + " (inf must match inf)",
+                      + ", ".join(str(c) for c in _grok_cases(ctx)) + " (inf must match inf)",
         tolerance_reason=f"finite size d_in = {runs[0]['d_in']}: three standard deviations of the grokking time over 8-12 "
                          "independent draws of data and teacher (exact discrete formula), plus one step for the "
                          "integer time; GD's (1 - eta (2 nu + gamma))^t against the integrals' exponentials differs "
                          "by O(eta nu) relative, negligible at eta = 0.01",
-        details={"cases": GROK_CASES, "tolerance": tol,
+        details={"cases": _grok_cases(ctx), "tolerance": tol,
                  "asymptote": [th.grokking_time_asymptote(x, GROK_ETA) for x in (0.1, 0.3, 0.5)]},
     )
 
@@ -430,9 +464,20 @@ def grokking_time(ctx: Context) -> Evidence:
        formula=r"E_n = \frac{\sigma^2 d}{T - d - 1} + \frac{n\,\sigma_0^2\, d}{T_0 - d - 1}",
        source=f"{DOHMATOB}, Theorem 1 (isotropic, ridgeless)",
        statement="Least squares trained on the n-th of a chain of self-trained generators has test error "
-                 "sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), growing linearly in n.")
+                 "sigma^2 d/(T - d - 1) + n sigma0^2 d/(T0 - d - 1), growing linearly in n.",
+       space=Space((Param("d", 2, 30, integer=True, doc="dimension"),
+                    Param("T", 8, 120, integer=True, doc="samples of the downstream least squares"),
+                    Param("T0", 8, 120, integer=True, doc="samples of each generator's fit"),
+                    Param("sigma", 0.1, 2.0, doc="label noise downstream"),
+                    Param("sigma0", 0.1, 2.0, doc="label noise of the generators")),
+                   constraints=(("T >= d + 6 and T0 >= d + 6: the inverse-Wishart mean needs T > d + 1, and the "
+                                 "Monte Carlo z-test a finite variance (T > d + 3) with tails light enough for "
+                                 "the standard error to be estimated", lambda p: min(p["T"], p["T0"]) >= p["d"] + 6),),
+                   key="d"))
 def model_collapse(ctx: Context) -> Evidence:
     d, T, T0, sigma, sigma0, gens = 10, 40, 30, 1.0, 0.5, 6
+    d, T, T0 = int(ctx.param("d", d)), int(ctx.param("T", T)), int(ctx.param("T0", T0))
+    sigma, sigma0 = float(ctx.param("sigma", sigma)), float(ctx.param("sigma0", sigma0))
     trials = 1500 if ctx.quick else 10000
     errs = sim.model_collapse(d, T, sigma, T0, sigma0, gens, n_trials=trials, seed=ctx.seed)
     mean = errs.mean(axis=0)

@@ -59,6 +59,10 @@ def reproducer(claim_id: str, point: dict[str, Any], quick: bool = True, seed: i
     return f"solvable verify --claim {claim_id} {sets}{' --quick' if quick else ''}{f' --seed {seed}' if seed else ''}"
 
 
+def _key(point: dict[str, Any]) -> tuple:
+    return tuple(sorted(point.items()))
+
+
 def _probe(claim: Claim, ctx: Context, point: dict[str, Any]) -> Probe:
     try:
         ev: Evidence = claim.run(ctx)
@@ -71,7 +75,8 @@ def _probe(claim: Claim, ctx: Context, point: dict[str, Any]) -> Probe:
 
 def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_budget: float | None = None,
            quick: bool = True, backend: str = "numpy", dtype: str = "float64", database: Path | None = None,
-           fixed: dict[str, Any] | None = None, progress: Callable[[Probe], None] | None = None) -> SearchResult:
+           fixed: dict[str, Any] | None = None, progress: Callable[[Probe], None] | None = None,
+           shrink_budget: float = 120.0) -> SearchResult:
     """Draw up to ``examples`` points of ``claim``'s space and run the claim at each; shrink a failure.
 
     Parameters
@@ -94,6 +99,9 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
         Parameters held at a value (validated against the space).
     progress : callable, optional
         Called with every :class:`Probe`.
+    shrink_budget : float
+        Seconds of shrinking after the first failure. Past them no new point is run: hypothesis sees
+        only the failures already found and settles on the smallest of them.
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -112,6 +120,14 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
     class _OutOfTime(Exception):
         pass
 
+    failures: dict[tuple, Probe] = {}  # the failing probes, by point: replayed, not rerun, once shrinking is out of time
+    first_failure: list[float] = []
+
+    def fail(probe: Probe) -> None:
+        # one raise site: hypothesis tells failures apart by where they are raised
+        result.counterexample = probe  # hypothesis replays the shrunk example last
+        raise AssertionError(f"{claim.id} fails at {probe.point}: error/tolerance = {probe.ratio:.3g}")
+
     def seeded(fn: Callable) -> Callable:
         return fn if seed is None else hypothesis_seed(seed)(fn)
 
@@ -122,16 +138,23 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
               phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink))
     @given(strategy)
     def prop(point: dict[str, Any]) -> None:
-        if time_budget is not None and time.monotonic() - start > time_budget and result.counterexample is None:
+        now = time.monotonic()
+        if time_budget is not None and now - start > time_budget and result.counterexample is None:
             raise _OutOfTime
-        ctx = Context(backend=backend, quick=quick, seed=seed or 0, dtype=dtype, point=tuple(sorted(point.items())))
+        if first_failure and now - first_failure[0] > shrink_budget:
+            known = failures.get(_key(point))
+            if known is None:
+                return  # not run: to the shrinker, a point that does not fail
+            fail(known)
+        ctx = Context(backend=backend, quick=quick, seed=seed or 0, dtype=dtype, point=_key(point))
         probe = _probe(claim, ctx, dict(point))
         result.probes.append(probe)
         if progress is not None:
             progress(probe)
         if not probe.passed:
-            result.counterexample = probe  # hypothesis replays the shrunk example last
-            raise AssertionError(f"{claim.id} fails at {point}: error/tolerance = {probe.ratio:.3g}")
+            failures[_key(point)] = probe
+            first_failure[:] = first_failure or [time.monotonic()]
+            fail(probe)
 
     try:
         prop()

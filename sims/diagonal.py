@@ -226,7 +226,11 @@ def default_loss_tol(problem: Problem, alpha: np.ndarray, dtype: str, rel_error:
       each coordinate of :math:`w = u^2 - v^2` (at large alpha the
       cancellation makes it large), hence a residual of about
       :math:`\text{rel}\,\|x_j\|\,(\|w\|/\sqrt d + 2\alpha^2)` per sample,
-      with :math:`\|w\|` estimated by the minimum-norm interpolator. A margin of
+      with :math:`\|w\|_2` bounded by :math:`\|w_{\ell_2}\|_1` of the minimum-norm
+      interpolator: it bounds the l2 norm of both limits, the min-l2 interpolator and the
+      min-l1 one (:math:`\|w_{\ell_1}\|_2 \le \|w_{\ell_1}\|_1 \le \|w_{\ell_2}\|_1`), which
+      is sparse and can be several times longer than :math:`w_{\ell_2}` when n << d (the norm of
+      :math:`w_{\ell_2}` itself left a 5 x 164 problem stalled on the floor). A margin of
       10 keeps the threshold above what the integrator resolves: below it the
       loss stalls on this floor and the run would never stop.
 
@@ -235,7 +239,7 @@ def default_loss_tol(problem: Problem, alpha: np.ndarray, dtype: str, rel_error:
     eps = float(np.finfo(np.dtype(dtype)).eps)
     roundoff = (1e3 * eps) ** 2 * (float(np.mean(problem.y**2)) / 2 or 1.0)
     row_sq = float(np.mean(np.sum(problem.X**2, axis=1)))
-    w_ref = float(np.linalg.norm(np.linalg.lstsq(problem.X, problem.y, rcond=None)[0]))
+    w_ref = float(np.sum(np.abs(np.linalg.lstsq(problem.X, problem.y, rcond=None)[0])))
     coord = w_ref / math.sqrt(problem.d) + 2 * np.max(alpha, axis=1) ** 2
     integration = 0.5 * (10 * max(rel_error, eps) * coord) ** 2 * row_sq
     return np.maximum(roundoff, integration)

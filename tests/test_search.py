@@ -61,6 +61,25 @@ def test_search_finds_and_shrinks_a_counterexample():
     assert reproducer("toy.claim", ce.point).startswith("solvable verify --claim toy.claim --set alpha=")
 
 
+def test_shrinking_stops_at_its_budget_on_a_failure_already_found():
+    """Past shrink_budget no new point runs; the counterexample is a failure the search really saw."""
+    runs = []
+
+    def check(ctx: Context) -> Evidence:
+        p = dict(ctx.point)
+        runs.append(p)
+        return _evidence(2.0 if p["depth"] >= 3 else 0.5)
+
+    unbounded = search(_toy(check, SPACE), examples=60, seed=1)
+    n_unbounded = len(runs)
+    runs.clear()
+    bounded = search(_toy(check, SPACE), examples=60, seed=1, shrink_budget=0.0)
+    ce = bounded.counterexample
+    assert ce is not None and ce.ratio == 2.0 and ce.point in runs and ce.point["depth"] >= 3
+    assert len(runs) < n_unbounded  # shrinking ran no new point
+    assert unbounded.counterexample.point["depth"] == 3
+
+
 def test_search_of_a_true_claim_maps_the_space():
     result = search(_toy(lambda ctx: _evidence(dict(ctx.point)["alpha"]), SPACE), examples=20, seed=0)
     assert result.counterexample is None and len(result.probes) >= 15
