@@ -570,10 +570,12 @@ def _flow_reference(ctx: Context):
                  "(coordinatewise). The smaller scale does not by itself make the limit sparser in l1 than the flow's: "
                  "the search found points where SGD's ||w||_1 is larger (README, Findings), so the l1 norms are "
                  "reported, not tested.",
-       space=Space((Param("alpha", 0.02, 0.2, log=True, doc="initial scale u = v = alpha (above 0.2 a step of "
+       space=Space((Param("alpha", 0.05, 0.2, log=True, doc="initial scale u = v = alpha (above 0.2 a step of "
                                                             "0.03 can flip a factor's sign: outside the small-step "
                                                             "hypothesis of Pesme et al.'s Theorem 1)"),
-                    *_DISCRETE[1:], Param("lr", 0.005, 0.05, log=True, doc="SGD step (batch 1)")),
+                    *_DISCRETE[1:], Param("lr", 0.02, 0.05, log=True, doc="SGD step (batch 1); the run has 4e5 steps, "
+                                                                         "which the search found too few at alpha = "
+                                                                         "0.02, lr = 0.011")),
                    constraints=_DISCRETE_CONSTRAINTS, key="lr"))
 def sgd_effective_alpha(ctx: Context) -> Evidence:
     problem = _discrete_problem(ctx)

@@ -55,6 +55,9 @@ def staircase(ctx: Context) -> Staircase:
     Quick: n = 10, sigma = (1, 1/2, 1/4); full: n = 30, sigma = (1, 1/2, 1/4, 1/8).
     """
     n, sigma = (10, np.array([1.0, 0.5, 0.25])) if ctx.quick else (30, 1.0 / 2.0 ** np.arange(4))
+    if ctx.point:  # a point of the claim's space: n, the rank and the ratio of the geometric spectrum
+        n = int(ctx.param("n", n))
+        sigma = 1.0 / float(ctx.param("ratio", 2.0)) ** np.arange(int(ctx.param("r", sigma.size)))
     r = sigma.size
     problem = sim.Problem.random(n, n, r, symmetric=True, operator="population", singular_values=sigma, seed=ctx.seed)
     alphas = np.array([1e-3, 1e-5, 1e-7])
@@ -90,7 +93,15 @@ def _draw_staircase(fig, ev: Evidence) -> None:
        source=f"{JIN}, Sec. 3 (incremental learning); closed form of the commuting case (theory.matrix_sensing)",
        statement="From a small start gradient flow learns the eigenvalues of M* one at a time, in decreasing order: "
                  "exactly at t_i = ln(sigma_i/alpha^2 - 1)/(4 sigma_i) in the commuting case, and with "
-                 "dt_i/dln(1/alpha) = 1/(2 sigma_i) from a random start, over- (k > r) or under- (k < r) parameterised.")
+                 "dt_i/dln(1/alpha) = 1/(2 sigma_i) from a random start, over- (k > r) or under- (k < r) parameterised.",
+       space=Space((Param("n", 5, 20, integer=True, doc="M* is n x n (PSD)"),
+                    Param("r", 2, 4, integer=True, doc="rank of M*"),
+                    Param("ratio", 2.0, 4.0, doc="sigma_i / sigma_(i+1) of the geometric spectrum (1, 1/ratio, ...); "
+                                                 "at 1.5 the search found the rank-(r - 1) run still 1e-6 away from "
+                                                 "the best approximation at t_max = 1.25 t_r: its last approach goes "
+                                                 "at the rate of the gap sigma_(r-1) - sigma_r")),
+                   constraints=(("r + 2 <= n (the over-parameterised run has k = r + 2 columns)",
+                                 lambda p: p["r"] + 2 <= p["n"]),), key="ratio"))
 def incremental_learning(ctx: Context) -> Evidence:
     s = staircase(ctx)
     ratios, conditions, rows = [], {}, {}
@@ -157,6 +168,7 @@ def incremental_learning(ctx: Context) -> Evidence:
 def greedy_runs(ctx: Context) -> tuple:
     """GD on a symmetric Gaussian operator from four scales, with M recorded every other step."""
     n, m, sigma = (10, 400, np.array([1.0, 0.5, 0.25])) if ctx.quick else (16, 1000, 1.0 / 2.0 ** np.arange(4))
+    n, m = int(ctx.param("n", n)), int(ctx.param("m", m))
     problem = sim.Problem.random(n, n, sigma.size, m=m, symmetric=True, operator="symmetric", singular_values=sigma,
                                  seed=ctx.seed)
     alphas = np.array([1e-2, 1e-4, 1e-6, 1e-8])
@@ -185,7 +197,11 @@ def _draw_greedy(fig, ev: Evidence) -> None:
                r"\hat M_i = \text{GLRL stage } i",
        source=f"{LI}, Algorithm 1 and Thm 5.3; {JIN}, Thm 3.2",
        statement="With small initialisation, GD on a Gaussian sensing problem passes near each stage of greedy "
-                 "low-rank learning (rank 1, 2, ...), ever closer as alpha decreases.")
+                 "low-rank learning (rank 1, 2, ...), ever closer as alpha decreases.",
+       space=Space((Param("n", 6, 16, integer=True, doc="M* is n x n (PSD, spectrum 1, 1/2, 1/4)"),
+                    Param("m", 100, 1000, integer=True, doc="Gaussian measurements")),
+                   constraints=(("m >= 8 n r: many more measurements than the n r degrees of freedom (Li et al.'s "
+                                 "RIP hypothesis, Thm 5.3)", lambda p: p["m"] >= 8 * 3 * p["n"]),), key="m"))
 def greedy_low_rank(ctx: Context) -> Evidence:
     problem, alphas, traj, stages = greedy_runs(ctx)
     M = traj.observables["M"]
@@ -412,8 +428,8 @@ def scaledgd_condition_number(ctx: Context) -> Evidence:
 @measurement
 def commuting_runs(ctx: Context) -> dict:
     """Diagonal (commuting) measurements A_i = diag(a_i), m = n/2 < n, from X0 = alpha I, by gradient flow."""
-    n = 8 if ctx.quick else 16
-    m = n // 2
+    n = int(ctx.param("n", 8 if ctx.quick else 16))
+    m = int(ctx.param("m", n // 2))
     rng = np.random.default_rng(ctx.seed)
     a = rng.standard_normal((m, n))
     w_star = np.sort(rng.uniform(0.2, 1.0, n))[::-1]  # distinct: M*'s eigenvectors are the axes
@@ -447,7 +463,11 @@ def _draw_nuclear(fig, ev: Evidence) -> None:
               f"theory.matrix_sensing.commuting_limit",
        statement="With commuting measurements the small-initialisation flow limit is the minimum nuclear-norm "
                  "solution: exactly an entropy-regularised trace minimiser at each alpha, tending to the minimum "
-                 "trace as alpha -> 0.")
+                 "trace as alpha -> 0.",
+       space=Space((Param("n", 3, 16, integer=True, doc="M* is n x n diagonal"),
+                    Param("m", 1, 15, integer=True, doc="commuting measurements A_i = diag(a_i)")),
+                   constraints=(("m < n (under-determined: the bias picks the solution)", lambda p: p["m"] < p["n"]),),
+                   key="m"))
 def nuclear_norm_bias(ctx: Context) -> Evidence:
     d = commuting_runs(ctx)
     traj, a, y = d["traj"], d["a"], d["problem"].y
@@ -495,6 +515,9 @@ def depth_runs(ctx: Context) -> dict:
     budget (full: 10 000 steps, quick: 15 000) and report the final point.
     """
     n, r, m, steps = (20, 2, 160, 15_000) if ctx.quick else (100, 5, 2000, 10_000)
+    if ctx.point:  # a point of the claim's space: size, rank, and entries as a multiple of r (2n - r)
+        n, r = int(ctx.param("n", n)), int(ctx.param("r", r))
+        m = int(round(float(ctx.param("oversampling", 2.05)) * r * (2 * n - r)))
     problem = sim.Problem.random(n, n, r, m=m, operator="completion", seed=ctx.seed)
     nuclear = th.min_nuclear_norm(mask=problem.mask, y=problem.M_star[problem.mask])
     finals = {}
@@ -527,7 +550,11 @@ def _draw_depth(fig, ev: Evidence) -> None:
                r"\ \ \|W_N\cdots W_1 - M^*\| < \|M_{\|\cdot\|_*} - M^*\|",
        source=f"{ARORA}, Sec. 4 and Fig. 1 (matrix completion, 100 x 100, rank 5)",
        statement="With few observed entries, deep matrix factorisations (depth 3 and 4) trained from a small start "
-                 "reach lower effective rank and lower reconstruction error than the minimum nuclear-norm solution.")
+                 "reach lower effective rank and lower reconstruction error than the minimum nuclear-norm solution.",
+       space=Space((Param("n", 12, 30, integer=True, doc="M* is n x n"), Param("r", 1, 3, integer=True, doc="rank"),
+                    Param("oversampling", 1.5, 3.0, doc="observed entries / degrees of freedom r (2n - r): 'few "
+                                                        "entries', where the nuclear norm does not yet recover M*")),
+                   key="oversampling"))
 def depth_low_rank(ctx: Context) -> Evidence:
     d = depth_runs(ctx)
     M_star = d["problem"].M_star
@@ -567,7 +594,8 @@ def depth_low_rank(ctx: Context) -> Evidence:
 def robust_runs(ctx: Context) -> dict:
     """20 % gross outliers; l1 sub-gradient (eta_t = 0.3 q^t) vs l2 GD (eta = 0.1), k = r, 2r, n, alpha = 1e-3."""
     n, r, m, q, steps = (12, 2, 500, 0.998, 7500) if ctx.quick else (20, 3, 1000, 0.999, 15000)
-    problem = sim.Problem.random(n, n, r, m=m, kappa=2.0, symmetric=True, operator="symmetric", outliers=0.2,
+    kappa, outliers = float(ctx.param("kappa", 2.0)), float(ctx.param("outliers", 0.2))
+    problem = sim.Problem.random(n, n, r, m=m, kappa=kappa, symmetric=True, operator="symmetric", outliers=outliers,
                                  seed=ctx.seed)
     kw = dict(record_sv=False, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     out = {"problem": problem, "ks": (r, 2 * r, n), "q": q, "l1": [], "l2": []}
@@ -593,7 +621,9 @@ def robust_runs(ctx: Context) -> dict:
        source=f"{MA}, Thms 1-2 (outlier and dense Gaussian noise, small initialisation, over-estimated rank)",
        statement="With 20 % grossly corrupted measurements, the sub-gradient method on the l1 loss from a small start "
                  "recovers M* whatever the over-estimated rank (k = r, 2r, n), where GD on the l2 loss does not; it "
-                 "still recovers M* when half the measurements carry the Gaussian noise (their dense noise model).")
+                 "still recovers M* when half the measurements carry the Gaussian noise (their dense noise model).",
+       space=Space((Param("outliers", 0.05, 0.3, doc="fraction of grossly corrupted measurements"),
+                    Param("kappa", 1.0, 5.0, doc="condition number of M*")), key="outliers"))
 def robust_subgradient(ctx: Context) -> Evidence:
     d = robust_runs(ctx)
     l1, l2 = np.array(d["l1"]), np.array(d["l2"])

@@ -136,9 +136,14 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
        source="Han, Papyan & Donoho 2022 (MSE neural collapse); Zhu et al. 2021 (ETF geometry)",
        statement="With an unregularised bias and balanced classes the MSE UFM's minimum is a simplex ETF: NC1 = NC2 = "
                  "NC3 = 0 with centred means, and ||w_k||^2 = (K-1)/K sqrt(lambda_H/lambda_W)(sqrt(n) - N sqrt("
-                 "lambda_W lambda_H)).")
+                 "lambda_W lambda_H)).",
+       space=Space((Param("K", 2, 6, integer=True, doc="classes"), Param("n", 2, 20, integer=True, doc="per class"),
+                    Param("lam", 1e-4, 1e-2, log=True, doc="lambda_W = lambda_H")),
+                   constraints=(("N lambda < sqrt(n): below the collapse to zero (||w_k||^2 > 0)",
+                                 lambda p: p["K"] * p["n"] * p["lam"] < 0.9 * math.sqrt(p["n"])),), key="lam"))
 def mse_etf_bias(ctx: Context) -> Evidence:
     K, n_per, lam = (4, 10, 5e-3) if ctx.quick else (6, 20, 3e-3)
+    K, n_per, lam = int(ctx.param("K", K)), int(ctx.param("n", n_per)), float(ctx.param("lam", lam))
     n = (n_per,) * K
     problem = sim.Problem(n=n, d=K + 2, loss="mse", lambda_W=lam, lambda_H=lam, lambda_b=0.0)
     traj = _run(problem, ctx, t_max=5e3)
@@ -166,6 +171,9 @@ def deep_head_runs(ctx: Context) -> list[dict]:
     deviation 1/sqrt(d), see figures.ufm_imbalanced): the per-class prediction, its balanced factorisation
     evaluated by the simulator's objective, and the gradient-flow end point."""
     cases = [((30, 15, 8, 4), 1e-2, 6, M, 0.6 if M > 1 else 0.1, False) for M in ((1, 3) if ctx.quick else (1, 3, 6))]
+    if ctx.point:
+        M = int(ctx.param("M", 3))
+        cases = [((30, 15, 8, 4), float(ctx.param("lam", 1e-2)), 6, M, 0.6 if M > 1 else 0.1, False)]
     if not ctx.quick:
         cases.append(((200, 100, 50, 50), 1e-3, 64, 6, 64**-0.5, True))
     rows = []
@@ -204,7 +212,9 @@ def deep_head_runs(ctx: Context) -> list[dict]:
        statement="For M classifier layers the global minimiser follows from the per-class problem "
                  "min_z (sqrt(n_k) - z)^2/(2N) + (M+1)/2 (lambda_W^M lambda_H)^(1/(M+1)) z^(2/(M+1)); its factorisation "
                  "attains that value (M in {1, 3, 6}; quick: {1, 3}), and gradient flow matches it where it finds the "
-                 "global minimum.")
+                 "global minimum.",
+       space=Space((Param("M", 1, 6, integer=True, doc="classifier layers"),
+                    Param("lam", 1e-3, 3e-2, log=True, doc="lambda_W = lambda_H (n = (30, 15, 8, 4))")), key="lam"))
 def deep_linear_geometry(ctx: Context) -> Evidence:
     rows = deep_head_runs(ctx)
     tight_gap = max(abs(r["built_value"] - r["predicted_value"]) / r["predicted_value"] for r in rows)
@@ -252,9 +262,14 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
        source=f"{ZHU}, Theorem 3.1 (balanced cross-entropy)",
        statement="Balanced cross-entropy UFM: NC1-NC3 -> 0, class means and classifiers form a simplex ETF with "
                  "lambda_W ||W||^2 = lambda_H ||H||^2, and the logit scale is rho = (1/a) log((K-1)(a - beta)/beta), "
-                 "a = K/(K-1), beta = K sqrt(n lambda_W lambda_H).")
+                 "a = K/(K-1), beta = K sqrt(n lambda_W lambda_H).",
+       space=Space((Param("K", 2, 6, integer=True, doc="classes"), Param("n", 2, 15, integer=True, doc="per class"),
+                    Param("lam", 1e-4, 1e-2, log=True, doc="lambda_W = lambda_H")),
+                   constraints=(("beta = K sqrt(n) lambda < 1 (rho > 0: the features do not collapse to zero)",
+                                 lambda p: p["K"] * math.sqrt(p["n"]) * p["lam"] < 0.9),), key="lam"))
 def ce_etf(ctx: Context) -> Evidence:
     K, n_per, lam = (4, 8, 5e-3) if ctx.quick else (6, 15, 3e-3)
+    K, n_per, lam = int(ctx.param("K", K)), int(ctx.param("n", n_per)), float(ctx.param("lam", lam))
     problem = sim.Problem(n=(n_per,) * K, d=K + 2, loss="ce", lambda_W=lam, lambda_H=lam)
     traj = _run(problem, ctx, t_max=1e5)
     nc = {k: float(traj.observables[k][0, -1]) for k in ("nc1", "nc2", "nc2_w", "nc3", "nc4")}
@@ -340,12 +355,14 @@ TIRER = "Tirer, Huang & Niles-Weed 2023, Perturbation Analysis of Neural Collaps
        precision=(1e-8, "the NC1 comparison"),
        source=f"{TIRER}, Sec. 4 (features near given ones)",
        statement="When the features are regularised toward given noisy features H0 instead of zero, the optimised "
-                 "features have less within-class variability (NC1) than H0, the more so the weaker the pull.")
+                 "features have less within-class variability (NC1) than H0, the more so the weaker the pull.",
+       space=Space((Param("noise", 0.1, 2.0, log=True, doc="within-class noise of the anchor H0"),
+                    Param("d", 3, 10, integer=True, doc="feature dimension (3 classes of 10)")), key="noise"))
 def perturbation_variability(ctx: Context) -> Evidence:
     rng = np.random.default_rng(ctx.seed + 7)
-    n, d = (10, 10, 10), 6
+    n, d = (10, 10, 10), int(ctx.param("d", 6))
     K, N = len(n), sum(n)
-    H0 = np.repeat(rng.standard_normal((d, K)), n, axis=1) + 0.8 * rng.standard_normal((d, N))
+    H0 = np.repeat(rng.standard_normal((d, K)), n, axis=1) + float(ctx.param("noise", 0.8)) * rng.standard_normal((d, N))
     betas = [1e-2, 1e-1, 1.0] if ctx.quick else [1e-2, 3e-2, 1e-1, 3e-1, 1.0]
     start = sim.Problem(n=n, d=d, loss="mse", lambda_W=1e-3, lambda_H=1.0, anchor=H0)
     nc1_h0 = float(sim.metrics(start, (np.zeros((1, K, d)), H0[None]))["nc1"][0])
@@ -382,9 +399,16 @@ KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervi
        source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
        statement="Under the supervised contrastive loss with ReLU on unit-norm features, gradient flow ends at an "
                  "orthogonal frame of class means with collapsed classes, even with imbalanced classes; without ReLU "
-                 "the class means are not orthogonal.")
+                 "the class means are not orthogonal.",
+       space=Space((Param("K", 2, 4, integer=True, doc="classes"),
+                    Param("n1", 3, 15, integer=True, doc="size of the largest class"),
+                    Param("ratio", 1.0, 4.0, doc="imbalance: class k has n1 / ratio^(k/(K-1)) samples (at least 1)")),
+                   key="ratio"))
 def scl_relu_orthogonal(ctx: Context) -> Evidence:
     n = (12, 6, 3) if ctx.quick else (30, 10, 5, 2)
+    if ctx.point:
+        K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", 12)), float(ctx.param("ratio", 4.0))
+        n = tuple(max(1, int(round(n1 / ratio ** (k / max(K - 1, 1))))) for k in range(K))
     bounds = np.concatenate([[0], np.cumsum(n)])
     out = {}
     for relu in (True, False):
