@@ -93,6 +93,15 @@ def _flow_to_minimiser(problem: sim.Problem, ctx: Context) -> dict:
 # ---------------------------------------------------------------------------
 # The global minimiser (ZFB Thm 4.1; Ahn et al. Thm 1)
 # ---------------------------------------------------------------------------
+#: The population cases ZFB's theorems cover: any covariance Lambda (here a randomly rotated geometric
+#: spectrum) and any training prompt length N; shared by the claims that read population_flows.
+POPULATION_SPACE = Space((Param("d", 2, 4, integer=True, doc="dimension of the covariates"),
+                          Param("N", 2, 200, integer=True, doc="prompt length in training"),
+                          Param("kappa", 1.0, 10.0, log=True, doc="condition number of Lambda (geometric spectrum, "
+                                                                    "geometric mean 2, randomly rotated)")),
+                         key="N")
+
+
 @measurement
 def population_flows(ctx: Context) -> list:
     """Reduced gradient flow on the population loss for several covariance spectra and prompt lengths."""
@@ -147,11 +156,7 @@ def _draw_minimiser(fig, ev: Evidence) -> None:
        statement="Gradient flow from ZFB's initialisation converges to the global minimiser u U11^T = Gamma^-1 with "
                  "u^2 = ||U11||_F^2 = ||Gamma^-1||_F, across covariance spectra and prompt lengths; GD on sampled "
                  "prompts reaches the sample's least-squares fit, which lies within sampling error of Gamma^-1.",
-       space=Space((Param("d", 2, 4, integer=True, doc="dimension of the covariates"),
-                    Param("N", 2, 200, integer=True, doc="prompt length in training"),
-                    Param("kappa", 1.0, 10.0, log=True, doc="condition number of Lambda (geometric spectrum, "
-                                                              "geometric mean 2, randomly rotated)")),
-                   key="N"))
+       space=POPULATION_SPACE)
 def global_minimiser(ctx: Context) -> Evidence:
     flows = population_flows(ctx)
     ratios, conditions, rows = [], {}, []
@@ -329,7 +334,8 @@ def _mc_risk(A: np.ndarray, Lam: np.ndarray, M: int, P: int, seed: int, *, Lambd
                r" + \operatorname{tr}\Lambda,\quad C_M = (1 + \tfrac1M)\Lambda^2 + \tfrac{\operatorname{tr}\Lambda}{M}\Lambda",
        source=f"{ZFB}, Thm 4.2 and Cor. 4.3 (here exact in M and N, with the O(1/N^2) terms)",
        statement="The trained transformer's prediction error on test prompts of length M, simulated, equals the exact "
-                 "closed form in M and N: it falls like 1/M to a floor of order 1/N^2 set by training length N.")
+                 "closed form in M and N: it falls like 1/M to a floor of order 1/N^2 set by training length N.",
+       space=POPULATION_SPACE)
 def risk_against_length(ctx: Context) -> Evidence:
     flows = population_flows(ctx)
     Ms = [1, 3, 10, 30, 100] if ctx.quick else [1, 2, 5, 10, 20, 50, 100, 200]
@@ -364,9 +370,10 @@ def risk_against_length(ctx: Context) -> Evidence:
        source=f"{ZFB}, Sec. 4.2 (task, query and covariate shifts)",
        statement="The trained transformer tolerates task shift (any task law with the same second moment: the risk is "
                  "unchanged) but not covariate shift: scaling the prompt covariates by c multiplies the prediction by "
-                 "about c^2, and the risk matches the closed form in every case.")
+                 "about c^2, and the risk matches the closed form in every case.",
+       space=POPULATION_SPACE)
 def covariate_shift(ctx: Context) -> Evidence:
-    name, Lam, N, res = population_flows(ctx)[1]
+    name, Lam, N, res = population_flows(ctx)[-1]  # the identity case at the fixed point, the point's own case
     A = res["A"]
     P = 8000 if ctx.quick else 80000
     M = 100
@@ -408,6 +415,7 @@ def covariate_shift(ctx: Context) -> Evidence:
 def random_covariance_run(ctx: Context) -> dict:
     """Reduced GD on prompts that each draw lambda_j ~ U(0.5, 1.5) i.i.d."""
     d, N, P, steps = (3, 10, 4000, 3000) if ctx.quick else (3, 10, 40000, 4000)
+    d, N = int(ctx.param("d", d)), int(ctx.param("N", N))
     problem = sim.Problem.random(d, N, n_prompts=P, random_covariance=(0.5, 1.5), seed=ctx.seed)
     traj = sim.simulate(problem, 0.1, "gd", lr=0.05, steps=steps, t_eval=[0, steps], seed=ctx.seed,
                         backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
@@ -420,7 +428,9 @@ def random_covariance_run(ctx: Context) -> dict:
               f"theory.lsa.random_covariance_coefficient",
        statement="Trained on prompts whose covariances are random (Lambda = diag(lambda), lambda_j ~ U(0.5, 1.5)), "
                  "the LSA learns one fixed a I, not each prompt's Lambda^-1: its predictions are shrunk relative to "
-                 "the fixed-covariance optimum N/(N + d + 1) at Lambda = I.")
+                 "the fixed-covariance optimum N/(N + d + 1) at Lambda = I.",
+       space=Space((Param("d", 2, 4, integer=True, doc="dimension"), Param("N", 3, 40, integer=True,
+                                                                            doc="prompt length")), key="N"))
 def random_covariance_shrinkage(ctx: Context) -> Evidence:
     r = random_covariance_run(ctx)
     problem, traj = r["problem"], r["traj"]
@@ -458,6 +468,10 @@ def noise_flows(ctx: Context) -> list:
     """Population flows: isotropic covariates with label noise s, and w ~ N(0, Sigma^-1) with Sigma non-isotropic."""
     d, N = 3, 10
     cases = [(f"isotropic, s = {s:g}", sim.Problem(Lambda=np.eye(d), N=N, noise=s)) for s in (0.0, 0.5, 1.0)]
+    if ctx.point:  # one isotropic case of the claim's space
+        d, N, s = int(ctx.param("d", d)), int(ctx.param("N", N)), float(ctx.param("s", 0.5))
+        return [(f"isotropic d = {d}, N = {N}, s = {s:g}", p, _flow_to_minimiser(p, ctx))
+                for p in [sim.Problem(Lambda=np.eye(d), N=N, noise=s)]]
     if not ctx.quick:
         cases += [("isotropic d = 5, N = 4, s = 2", sim.Problem(Lambda=np.eye(5), N=4, noise=2.0))]
     Sig = sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed)
@@ -472,7 +486,9 @@ def noise_flows(ctx: Context) -> list:
        source=f"{MHM}, Thm 1 (isotropic, noisy labels) and Thm 2 (preconditioned); coefficient derived in "
               f"theory.lsa.one_step_coefficient",
        statement="With label noise of variance s^2 the trained LSA is one GD step of size N/(N + d + 1 + s^2); with "
-                 "x ~ N(0, Sigma) and w ~ N(0, Sigma^-1) it is one step preconditioned by Sigma^-1.")
+                 "x ~ N(0, Sigma) and w ~ N(0, Sigma^-1) it is one step preconditioned by Sigma^-1.",
+       space=Space((Param("d", 2, 5, integer=True, doc="dimension"), Param("N", 2, 100, integer=True, doc="prompt length"),
+                    Param("s", 0.0, 3.0, doc="label-noise standard deviation")), key="s"))
 def optimal_step_noise(ctx: Context) -> Evidence:
     ratios, conditions, rows = [], {}, {}
     for name, p, res in noise_flows(ctx):
