@@ -501,11 +501,27 @@ RIDGE_GENERATIONS = (0, 2, 4, 8)
 RIDGE_FACTORS = np.array([0.25, 0.5, 1.0, 2.0, 4.0])  # grid around each generation's predicted optimum
 
 
+#: The ridge claims' space: the sizes and noise levels of Dohmatob et al.'s isotropic model.
+RIDGE_SPACE = Space((Param("d", 10, 80, integer=True, doc="dimension"),
+                     Param("T", 20, 400, integer=True, doc="downstream samples"),
+                     Param("T0", 20, 400, integer=True, doc="samples of each generator's fit"),
+                     Param("sigma0", 0.1, 1.0, doc="label noise of the generators (downstream sigma = 1)")),
+                    constraints=(("T >= d + 10 and T0 >= d + 6: finite inverse-Wishart moments with a finite-size "
+                                  "allowance 1/(T - d - 1) of at most 11%", lambda p: p["T"] >= p["d"] + 10 and
+                                  p["T0"] >= p["d"] + 6),), key="d")
+
+
+def _ridge_setup(ctx: Context) -> dict:
+    return {"d": int(ctx.param("d", RIDGE_SETUP["d"])), "T": int(ctx.param("T", RIDGE_SETUP["T"])),
+            "T0": int(ctx.param("T0", RIDGE_SETUP["T0"])), "sigma": RIDGE_SETUP["sigma"],
+            "sigma0": float(ctx.param("sigma0", RIDGE_SETUP["sigma0"]))}
+
+
 @measurement
 def ridge_collapse_run(ctx: Context) -> dict:
     """Test errors of ridge predictors, trials x generations x lambda, on the grid
     {0} + {lambda*(n) x RIDGE_FACTORS for n in RIDGE_GENERATIONS}."""
-    p = RIDGE_SETUP
+    p = _ridge_setup(ctx)
     star = {n: th.model_collapse_optimal_ridge(n, p["d"], p["T"], p["sigma"], p["T0"], p["sigma0"])
             for n in RIDGE_GENERATIONS}
     lams = np.concatenate([[0.0]] + [star[n] * RIDGE_FACTORS for n in RIDGE_GENERATIONS])
@@ -522,10 +538,11 @@ def ridge_collapse_run(ctx: Context) -> dict:
               "with the Marchenko-Pastur resolvent",
        statement="A ridge predictor (lambda) trained on data labelled by the n-th self-trained generator has test error "
                  "|w*|^2 lambda^2 g2 + sigma^2 gamma v2 + n sigma0^2 d/(T0 - d - 1) r2 (Marchenko-Pastur traces, "
-                 "theory.deep_linear.mp_resolvent): ridge shrinks the linear collapse term by r2 = tr R^2 / d < 1.")
+                 "theory.deep_linear.mp_resolvent): ridge shrinks the linear collapse term by r2 = tr R^2 / d < 1.",
+       space=RIDGE_SPACE)
 def model_collapse_ridge(ctx: Context) -> Evidence:
-    p = RIDGE_SETUP
-    run = ridge_collapse_run(Context(seed=ctx.seed, quick=ctx.quick))
+    p = _ridge_setup(ctx)
+    run = ridge_collapse_run(Context(seed=ctx.seed, quick=ctx.quick, point=ctx.point))
     errs, lams, trials = run["errs"], run["lams"], run["trials"]
     mean = errs.mean(axis=0)
     se = errs.std(axis=0, ddof=1) / math.sqrt(trials)
@@ -573,10 +590,11 @@ def _draw_adaptive_ridge(fig, ev: Evidence) -> None:
        statement="The ridge parameter lambda*(n) minimising the predicted error (sigma^2 d/(T |w*|^2) with clean data, "
                  "growing about linearly with the number n of synthetic generations) is the empirical optimum among "
                  "lambda*/4 .. 4 lambda*, and keeps the test error below |w*|^2 (the zero predictor's) at every n, "
-                 "while least squares grows linearly.")
+                 "while least squares grows linearly.",
+       space=RIDGE_SPACE)
 def adaptive_ridge(ctx: Context) -> Evidence:
-    p = RIDGE_SETUP
-    run = ridge_collapse_run(Context(seed=ctx.seed, quick=ctx.quick))
+    p = _ridge_setup(ctx)
+    run = ridge_collapse_run(Context(seed=ctx.seed, quick=ctx.quick, point=ctx.point))
     errs, star, trials = run["errs"], run["star"], run["trials"]
     worst_z, rows = -np.inf, []
     for k, n in enumerate(RIDGE_GENERATIONS):

@@ -237,6 +237,7 @@ def sampled_full(ctx: Context) -> dict:
     """The full one-layer LSA (every parameter), trained by GD on sampled prompts from ZFB's start:
     non-isotropic covariates with a linear link, and isotropic covariates with a tanh link."""
     d, N, P, steps = (3, 5, 3000, 3000) if ctx.quick else (3, 5, 30000, 4000)
+    N = int(ctx.param("N", N))
     P_test = 20000
     cases = {"linear, rotated (2, 1, 0.5)": dict(Lambda=sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed), link="linear"),
              "tanh link, identity": dict(Lambda=None, link="tanh")}
@@ -265,7 +266,8 @@ def sampled_full(ctx: Context) -> dict:
        statement="The full one-layer LSA trained on sampled prompts predicts, on fresh prompts, what one "
                  "preconditioned GD step x_q^T Gamma^-1 h predicts (non-isotropic covariates), and what one plain GD "
                  "step a x_q^T h predicts when the responses pass through a tanh link; von Oswald's weights compute "
-                 "one GD step exactly.")
+                 "one GD step exactly.",
+       space=Space((Param("N", 2, 30, integer=True, doc="training prompt length (d = 3)"),), key="N"))
 def one_step_gd(ctx: Context) -> Evidence:
     runs = sampled_full(ctx)
     ratios, conditions, rows = [], {}, {}
@@ -523,7 +525,9 @@ def multilayer_runs(ctx: Context) -> dict:
     """Ahn et al.'s sparse L-layer LSA trained by GD on two independent prompt samples (x ~ N(0, Sigma),
     w ~ N(0, Sigma^-1))."""
     d, n, L, P, steps = (3, 10, 2, 2000, 1000) if ctx.quick else (3, 10, 3, 20000, 2000)
-    Sig = np.diag([2.0, 1.0, 0.5])
+    L, n = int(ctx.param("L", L)), int(ctx.param("n", n))
+    kappa = float(ctx.param("kappa", 4.0))
+    Sig = np.diag(np.geomspace(kappa, 1.0, 3) / kappa ** 0.5)  # (2, 1, 0.5) at kappa = 4
     runs = []
     for k in range(2):
         problem = sim.Problem.random(d, n, n_prompts=P, Lambda=Sig, task="inverse", seed=ctx.seed + k)
@@ -544,7 +548,10 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
        statement="The L-layer masked LSA in Ahn et al.'s sparse form outputs exactly L steps of preconditioned GD, "
                  "ZFB's and Ahn's parameterisations give the same predictions through P = W^PV, Q = -W^KQ, and "
                  "training the sparse layers on prompts with x ~ N(0, Sigma), w ~ N(0, Sigma^-1) makes every "
-                 "preconditioner a multiple of Sigma^-1.")
+                 "preconditioner a multiple of Sigma^-1.",
+       space=Space((Param("L", 1, 3, integer=True, doc="layers"), Param("n", 3, 20, integer=True, doc="prompt length"),
+                    Param("kappa", 1.5, 10.0, log=True, doc="condition number of the diagonal Sigma (geometric "
+                                                             "spectrum, geometric mean 1)")), key="kappa"))
 def multilayer_preconditioned_gd(ctx: Context) -> Evidence:
     rng = np.random.default_rng(ctx.seed)
     d, n, L = 4, 7, 3
@@ -596,6 +603,7 @@ def svm_runs(ctx: Context) -> dict:
     """Normalised GD on W and on (K, Q) for Tarzanagh et al.'s setting n = 6, T = 8, d = 10 (quick: n = 4,
     T = 5, d = 6), from ||W_0|| = 0.01, and the SVMs of the tokens each run ends up selecting."""
     n, T, d = (4, 5, 6) if ctx.quick else (6, 8, 10)
+    n, T, d = int(ctx.param("n", n)), int(ctx.param("T", T)), int(ctx.param("d", d))
     steps, lr_w, lr_kq = (10000, 0.05, 0.002) if ctx.quick else (50000, 0.01, 0.002)
     problem = soft.Problem.random(n, T, d, seed=ctx.seed)
     rec = np.unique(np.geomspace(1, steps, 40).astype(int))
@@ -641,7 +649,12 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
                  "Att-SVM of the tokens it ends up selecting: from a small start, locally optimal ones (not always the "
                  "globally optimal); from a start along the global SVM, the globally optimal ones; "
                  "on K Q^T it heads for the nuclear-norm SVM and its limit has that SVM's low rank (quick mode: "
-                 "too few steps for K Q^T to settle; only its low rank is checked).")
+                 "too few steps for K Q^T to settle; only its low rank is checked).",
+       space=Space((Param("n", 2, 6, integer=True, doc="sequences"), Param("T", 3, 8, integer=True, doc="tokens each"),
+                    Param("d", 4, 10, integer=True, doc="embedding dimension")),
+                   constraints=(("n (T - 1) <= d^2: the Att-SVM's n (T - 1) linear constraints on the d^2 entries "
+                                 "of W are then generically feasible", lambda p: p["n"] * (p["T"] - 1) <= p["d"] ** 2),),
+                   key="d"))
 def att_svm_direction(ctx: Context) -> Evidence:
     s = svm_runs(ctx)
     W = s["W"]
