@@ -499,8 +499,9 @@ EVEN = "Even, Pesme, Gunasekar & Flammarion 2023, (S)GD over Diagonal Linear Net
 PESME_SGD = "Pesme, Pillaud-Vivien & Flammarion 2021, Implicit Bias of SGD for Diagonal Linear Networks"
 
 
-def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lrs: np.ndarray, name: str,
-                              sparser_expected: bool | None) -> Evidence:
+def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lrs: np.ndarray, name: str) -> Evidence:
+    """The limit against argmin Q at its effective scale; the l1 norms against the flow's are reported only (the
+    searches found them on either side of the flow's, for SGD and for large-step GD)."""
     X, y = problem.X, problem.y
     l1_flow = float(np.abs(flow_w).sum())
     ratios, errors, bounds, l1s, statuses, l1_pred = [], [], [], [], [], []
@@ -516,7 +517,6 @@ def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lr
         ratios.append(err / bound)
         l1s.append(float(np.abs(w).sum()))
         l1_pred.append(float(np.abs(pred.x).sum()))
-    sparser = l1s[-1] < l1_flow
     finding = (f"||w||_1: flow {l1_flow:.4f}, {name} " + ", ".join(f"{x:.4f}" for x in l1s)
                + f" for lr = {', '.join(f'{x:g}' for x in lrs)}")
     return Evidence(
@@ -529,10 +529,7 @@ def _effective_alpha_evidence(problem: sim.Problem, traj, flow_w: np.ndarray, lr
                          "with e_perp the part of log(u/v) outside range(X^T) (the cubic and higher terms of "
                          "arctanh), and Q_alpha_inf is 1/max sqrt(w^2 + 4 alpha_inf^4)-strongly convex; plus the "
                          "first-order distance left at the stopping residual and 10 x the KKT residual",
-        conditions={**{f"the run at lr = {lr:g} converged": st == "converged" for lr, st in zip(lrs, statuses)},
-                    **({} if sparser_expected is None else {
-                        f"{name} at the largest step is {'sparser' if sparser_expected else 'less sparse'} than the "
-                        f"flow (||w||_1 {l1s[-1]:.4f} vs {l1_flow:.4f})": sparser == sparser_expected})},
+        conditions={f"the run at lr = {lr:g} converged": st == "converged" for lr, st in zip(lrs, statuses)},
         details={"lr": lrs, "relative_error": errors, "bound": bounds, "l1": l1s, "l1_flow": l1_flow,
                  "status": statuses},
         note=finding,
@@ -585,7 +582,7 @@ def sgd_effective_alpha(ctx: Context) -> Evidence:
     flow_w = _flow_reference(ctx).final["w"][0]
     traj = sim.simulate(problem, alpha, algorithm="sgd", lr=lrs, batch_size=1, steps=400_000, seed=ctx.seed,
                         backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
-    return _effective_alpha_evidence(problem, traj, flow_w, lrs, "SGD", sparser_expected=None)
+    return _effective_alpha_evidence(problem, traj, flow_w, lrs, "SGD")
 
 
 @claim(id="diagonal.large_step_effective_alpha", kind="simulation",
@@ -593,7 +590,9 @@ def sgd_effective_alpha(ctx: Context) -> Evidence:
        precision=(1e-10, "the effective-alpha comparison"),
        source=f"{EVEN}, Theorem 1 and Sec. 4",
        statement="The limit of GD with large steps is argmin Q_alpha_inf with alpha_inf = sqrt(u_inf v_inf); unlike SGD, "
-                 "the shrinkage concentrates on the coordinates with large gradients and large steps make GD less sparse.",
+                 "the shrinkage concentrates on the coordinates with large gradients. Its l1 norm against the "
+                 "flow's is reported, not tested: larger at the claim's fixed point, as Even et al. describe, but "
+                 "the search found points where GD's is the smaller (README, Findings).",
        space=Space((*_DISCRETE, Param("fraction", 0.05, 0.9, doc="step as a fraction of 2 / lambda_max at the flow's "
                                                                  "minimum")),
                    constraints=_DISCRETE_CONSTRAINTS, key="fraction"))
@@ -607,7 +606,7 @@ def large_step_effective_alpha(ctx: Context) -> Evidence:
     lrs = edge * (np.array([0.1, 0.7]) if ctx.quick else np.array([0.1, 0.3, 0.5, 0.7]))
     lrs = edge * np.array([float(ctx.param("fraction", 0.0))]) if ctx.param("fraction", None) is not None else lrs
     traj = sim.simulate(problem, alpha, algorithm="gd", lr=lrs, steps=400_000, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
-    return _effective_alpha_evidence(problem, traj, flow_w, lrs, "GD", sparser_expected=False)
+    return _effective_alpha_evidence(problem, traj, flow_w, lrs, "GD")
 
 
 # ---------------------------------------------------------------------------
@@ -664,7 +663,9 @@ def stability_runs(ctx: Context) -> tuple[list[dict], float, float]:
        source=f"{WU_SU}, Sec. 3 (stability conditions) and Sec. 5 (diagonal networks)",
        statement="Minima reached by SGD (batch size 1) satisfy tr(H) <= 2/eta; minima reached by GD satisfy "
                  "lambda_max(H) <= 2/eta and may violate the trace bound; swept over eta.",
-       space=Space(_DISCRETE, constraints=_DISCRETE_CONSTRAINTS, key="alpha"))
+       space=Space((Param("alpha", 0.05, 0.5, log=True, doc="initial scale u = v = alpha (at 0.02 the search found "
+                                                            "no SGD run converged within the 1e5 steps)"),
+                    *_DISCRETE[1:]), constraints=_DISCRETE_CONSTRAINTS, key="alpha"))
 def stability_trace(ctx: Context) -> Evidence:
     rows, top0, trace0 = stability_runs(ctx)
     # At a point with loss ~ 1e-20 the Hessian differs from the minimum's by O(|r| ||X||^2), far below 1e-6.
