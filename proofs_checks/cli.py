@@ -145,6 +145,10 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{claim.id}: {len(result.probes)} points in {result.seconds:.0f} s (stopped: {result.stopped})")
     if worst is not None:
         print(f"worst error/tolerance {worst.ratio:.3g} at {worst.point}")
+    unreached = [p for p in result.probes if not p.reached]
+    if unreached:
+        print(f"{len(unreached)} point(s) out of the check's reach (neither passed nor failed), e.g. "
+              f"{unreached[0].point}: {unreached[0].message}")
     print("explored points: " + ", ".join(str(p) for p in paths))
     if result.counterexample is not None:
         ce = result.counterexample

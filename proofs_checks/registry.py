@@ -37,7 +37,7 @@ import numpy as np
 from solvable.sims._json import jsonable
 from solvable.sims._validate import shown
 
-__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "PrecisionError", "all_claims", "claim",
+__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "OutOfReach", "PrecisionError", "all_claims", "claim",
            "clear_measurements", "get", "jsonable", "load_all", "measurement", "require_precision",
            "symbolic_evidence"]
 
@@ -218,6 +218,16 @@ def clear_measurements() -> None:
 
 class PrecisionError(Exception):
     """A claim's tolerance is finer than the requested dtype can deliver (reported, not failed)."""
+
+
+class OutOfReach(Exception):
+    """At this point of its space the claim cannot test its theorem with a finite simulation: a limit the
+    theorem takes (alpha -> 0, t -> infinity) is not reached by the check's resources there.
+
+    Raised before simulating, from an independent criterion stated in the message (for instance the exact
+    finite-alpha prediction still far from the limit); reported as "unsupported" by ``solvable verify``
+    and as an out-of-reach point (neither passed nor failed) by ``solvable check``, never as a pass.
+    """
 
 
 def require_precision(ctx: Context, relative: float, what: str) -> None:

@@ -192,9 +192,14 @@ def _explored(claim: Any, out: Path) -> tuple[list[str], str | None]:
         return lines, None
     data = json.loads(found.read_text())
     ratios = [p["ratio"] for p in data["probes"] if p["ratio"] is not None]
-    worst = max(data["probes"], key=lambda p: (not p["passed"], p["ratio"] if p["ratio"] is not None else 1e300))
+    tested = [p for p in data["probes"] if p.get("reached", True)] or data["probes"]
+    worst = max(tested, key=lambda p: (not p["passed"], p["ratio"] if p["ratio"] is not None else 1e300))
     lines.append(f"searched {len(data['probes'])} points (stopped: {data['stopped']}); worst error/tolerance "
                  f"{max(ratios) if ratios else float('nan'):.3g} at {worst['point']}")
+    unreached = [p for p in data["probes"] if not p.get("reached", True)]
+    if unreached:
+        lines.append(f"{len(unreached)} point(s) out of the check's reach (neither passed nor failed), e.g. "
+                     f"{unreached[0]['point']}: {unreached[0]['message']}")
     if data.get("counterexample"):
         ce = data["counterexample"]
         lines.append(f"COUNTEREXAMPLE {ce['point']}: reproduce with `{ce['command']}`")

@@ -20,19 +20,24 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .registry import Claim, Context, Evidence
+from .registry import Claim, Context, Evidence, OutOfReach
 
 __all__ = ["Probe", "SearchResult", "reproducer", "search", "write_search"]
 
 
 @dataclass(frozen=True)
 class Probe:
-    """The claim at one point: ``ratio`` is error / tolerance (above 1, or ``passed`` false: a failure)."""
+    """The claim at one point: ``ratio`` is error / tolerance (above 1, or ``passed`` false: a failure).
+
+    ``reached`` false: the claim declared the point out of its reach (:class:`~proofs_checks.registry.OutOfReach`,
+    ``message`` says why); such a point is neither a pass nor a failure and has no ratio.
+    """
 
     point: dict[str, Any]
     ratio: float
     passed: bool
     message: str = ""
+    reached: bool = True
 
 
 @dataclass
@@ -48,9 +53,10 @@ class SearchResult:
     @property
     def worst(self) -> Probe | None:
         """The explored point with the largest error ratio (a failing one first)."""
-        if not self.probes:
+        tested = [p for p in self.probes if p.reached]
+        if not tested:
             return None
-        return max(self.probes, key=lambda p: (not p.passed, p.ratio if math.isfinite(p.ratio) else math.inf))
+        return max(tested, key=lambda p: (not p.passed, p.ratio if math.isfinite(p.ratio) else math.inf))
 
 
 def reproducer(claim_id: str, point: dict[str, Any], quick: bool = True, seed: int = 0) -> str:
@@ -66,6 +72,8 @@ def _key(point: dict[str, Any]) -> tuple:
 def _probe(claim: Claim, ctx: Context, point: dict[str, Any]) -> Probe:
     try:
         ev: Evidence = claim.run(ctx)
+    except OutOfReach as exc:
+        return Probe(point, math.nan, True, f"out of reach: {exc}", reached=False)
     except Exception as exc:  # a check that raises at a point is a counterexample too, with its message
         return Probe(point, math.inf, False, f"{type(exc).__name__}: {exc}")
     ratio = ev.error / ev.tolerance if ev.tolerance > 0 else (0.0 if ev.error == 0 else math.inf)
@@ -182,7 +190,7 @@ def write_search(result: SearchResult, claim: Claim, out: Path) -> list[Path]:
         "claim": claim.id, "stopped": result.stopped, "seconds": round(result.seconds, 2),
         "space": {p.name: [p.low, p.high] for p in claim.space.params},
         "probes": [{"point": p.point, "ratio": p.ratio if math.isfinite(p.ratio) else None, "passed": p.passed,
-                    "message": p.message} for p in result.probes],
+                    "message": p.message, "reached": p.reached} for p in result.probes],
         "counterexample": None if result.counterexample is None else {
             "point": result.counterexample.point, "ratio": result.counterexample.ratio,
             "command": reproducer(claim.id, result.counterexample.point)},
@@ -194,10 +202,15 @@ def write_search(result: SearchResult, claim: Claim, out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(5, 3.2))
         x = np.array([float(p.point[key]) for p in result.probes])
         y = np.array([p.ratio if math.isfinite(p.ratio) else np.nan for p in result.probes])
-        ok = np.array([p.passed for p in result.probes])
+        reached = np.array([p.reached for p in result.probes])
+        ok = np.array([p.passed for p in result.probes]) & reached
         ax.scatter(x[ok], y[ok], s=12, label="passed")
-        if (~ok).any():
-            ax.scatter(x[~ok], np.where(np.isfinite(y[~ok]), y[~ok], 1.0), s=20, marker="x", color="C3",
+        if (~reached).any():  # no ratio: drawn on the tolerance line, hollow
+            ax.scatter(x[~reached], np.ones(int((~reached).sum())), s=24, facecolors="none", edgecolors="C7",
+                       label="out of the check's reach")
+        bad = ~np.array([p.passed for p in result.probes])
+        if bad.any():
+            ax.scatter(x[bad], np.where(np.isfinite(y[bad]), y[bad], 1.0), s=20, marker="x", color="C3",
                        label="failed")
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         if claim.space.param(key).log:

@@ -138,7 +138,9 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
                  "NC3 = 0 with centred means, and ||w_k||^2 = (K-1)/K sqrt(lambda_H/lambda_W)(sqrt(n) - N sqrt("
                  "lambda_W lambda_H)).",
        space=Space((Param("K", 2, 6, integer=True, doc="classes"), Param("n", 2, 20, integer=True, doc="per class"),
-                    Param("lam", 1e-4, 1e-2, log=True, doc="lambda_W = lambda_H")),
+                    Param("lam", 2e-3, 1e-2, log=True, doc="lambda_W = lambda_H (the slowest mode, the classifier's "
+                                                         "alignment NC3, decays at a rate ~lambda: at 1e-3 the search "
+                                                         "found the flow out of its time t = 5e3)")),
                    constraints=(("N lambda < sqrt(n): below the collapse to zero (||w_k||^2 > 0)",
                                  lambda p: p["K"] * p["n"] * p["lam"] < 0.9 * math.sqrt(p["n"])),), key="lam"))
 def mse_etf_bias(ctx: Context) -> Evidence:
@@ -264,7 +266,8 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
                  "lambda_W ||W||^2 = lambda_H ||H||^2, and the logit scale is rho = (1/a) log((K-1)(a - beta)/beta), "
                  "a = K/(K-1), beta = K sqrt(n lambda_W lambda_H).",
        space=Space((Param("K", 2, 6, integer=True, doc="classes"), Param("n", 2, 15, integer=True, doc="per class"),
-                    Param("lam", 1e-4, 1e-2, log=True, doc="lambda_W = lambda_H")),
+                    Param("lam", 2e-3, 1e-2, log=True, doc="lambda_W = lambda_H (at 1e-4 the search found NC3 still "
+                                                         "1e-6 when the flow ran out of its time t = 1e5)")),
                    constraints=(("beta = K sqrt(n) lambda < 1 (rho > 0: the features do not collapse to zero)",
                                  lambda p: p["K"] * math.sqrt(p["n"]) * p["lam"] < 0.9),), key="lam"))
 def ce_etf(ctx: Context) -> Evidence:

@@ -203,3 +203,51 @@ def test_saxe_space_keeps_the_start_below_half_of_every_mode():
     with pytest.raises(ValueError, match="alpha < s1 / 12"):
         space.point({"alpha": 0.1, "s1": 1.0})
     assert space.point({"alpha": 0.01, "s1": 1.0}) == {"alpha": 0.01, "s1": 1.0}
+
+
+def test_out_of_reach_points_are_neither_passes_nor_failures(tmp_path):
+    from solvable.proofs_checks.registry import OutOfReach
+    from solvable.proofs_checks.runner import run_claim
+    from solvable.proofs_checks.search import write_search
+
+    def check(ctx):
+        if dict(ctx.point)["alpha"] > 0.1:
+            raise OutOfReach("alpha is not small here")
+        return _evidence(0.5)
+
+    toy = _toy(check, SPACE)
+    result = search(toy, examples=40, seed=3)
+    unreached = [p for p in result.probes if not p.reached]
+    assert result.counterexample is None and unreached and all(p.point["alpha"] > 0.1 for p in unreached)
+    assert result.worst.reached and result.worst.ratio == 0.5
+    assert "out of reach: alpha is not small here" in unreached[0].message
+    data = json.loads(write_search(result, toy, tmp_path)[0].read_text())
+    assert any(p["reached"] is False for p in data["probes"])
+    assert run_claim(toy, quick=True, point={"alpha": 0.5, "depth": 3}).verdict == "unsupported"
+
+
+@pytest.mark.slow
+def test_saddle_to_saddle_refuses_a_problem_whose_alpha_is_not_small():
+    """The search's finding: at (n, d, k) = (8, 42, 2), seed 2026, argmin Q_alpha is 19% from min-l1 at alpha = 1e-30."""
+    from solvable.proofs_checks.runner import run_claim
+
+    claim = registry.get("diagonal.saddle_to_saddle")
+    res = run_claim(claim, quick=True, seed=2026, point={"n": 8, "d": 42, "k": 2})
+    assert res.verdict == "unsupported" and "is still 0.19 (relative) from min-l1" in res.message
+
+
+@pytest.mark.slow
+def test_depth_three_loses_to_the_nuclear_norm_below_arora_et_al_s_sampling():
+    """The search's finding: 12 x 12, rank 1, 34 entries (1.5 x the degrees of freedom, every row and column
+    observed), seed 2026: depth 3 interpolates the entries yet errs by 1.09, the nuclear norm by 0.56, depth 4
+    by 0.009. The claim's space starts at Arora et al.'s oversampling 2."""
+    from solvable.proofs_checks import matrix_sensing as checks
+
+    ctx = Context(quick=True, seed=2026, point=(("n", 12), ("oversampling", 1.5), ("r", 1)))
+    d = checks.depth_runs(ctx)
+    norm = np.linalg.norm(d["problem"].M_star)
+    nuclear = np.linalg.norm(d["nuclear"].x - d["problem"].M_star) / norm
+    errors = {k: np.linalg.norm(d["finals"][k][0] - d["problem"].M_star) / norm for k in (3, 4)}
+    assert d["m"] == 34 and errors[3] > 1.0 > 0.6 > nuclear > 0.5 and errors[4] < 0.02
+    with pytest.raises(ValueError, match="oversampling must be a number in"):
+        registry.get("matrix_sensing.depth_low_rank").space.point({"oversampling": 1.5})
