@@ -221,12 +221,15 @@ class PrecisionError(Exception):
 
 
 class OutOfReach(Exception):
-    """At this point of its space the claim cannot test its theorem with a finite simulation: a limit the
-    theorem takes (alpha -> 0, t -> infinity) is not reached by the check's resources there.
+    """At this point of its space the claim cannot test its statement: a limit the theorem takes (alpha -> 0,
+    t -> infinity) is not reached by the check's resources there, or the drawn instance falls outside the
+    regime the statement is about (a hypothesis no parameter range can express, such as "few entries: the
+    nuclear norm does not recover M*").
 
-    Raised before simulating, from an independent criterion stated in the message (for instance the exact
-    finite-alpha prediction still far from the limit); reported as "unsupported" by ``solvable verify``
-    and as an out-of-reach point (neither passed nor failed) by ``solvable check``, never as a pass.
+    Raised before the simulation it would judge, from an independent criterion stated in the message (the
+    exact finite-alpha prediction still far from the limit; a convex solve); reported as "unsupported" by
+    ``solvable verify`` and as an out-of-reach point (neither passed nor failed) by ``solvable check``,
+    never as a pass.
     """
 
 
