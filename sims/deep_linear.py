@@ -37,7 +37,8 @@ from array_api_compat import device as _device
 
 from ._validate import choice, positive_array, positive_int, scale_array, real_array
 from .backend import DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
-from .deep_linear_reduced import reduced_model, reduced_refusal, scalar_model, scalar_refusal
+from .deep_linear_reduced import (balanced_layers, end_to_end_model, reduced_model, reduced_refusal, scalar_model,
+                                  scalar_refusal)
 from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
 from .matmul import chains, product, transpose
@@ -47,7 +48,7 @@ from .trajectory import Trajectory
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
            "model", "product", "simulate", "simulate_teacher_student", "model_collapse", "sweep_limit"]
 
-INITS = ("aligned", "random")
+INITS = ("aligned", "random", "balanced")
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,6 +192,9 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
     :math:`W_N = U \operatorname{diag}(a) E_{N-1}^\top` with :math:`a = \alpha^{1/N}`, so that
     :math:`W = \alpha\, U V^\top` and :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`
     (Saxe et al. 2014's decoupled start; needs every hidden width >= rank).
+    ``"balanced"``: balanced but not aligned, with random orthonormal frames
+    (:func:`sims.deep_linear_reduced.balanced_layers`): :math:`W = \alpha PQ^\top` on
+    :math:`k = \min` (all widths) random directions, the start of Arora et al.'s end-to-end ODE.
     ``"random"``: Gaussian entries of variance :math:`\alpha^{2/N}/h_{j-1}`,
     drawn on the host from ``seed``; the runs of a batch share the draw and
     differ by their scale (a run is the same alone or in a batch).
@@ -211,6 +215,8 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
             left = u if j == n - 1 else np.eye(widths[j + 1])[:, :r]
             right = v if j == 0 else np.eye(widths[j])[:, :r]
             layers.append(scale[:, None, None] * (left @ right.T)[None])
+    elif init == "balanced":
+        layers = balanced_layers(problem, a, seed)
     else:
         rng = init_rng(seed)  # not host_rng: Problem.random(seed=seed) drew the target's vectors from that
         for j in range(n):
@@ -321,8 +327,10 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
                 w0 = np.concatenate([np.asarray(w).reshape(-1, 1) for w in host], axis=1)
             return scalar_model(problem, w0, record_layers=bool(record_layers), backend=backend, dtype=dtype,
                                 device=device, meta=meta)
-        return reduced_model(problem, np.atleast_1d(scale_array("alpha", alpha, (0, 1))), backend=backend,
-                             dtype=dtype, device=device, meta=meta)
+        scales = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
+        if init == "balanced":
+            return end_to_end_model(problem, scales, seed=seed, backend=backend, dtype=dtype, device=device, meta=meta)
+        return reduced_model(problem, scales, backend=backend, dtype=dtype, device=device, meta=meta)
     if layers is not None:
         given = [real_array(f"layers[{j}]", w, 3) for j, w in enumerate(layers)]
         if len(given) != problem.depth:

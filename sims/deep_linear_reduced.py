@@ -35,7 +35,8 @@ from .driver import Model
 if TYPE_CHECKING:
     from .deep_linear import Problem
 
-__all__ = ["aligned_layers", "reduced_model", "reduced_refusal", "scalar_model", "scalar_refusal"]
+__all__ = ["aligned_layers", "balanced_frames", "balanced_layers", "end_to_end_model", "reduced_model",
+           "reduced_refusal", "scalar_model", "scalar_refusal"]
 
 
 def reduced_refusal(problem: Problem, init: str, layers: Any, record_sharpness: bool, record_layers: bool) -> str:
@@ -46,9 +47,9 @@ def reduced_refusal(problem: Problem, init: str, layers: Any, record_sharpness: 
     if problem.X is not None:
         return "the problem has data (the reduction needs whitened inputs: a target-only problem)"
     if layers is not None:
-        return "explicit layers were given (the reduction needs init='aligned')"
-    if init != "aligned":
-        return f"init={init!r} (the reduction needs init='aligned')"
+        return "explicit layers were given (the reduction needs init='aligned' or 'balanced')"
+    if init not in ("aligned", "balanced"):
+        return f"init={init!r} (the reduction needs a balanced start: init='aligned' or 'balanced')"
     if record_sharpness:
         return "record_sharpness needs the full Hessian"
     if record_layers:
@@ -67,6 +68,102 @@ def aligned_layers(problem: Problem, sigma: np.ndarray) -> list[np.ndarray]:
         right = v if j == 0 else np.eye(widths[j])[:, : u.shape[1]]
         layers.append(np.einsum("ik,bk,jk->bij", left, a, right))
     return layers
+
+
+def balanced_frames(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Random orthonormal frames of the balanced start: ``P`` (d_out, k), ``Q`` (d_in, k) and one ``O_j``
+    (h_j, k) per hidden layer, k = min(d_out, d_in, hidden widths), drawn on the host from ``seed``."""
+    from .backend import init_rng
+
+    rng = init_rng(seed)
+    widths = problem.widths
+    k = min(widths)
+    p, _, qt = np.linalg.svd(rng.standard_normal((widths[-1], widths[0])))
+    frames = [np.linalg.qr(rng.standard_normal((h, k)))[0] for h in widths[1:-1]]
+    return p[:, :k], qt[:k].T, frames
+
+
+def balanced_layers(problem: Problem, alpha: np.ndarray, seed: int) -> list[np.ndarray]:
+    r"""The balanced start with random frames: :math:`W_1 = O_1 a Q^	op`, :math:`W_j = O_j a O_{j-1}^	op`,
+    :math:`W_N = P a O_{N-1}^	op`, :math:`a = lpha^{1/N}`, so :math:`W_{j+1}^	op W_{j+1} = W_j W_j^	op`
+    and the end-to-end :math:`W = lpha P Q^	op` is not aligned with the target. Layers ``(B, h_j, h_{j-1})``."""
+    p, q, frames = balanced_frames(problem, seed)
+    a = np.asarray(alpha, dtype=float) ** (1.0 / problem.depth)
+    lefts, rights = frames + [p], [q] + frames
+    return [a[:, None, None] * (left @ right.T)[None] for left, right in zip(lefts, rights)]
+
+
+def end_to_end_model(problem: Problem, alpha: np.ndarray, *, seed: int, backend: str, dtype: str, device: Any,
+                     meta: dict[str, Any]) -> Model:
+    r"""The end-to-end matrix of a balanced network as the driver's :class:`~sims.driver.Model`.
+
+    Identity (Arora, Cohen & Hazan 2018, Thm 1): if the layers start balanced,
+    :math:`W_{j+1}^	op W_{j+1} = W_j W_j^	op`, gradient flow keeps them balanced and the end-to-end
+    :math:`W = W_N\cdots W_1` obeys
+
+    .. math:: \dot W = -\sum_{j=1}^{N} (WW^	op)^{rac{j-1}{N}}\,
+abla L(W)\,(W^	op W)^{rac{N-j}{N}},
+
+    here with the target loss :math:`L = 	frac12\|W - \Phi\|_F^2`, so :math:`
+abla L = W - \Phi`. With the
+    full SVD :math:`W = U\operatorname{diag}(s)V^	op` (singular values padded with zeros to each side),
+    the sum is :math:`U\,(K \circ U^	op
+abla L\,V)\,V^	op` with
+    :math:`K_{ik} = \sum_j s_i^{2(j-1)/N} s_k^{2(N-j)/N}` (:math:`0^0 = 1`): one batched SVD per evaluation,
+    O(d_out d_in min(d_out, d_in)) per run instead of the layers' products and their gradients. Exact
+    for gradient flow from any balanced start (``init="balanced"``: random frames, not aligned with
+    the target); the layers themselves are not a function of :math:`W` (their frames rotate), so the
+    final state holds the end-to-end ``product`` and ``modes``, not ``layer_j``. The ODE is not stiff
+    (its rates are those of the mode ODEs): Dormand-Prince integrates it.
+    """
+    xp = namespace(backend)
+    n = problem.depth
+    p, q, _ = balanced_frames(problem, seed)
+    w0 = np.asarray(alpha, dtype=float)[:, None, None] * (p @ q.T)[None]
+    target = asarray(problem.target, xp, dtype, device)
+    u_t, _, v_t = problem.svd()
+    u_dev, v_dev = asarray(u_t, xp, dtype, device), asarray(v_t, xp, dtype, device)
+    d_out, d_in = problem.widths[-1], problem.widths[0]
+
+    def kernel(s: Any) -> Any:
+        batch = s.shape[0]
+        pad = lambda m: xp.concat([s, xp.zeros((batch, m - s.shape[1]), dtype=s.dtype, device=_dev(s))], axis=1)  # noqa: E731
+        rows, cols = pad(d_out), pad(d_in)
+        k = xp.zeros((batch, d_out, d_in), dtype=s.dtype, device=_dev(s))
+        for j in range(1, n + 1):
+            k = k + (rows ** (2.0 * (j - 1) / n))[:, :, None] * (cols ** (2.0 * (n - j) / n))[:, None, :]
+        return k
+
+    def loss_grad(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any]]:
+        (w,) = state
+        res = w - target
+        uu, sv, vh = xp.linalg.svd(w, full_matrices=True)
+        inner = xp.matmul(xp.matmul(xp.permute_dims(uu, (0, 2, 1)), res), xp.permute_dims(vh, (0, 2, 1)))
+        direction = xp.matmul(xp.matmul(uu, kernel(sv) * inner), vh)
+        return xp.sum(res * res, axis=(1, 2)) / 2, (direction,)
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        (w,) = state
+        res = w - target
+        modes = xp.sum(xp.matmul(u_dev.T, w) * v_dev.T, axis=2)
+        return {"loss": xp.sum(res * res, axis=(1, 2)) / 2, "modes": modes,
+                "balancedness": xp.zeros((w.shape[0],), dtype=w.dtype, device=_dev(w))}
+
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        (w,) = host
+        return {"product": w, "modes": np.einsum("ik,bij,jk->bk", u_t, w, v_t)}
+
+    return Model(
+        name="deep_linear", state0=(asarray(w0, xp, dtype, device),), loss_grad=loss_grad, observe=observe,
+        final=final, meta=meta, backend=backend, dtype=dtype, n_samples=None, t_max=50.0, atol=1e-14,
+        samples_hint="use Problem.from_data(X, Y, hidden) with coordinates='full'", coordinates="reduced",
+    )
+
+
+def _dev(x: Any) -> Any:
+    from array_api_compat import device
+
+    return device(x)
 
 
 def reduced_model(problem: Problem, alpha: np.ndarray, *, backend: str, dtype: str, device: Any,

@@ -206,7 +206,7 @@ def test_deep_linear_reduction_refusals():
     problem = deep_linear.Problem.random(4, 3, (4,), seed=0)
     assert deep_linear.simulate(problem, 0.1, init="random", t_max=1.0).meta["coordinates"] == "full"
     assert deep_linear.simulate(problem, 0.1, "gd", lr=0.1, steps=5).meta["coordinates"] == "full"
-    with pytest.raises(ValueError, match="init='aligned'"):
+    with pytest.raises(ValueError, match="init='aligned' or 'balanced'"):
         deep_linear.simulate(problem, 0.1, init="random", coordinates="reduced", t_max=1.0)
     with pytest.raises(ValueError, match="record_sharpness"):
         deep_linear.simulate(problem, 0.1, coordinates="reduced", record_sharpness=True, t_max=1.0)
@@ -218,6 +218,52 @@ def test_deep_linear_reduction_refusals():
     with pytest.raises(ValueError, match="has data"):
         deep_linear.simulate(data, 0.1, coordinates="reduced", t_max=1.0)
     assert deep_linear.simulate(data, 0.1, t_max=1.0).meta["coordinates"] == "full"
+
+
+def test_deep_linear_end_to_end_ode_from_a_balanced_start():
+    """Arora et al.'s end-to-end ODE against the full flow of every layer, from balanced random frames; its
+    right-hand side against the sum of fractional powers of W W^T and W^T W, each by its own eigendecomposition
+    (scipy's fractional_matrix_power is off by 1e-6 on the singular W^T W, so not the reference)."""
+    from solvable.sims import deep_linear
+    from solvable.sims.deep_linear_reduced import end_to_end_model
+
+    t = np.linspace(0, 12, 25)[1:]
+    for hidden in ((), (4,), (5, 4), (4, 4, 4)):
+        problem = deep_linear.Problem.random(4, 3, hidden, singular_values=[2.0, 1.0, 0.5], seed=2)
+        layers = deep_linear.initial_state(problem, [0.05, 0.3], "balanced", seed=5)
+        for lower, upper in zip(layers[:-1], layers[1:]):  # balanced, and not aligned with the target
+            np.testing.assert_allclose(np.swapaxes(upper, 1, 2) @ upper, lower @ np.swapaxes(lower, 1, 2), atol=1e-15)
+        kw = dict(init="balanced", seed=5, t_max=12.0, t_eval=t, rtol=1e-10)
+        red = deep_linear.simulate(problem, [0.05, 0.3], **kw)
+        full = deep_linear.simulate(problem, [0.05, 0.3], coordinates="full", **kw)
+        assert red.meta["coordinates"] == "reduced" and "layer_1" not in red.final
+        np.testing.assert_allclose(red.observables["modes"], full.observables["modes"], atol=1e-7)
+        np.testing.assert_allclose(red.final["product"], full.final["product"], atol=1e-7)
+        u, s, v = problem.svd()
+        off = np.abs(u.T @ layers_product(layers)[1] @ v - np.diag(np.diag(u.T @ layers_product(layers)[1] @ v)))
+        assert off.max() > 1e-3  # the start really is not aligned
+    problem = deep_linear.Problem.random(4, 3, (5, 4), singular_values=[2.0, 1.0, 0.5], seed=2)
+    m = end_to_end_model(problem, np.array([0.4]), seed=1, backend="numpy", dtype="float64", device=None, meta={})
+    W = m.state0[0] + 0.2 * np.random.default_rng(3).standard_normal(m.state0[0].shape)
+    grad = W[0] - problem.target
+    n = problem.depth
+    want = sum(_psd_power(W[0] @ W[0].T, (j - 1) / n) @ grad @ _psd_power(W[0].T @ W[0], (n - j) / n)
+               for j in range(1, n + 1))
+    np.testing.assert_allclose(m.loss_grad((W,))[1][0][0], want, atol=1e-12)
+
+
+def _psd_power(a, p):
+    """a^p for a PSD matrix, with 0^0 = 1 on its null space (the identity at p = 0)."""
+    lam, q = np.linalg.eigh(a)
+    null = lam < 1e-12 * lam.max()
+    return (q * np.where(null, 1.0 if p == 0 else 0.0, np.maximum(lam, 0.0) ** p)) @ q.T
+
+
+def layers_product(layers):
+    out = layers[0]
+    for w in layers[1:]:
+        out = w @ out
+    return out
 
 
 # --- matrix sensing ------------------------------------------------------------------------------------------
