@@ -53,11 +53,11 @@ from array_api_compat import device as _device
 from ._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
 from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
 from .matmul import transpose
-from .driver import Model, broadcast_runs, train
+from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .trajectory import Trajectory
 
-__all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "loss_grad", "model", "predict",
-           "rotated_covariance", "simulate"]
+__all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "label_symmetric", "loss_grad",
+           "model", "predict", "reduced_refusal", "rotated_covariance", "simulate"]
 
 ARCHITECTURES = ("reduced", "full", "ahn")
 TASKS = ("isotropic", "inverse")
@@ -503,10 +503,11 @@ def simulate(
     lr: Any = None,
     steps: int | None = None,
     t_max: float | None = None,
-    architecture: str = "reduced",
+    architecture: str | None = None,
     layers: int = 1,
     init: str = "zfb",
     mask_query: bool = False,
+    coordinates: str | None = None,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
@@ -524,14 +525,22 @@ def simulate(
     algorithm : {"flow", "gd", "sgd", "sam", "gr"} or an algorithm object
         As in every family (:mod:`sims.driver`); SGD draws prompts. Default horizon 1e3.
     lr, steps, t_max
-    architecture : {"reduced", "full", "ahn"}
+    architecture : {"reduced", "full", "ahn"}, optional
         ZFB's :math:`(u, U_{11})`, ZFB's full one-layer LSA, or Ahn et al.'s sparse multi-layer form (module
-        docstring: each with its own loss scale and sign convention).
+        docstring: each with its own loss scale and sign convention). Default ``"reduced"``, or what
+        ``coordinates`` says.
     layers : int
         Number of layers (``ahn`` only).
     init : {"zfb", "random"}
     mask_query : bool
         Leave the query column out of the attention sum (``full`` only; Ahn et al.'s masking).
+    coordinates : {"reduced", "full"}, optional
+        ZFB's one-layer LSA simulated in its exact reduced coordinates :math:`(u, U_{11})` or in every
+        parameter, as in the other families: ``"reduced"`` is exact (ZFB Lemma 5.2) for gradient flow from
+        ``init="zfb"`` on the population or on label-symmetric prompts (each with its label-negated copy:
+        every off-block gradient is odd in the labels), and refused with the reason elsewhere; ``None``
+        (default) keeps ``architecture``'s choice, where ``"reduced"`` on any prompts is ZFB's reduced model
+        in its own right. Recorded in ``meta["coordinates"]``.
     seed, backend, dtype, device
     **options
         The driver's options. ``atol`` defaults to 1e-12 on sampled prompts: ZFB's start has exact zeros (the
@@ -550,6 +559,39 @@ def simulate(
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.lsa.Problem; got {type(problem).__name__}")
     a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    if coordinates is not None:
+        if architecture not in (None, "reduced", "full"):
+            raise ValueError(f"coordinates applies to ZFB's one-layer LSA (architecture 'reduced' or 'full'); got "
+                             f"architecture={shown(architecture)}")
+        coordinates = resolve_coordinates(coordinates, algorithm, stiff=False,
+                                          refusal=reduced_refusal(problem, init, mask_query))
+        if architecture is not None and architecture != coordinates:
+            raise ValueError(f"architecture={shown(architecture)} contradicts coordinates={shown(coordinates)}; give one")
+        architecture = coordinates
+    architecture = "reduced" if architecture is None else architecture
     m = model(problem, a, architecture=architecture, layers=layers, init=init, mask_query=mask_query, seed=seed,
               backend=backend, dtype=dtype, device=device)
-    return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+    traj = train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+    traj.meta["coordinates"] = "reduced" if architecture == "reduced" else "full"  # the parameters it integrated
+    return traj
+
+
+def label_symmetric(problem: Problem) -> bool:
+    """Whether every sampled prompt comes with its label-negated copy (the population counts as symmetric)."""
+    if problem.X is None:
+        return True
+    keys = {(x.tobytes(), y.tobytes()) for x, y in zip(problem.X, problem.y + 0.0)}
+    return all((x.tobytes(), (-y + 0.0).tobytes()) in keys for x, y in zip(problem.X, problem.y))
+
+
+def reduced_refusal(problem: Problem, init: str, mask_query: bool) -> str:
+    """Why ZFB's reduction is not exact here (empty when it is): Lemma 5.2 needs their initialisation and
+    data whose off-block gradients vanish, the population or label-symmetric prompts."""
+    if init != "zfb":
+        return f"init={shown(init)} (the reduction needs ZFB's initialisation, Assumption 3.3)"
+    if mask_query:
+        return "mask_query=True (the reduced coordinates describe the unmasked layer)"
+    if not label_symmetric(problem):
+        return ("the sampled prompts are not label-symmetric (append each prompt with its labels negated, as the "
+                "population is): the full flow then leaves the (u, U11) block form")
+    return ""

@@ -205,3 +205,29 @@ def test_correlation_measure():
     W = np.random.default_rng(0).standard_normal((3, 3))
     assert soft.correlation(2 * W, W) == pytest.approx(1.0)
     assert soft.correlation(-W, W) == pytest.approx(-1.0)
+
+
+def test_coordinates_choose_zfb_s_reduction_where_it_is_exact():
+    import dataclasses
+
+    drawn = lsa.Problem.random(3, 6, n_prompts=16, seed=4)
+    sym = dataclasses.replace(drawn, X=np.concatenate([drawn.X, drawn.X]), y=np.concatenate([drawn.y, -drawn.y]))
+    assert lsa.label_symmetric(sym) and not lsa.label_symmetric(drawn)
+    assert lsa.label_symmetric(lsa.Problem.random(3, 6))  # the population
+    t = np.linspace(0, 30, 7)[1:]
+    red = lsa.simulate(sym, [0.1, 0.5], coordinates="reduced", t_max=30.0, t_eval=t, rtol=1e-10)
+    full = lsa.simulate(sym, [0.1, 0.5], coordinates="full", t_max=30.0, t_eval=t, rtol=1e-10)
+    assert red.meta["coordinates"] == "reduced" and full.meta["coordinates"] == "full"
+    np.testing.assert_allclose(red.final["A"], full.final["A"], atol=1e-7)
+    np.testing.assert_allclose(red.observables["loss"], full.observables["loss"], rtol=1e-6)
+    assert lsa.simulate(sym, 0.1, t_max=1.0).meta["coordinates"] == "reduced"  # architecture's default
+    with pytest.raises(ValueError, match="not label-symmetric"):
+        lsa.simulate(drawn, 0.1, coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="ZFB's initialisation"):
+        lsa.simulate(sym, 0.1, coordinates="reduced", init="random", t_max=1.0)
+    with pytest.raises(ValueError, match="gradient flow only"):
+        lsa.simulate(sym, 0.1, "gd", lr=0.05, steps=3, coordinates="reduced")
+    with pytest.raises(ValueError, match="contradicts"):
+        lsa.simulate(sym, 0.1, architecture="full", coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="one-layer LSA"):
+        lsa.simulate(sym, 0.1, architecture="ahn", coordinates="full", t_max=1.0)
