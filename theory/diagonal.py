@@ -140,7 +140,8 @@ def _polish_dual(X: np.ndarray, y: np.ndarray, log_a2: np.ndarray, nu: np.ndarra
         t = 1.0
         while t > 1e-10:
             cand = nu + t * step
-            f_cand, g_cand = objective(cand), gradient(cand)
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflowing trial step is rejected below
+                f_cand, g_cand = objective(cand), gradient(cand)
             if np.isfinite(f_cand) and (
                 f_cand <= f + 1e-4 * t * float(grad @ step) or np.linalg.norm(g_cand) < np.linalg.norm(grad)
             ):
