@@ -41,15 +41,17 @@ from array_api_compat import device as _device
 
 from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
 from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
-from .driver import Model, broadcast_runs, train
+from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .matmul import product, transpose
+from .ufm_reduced import collapsed_model, collapsed_refusal
 from .ufm_scl import scl_features, scl_loss_grad, simulate_scl
 from .trajectory import Trajectory
 
-__all__ = ["LOSSES", "Problem", "initial_state", "loss_grad", "metrics", "model", "scl_features", "scl_loss_grad",
-           "simulate", "simulate_scl", "sweep_collapse"]
+__all__ = ["INITS", "LOSSES", "Problem", "initial_state", "loss_grad", "metrics", "model", "scl_features",
+           "scl_loss_grad", "simulate", "simulate_scl", "sweep_collapse"]
 
 LOSSES = ("mse", "ce")
+INITS = ("random", "collapsed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,19 +131,26 @@ def _widths(p: Problem) -> list[tuple[int, int]]:
     return [(p.d, p.d)] * (p.depth - 1) + [(p.K, p.d)]
 
 
-def initial_state(problem: Problem, alpha: Any = 0.1, *, seed: int = 0, backend: str = "numpy",
-                  dtype: str = "float64", device: Any = None) -> tuple[Any, ...]:
+def initial_state(problem: Problem, alpha: Any = 0.1, *, init: str = "random", seed: int = 0, backend: str = "numpy",
+                  dtype: str = "float64", device: Any = None, class_vectors: bool = False) -> tuple[Any, ...]:
     """``(W_1, ..., W_M, H[, b])`` with i.i.d. Gaussian entries of standard deviation ``alpha`` (one run per value).
 
+    ``init="collapsed"``: every feature starts at its class's vector, one Gaussian column per class
+    (``class_vectors=True`` returns those ``(B, d, K)`` in place of ``H``; the layers are the same draw).
     The runs of a batch share one draw from ``seed``, scaled by their ``alpha``: a run is the same whether
     simulated alone or in a batch.
     """
     xp = namespace(backend)
     a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
+    init = choice("init", init, INITS)
     rng = host_rng(seed)
     B = a.shape[0]
     parts = [a[:, None, None] * rng.standard_normal(shape)[None] for shape in _widths(problem)]
-    parts.append(a[:, None, None] * rng.standard_normal((problem.d, problem.N))[None])
+    if init == "collapsed":
+        means = a[:, None, None] * rng.standard_normal((problem.d, problem.K))[None]
+        parts.append(means if class_vectors else np.repeat(means, problem.n, axis=2))
+    else:
+        parts.append(a[:, None, None] * rng.standard_normal((problem.d, problem.N))[None])
     if problem.lambda_b is not None:
         parts.append(np.zeros((B, problem.K)))
     return tuple(asarray(x, xp, dtype, device) for x in parts)
@@ -274,6 +283,8 @@ def simulate(
     steps: int | None = None,
     t_max: float | None = None,
     record_metrics: bool = True,
+    init: str = "random",
+    coordinates: str | None = None,
     seed: int = 0,
     backend: str = "numpy",
     dtype: str = "float64",
@@ -290,26 +301,49 @@ def simulate(
     below ``grad_tol`` (default 1e-10: the objective does not go to zero, it is
     regularised); ``atol`` defaults to 1e-12.
 
+    ``init``: ``"random"`` (every feature its own Gaussian column) or ``"collapsed"`` (every feature at its
+    class's Gaussian vector). ``coordinates``: from the collapsed start gradient flow keeps each class
+    collapsed, and ``"reduced"`` (the default there) integrates one feature per class
+    (:mod:`sims.ufm_reduced`); ``"full"`` every feature. Refused, with the reason, where it is not exact.
+
     Returns a :class:`Trajectory` with observables ``loss`` and, with
     ``record_metrics``, ``nc1``-``nc4``; ``final`` holds ``W_1..W_M``, ``H``,
     ``b`` (if any) and the end-to-end classifier ``W``.
     """
     a = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
-    m = model(problem, a, record_metrics=record_metrics, seed=seed, backend=backend, dtype=dtype, device=device)
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
+    coordinates = resolve_coordinates(coordinates, algorithm, stiff=False,
+                                      refusal=collapsed_refusal(problem, choice("init", init, INITS)))
+    m = model(problem, a, record_metrics=record_metrics, init=init, coordinates=coordinates, seed=seed,
+              backend=backend, dtype=dtype, device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
 
 
-def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, seed: int = 0, backend: str = "numpy",
-          dtype: str = "float64", device: Any = None) -> Model:
+def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, init: str = "random",
+          coordinates: str = "full", seed: int = 0, backend: str = "numpy", dtype: str = "float64",
+          device: Any = None) -> Model:
     """The unconstrained feature model as the driver's :class:`~sims.driver.Model` (arguments as in
-    :func:`simulate`; its ``loss_grad`` takes per-sample weights)."""
+    :func:`simulate`; its ``loss_grad`` takes per-sample weights in full coordinates)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
     xp = namespace(backend)
     a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
-    state0 = initial_state(problem, a, seed=seed, backend=backend, dtype=dtype, device=device)
+    init = choice("init", init, INITS)
+    meta = {"n": list(problem.n), "d": problem.d, "loss": problem.loss, "lambda_W": problem.lambda_W,
+            "lambda_H": problem.lambda_H, "lambda_b": problem.lambda_b, "depth": problem.depth,
+            "relu": problem.relu, "alpha": a.tolist(), "init": init}
+    if coordinates == "reduced":
+        why = collapsed_refusal(problem, init)
+        if why:
+            raise ValueError(f"coordinates='reduced' does not apply here: {why}; use coordinates='full'")
+        state0 = initial_state(problem, a, init=init, seed=seed, backend=backend, dtype=dtype, device=device,
+                               class_vectors=True)
+        return collapsed_model(problem, state0, record_metrics=record_metrics, backend=backend, dtype=dtype,
+                               device=device, meta=meta, t_max=1e4, atol=1e-12, grad_tol=1e-10)
+    state0 = initial_state(problem, a, init=init, seed=seed, backend=backend, dtype=dtype, device=device)
     Y = asarray(problem.labels(), xp, dtype, device)
     anchor = None if problem.anchor is None else asarray(problem.anchor, xp, dtype, device)
 
@@ -332,9 +366,7 @@ def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, se
         name="ufm", state0=state0,
         loss_grad=lambda state, weights=None: loss_grad(problem, Y, state, weights, anchor=anchor),
         observe=observe, final=final,
-        meta={"n": list(problem.n), "d": problem.d, "loss": problem.loss, "lambda_W": problem.lambda_W,
-              "lambda_H": problem.lambda_H, "lambda_b": problem.lambda_b, "depth": problem.depth,
-              "relu": problem.relu, "alpha": a.tolist()},
+        meta=meta,
         backend=backend, dtype=dtype, n_samples=problem.N, t_max=1e4, atol=1e-12, grad_tol=1e-10,
     )
 

@@ -345,3 +345,63 @@ def test_matrix_sensing_full_aligned_deep_start_runs_with_default_tolerances():
     traj = ms.simulate(problem, 0.1, k=2, factorisation="deep", init="aligned", coordinates="full", t_max=20.0,
                        loss_tol=0.0)
     assert traj.status[0] == "out_of_time" and traj.stop_time[0] == 20.0
+
+
+# --- unconstrained feature model -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [dict(n=(6, 3, 2), d=5, loss="mse", lambda_b=0.0), dict(n=(5, 4, 2), d=4, loss="ce"),
+                                dict(n=(4, 3, 3), d=6, relu=True, lambda_b=1e-3), dict(n=(5, 2, 2), d=4, depth=3)])
+def test_ufm_collapsed_start_stays_collapsed_one_feature_per_class(kw):
+    from solvable.sims import ufm
+
+    problem = ufm.Problem(**kw)
+    t = np.linspace(0, 150, 7)[1:]
+    red = ufm.simulate(problem, [0.1, 0.5], init="collapsed", t_max=150.0, t_eval=t, rtol=1e-10)
+    full = ufm.simulate(problem, [0.1, 0.5], init="collapsed", coordinates="full", t_max=150.0, t_eval=t, rtol=1e-10)
+    assert red.meta["coordinates"] == "reduced" and full.meta["coordinates"] == "full"
+    assert red.final["class_vectors"].shape == (2, problem.d, problem.K)
+    np.testing.assert_allclose(red.observables["loss"], full.observables["loss"], rtol=1e-8)
+    np.testing.assert_allclose(red.final["H"], full.final["H"], atol=1e-8)
+    np.testing.assert_allclose(red.final["W"], full.final["W"], atol=1e-8)
+    np.testing.assert_allclose(red.observables["nc2"], full.observables["nc2"], atol=1e-7)
+    # the full flow really keeps every class collapsed (the identity the reduction rests on)
+    bounds = np.concatenate([[0], np.cumsum(problem.n)])
+    H = full.final["H"]
+    spread = max(np.abs(H[:, :, a:b] - H[:, :, a:a + 1]).max() for a, b in zip(bounds[:-1], bounds[1:]))
+    assert spread < 1e-9
+
+
+def test_ufm_reduced_objective_and_field_against_the_full_ones():
+    """The reduced loss equals the full objective at the expanded features, and the reduced field is the full
+    per-sample gradient (a class's columns), for imbalanced classes with a bias."""
+    from solvable.sims import ufm
+    from solvable.sims.ufm_reduced import expand
+
+    problem = ufm.Problem(n=(7, 3, 1), d=4, loss="ce", lambda_b=0.01, lambda_W=3e-3, lambda_H=7e-3)
+    m = ufm.model(problem, [0.3], init="collapsed", coordinates="reduced")
+    state = m.state0
+    value, grads = m.loss_grad(state)
+    full_state = state[:1] + (expand(problem, state[1]),) + state[2:]
+    f_value, f_grads = ufm.loss_grad(problem, problem.labels(), full_state)
+    np.testing.assert_allclose(value, f_value, rtol=1e-13)
+    np.testing.assert_allclose(grads[0], f_grads[0], atol=1e-15)
+    np.testing.assert_allclose(grads[2], f_grads[2], atol=1e-15)
+    starts = np.concatenate([[0], np.cumsum(problem.n)[:-1]])
+    np.testing.assert_allclose(grads[1], f_grads[1][:, :, starts], atol=1e-15)
+
+
+def test_ufm_reduction_refusals():
+    from solvable.sims import ufm
+
+    problem = ufm.Problem(n=(3, 2), d=3)
+    assert ufm.simulate(problem, 0.1, t_max=1.0).meta["coordinates"] == "full"  # the random start
+    assert ufm.simulate(problem, 0.1, "gd", init="collapsed", lr=0.1, steps=3).meta["coordinates"] == "full"
+    with pytest.raises(ValueError, match="init='collapsed'"):
+        ufm.simulate(problem, 0.1, coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="gradient flow only"):
+        ufm.simulate(problem, 0.1, "sgd", init="collapsed", coordinates="reduced", lr=0.1, steps=3, batch_size=2)
+    anchored = ufm.Problem(n=(3, 2), d=3, anchor=np.ones((3, 5)))
+    with pytest.raises(ValueError, match="anchor"):
+        ufm.simulate(anchored, 0.1, init="collapsed", coordinates="reduced", t_max=1.0)
+    with pytest.raises(ValueError, match="init must be one of"):
+        ufm.simulate(problem, 0.1, init="aligned", t_max=1.0)
