@@ -370,19 +370,25 @@ def sam_edge(ctx: Context) -> Evidence:
 
 
 def _finite_grok_time(evals: np.ndarray, proj: np.ndarray, eta: float, target: float, steps: int,
-                      gamma: float = 0.0) -> float:
+                      gamma: float = 0.0, proj_init: np.ndarray | None = None,
+                      proj_cross: np.ndarray | None = None) -> float:
     """Grokking time of one finite draw by the exact discrete formula.
 
-    On an eigendirection nu of the empirical covariance, GD's error relative to -w* is
-    gamma/(2 nu + gamma) + (2 nu/(2 nu + gamma)) (1 - eta (2 nu + gamma))^t; the losses weight its square by
-    the teacher's projection (test) and by nu times it (train). Returns the delay between the steps at which
-    the two losses first fall below ``target``.
+    On an eigendirection nu of the empirical covariance, GD's error is -c w* + r^t w0 with
+    c = gamma/(2 nu + gamma) + (2 nu/(2 nu + gamma)) r^t and r = 1 - eta (2 nu + gamma); the losses weight its
+    square, c^2 p*^2 - 2 c r^t p* p0 + r^2t p0^2 (p*, p0: the teacher's and the start's projections, averaged
+    over outputs as ``proj``, ``proj_init``, ``proj_cross``), by 1 (test) and by nu (train). Returns the delay
+    between the steps at which the two losses first fall below ``target``.
     """
     k = np.arange(steps + 1)[:, None]
     rate = 2 * evals + gamma
-    e = gamma / rate + (2 * evals / rate) * (1 - eta * rate) ** k
-    test = (e**2) @ proj
-    train = (e**2) @ (proj * evals)
+    decay = (1 - eta * rate) ** k
+    e = gamma / rate + (2 * evals / rate) * decay
+    sq = (e**2) * proj
+    if proj_init is not None:
+        sq = sq - 2 * e * decay * proj_cross + decay**2 * proj_init
+    test = np.sum(sq, axis=1)
+    train = sq @ evals
     hit = lambda x: int(np.argmax(x < target)) if np.any(x < target) else math.inf  # noqa: E731
     return hit(test) - hit(train)
 
@@ -402,47 +408,63 @@ def _grok_steps(lam: float, d_out: int) -> int:
     return (8000 if lam < 1 else 2000) * d_out
 
 
-def _grok_cases(ctx: Context) -> list[tuple[float, int, float]]:
-    """GROK_CASES, or the one case (lambda, d_out, gamma) of a point of the claim's space."""
+def _grok_cases(ctx: Context) -> list[tuple[float, int, float, float]]:
+    """GROK_CASES from a zero start, or the one case (lambda, d_out, gamma, sigma0) of a point of the space."""
     if not ctx.point:
-        return GROK_CASES
-    return [(float(ctx.param("lam", 0.3)), int(ctx.param("d_out", 1)), float(ctx.param("gamma", 0.0)))]
+        return [case + (0.0,) for case in GROK_CASES]
+    return [(float(ctx.param("lam", 0.3)), int(ctx.param("d_out", 1)), float(ctx.param("gamma", 0.0)),
+             float(ctx.param("sigma0", 0.0)))]
+
+
+def grokking_runs(ctx: Context, cases: list[tuple[float, int, float, float]] | None = None) -> list[dict]:
+    """GD on the teacher-student model for each (lambda, d_out, weight decay, initial scale) case (d_in = 1000;
+    quick 200): the delay between the steps at which the train and the test loss first fall below the level."""
+    return [_grokking_run(ctx, case) for case in (_grok_cases(ctx) if cases is None else cases)]
 
 
 @measurement
-def grokking_runs(ctx: Context) -> list[dict]:
-    """GD on the teacher-student model for each (lambda, d_out, weight decay) of GROK_CASES (d_in = 1000; quick 200):
-    the delay between the steps at which the train and the test loss first fall below the grokking level."""
+def _grokking_run_cached(ctx: Context) -> dict:
+    lam, d_out, gamma, sigma0 = dict(ctx.point)["__case"]
     d_in = 200 if ctx.quick else 1000
-    rows = []
-    for lam, d_out, gamma in _grok_cases(ctx):
-        target, steps = _level_loss(GROK_EPS, d_out), _grok_steps(lam, d_out)
-        traj = sim.simulate_teacher_student(d_in, lam, GROK_ETA, steps, d_out=d_out, gamma=gamma,
-                                            record_at=np.arange(steps + 1), seed=ctx.seed, backend=ctx.backend,
-                                            dtype=ctx.dtype, device=ctx.device)
-        tr, te = traj.observables["train_loss"][0], traj.observables["test_loss"][0]
-        t_tr = int(np.argmax(tr < target)) if np.any(tr < target) else math.inf
-        t_te = int(np.argmax(te < target)) if np.any(te < target) else math.inf
-        rows.append({"lam": lam, "d_out": d_out, "gamma": gamma, "d_in": d_in,
-                     "observed": t_te - t_tr if math.isfinite(t_te) else math.inf})
-    return rows
+    target, steps = _level_loss(GROK_EPS, d_out), dict(ctx.point)["__steps"] or _grok_steps(lam, d_out)
+    traj = sim.simulate_teacher_student(d_in, lam, GROK_ETA, steps, d_out=d_out, gamma=gamma, init_scale=sigma0,
+                                        record_at=np.arange(steps + 1), seed=ctx.seed, backend=ctx.backend,
+                                        dtype=ctx.dtype, device=ctx.device)
+    tr, te = traj.observables["train_loss"][0], traj.observables["test_loss"][0]
+    t_tr = int(np.argmax(tr < target)) if np.any(tr < target) else math.inf
+    t_te = int(np.argmax(te < target)) if np.any(te < target) else math.inf
+    return {"lam": lam, "d_out": d_out, "gamma": gamma, "sigma0": sigma0, "d_in": d_in,
+            "observed": t_te - t_tr if math.isfinite(t_te) else math.inf}
+
+
+def _grokking_run(ctx: Context, case: tuple[float, int, float, float], steps: int | None = None) -> dict:
+    # one cached run per case, step budget and context
+    import dataclasses
+
+    return _grokking_run_cached(dataclasses.replace(ctx, point=(("__case", case), ("__steps", steps))))
 
 
 def _grokking_spread(ctx: Context, run: dict) -> float:
     """Finite-size tolerance: the 3-sigma prediction interval of the formula over independent draws of data and
     teacher (Student's t from the draws' standard deviation), + 1 step."""
     case = (run["lam"], run["d_out"], run["gamma"])
-    rng = np.random.default_rng(ctx.seed + 1000 + GROK_CASES.index(case) if case in GROK_CASES else
-                                [ctx.seed + 1000, int(run["lam"] * 1e6), run["d_out"], int(run["gamma"] * 1e9)])
+    sigma0 = run.get("sigma0", 0.0)
+    rng = np.random.default_rng(ctx.seed + 1000 + GROK_CASES.index(case) if case in GROK_CASES and sigma0 == 0 else
+                                [ctx.seed + 1000, int(run["lam"] * 1e6), run["d_out"], int(run["gamma"] * 1e9),
+                                 int(sigma0 * 1e6)])
     d_in, d_out = run["d_in"], run["d_out"]
     n_tr = int(round(d_in / run["lam"]))
     draws = []
     for _ in range(8 if ctx.quick else 12):
         X = rng.standard_normal((d_in, n_tr))
         ev, vec = np.linalg.eigh(X @ X.T / n_tr)
-        proj = np.mean((vec.T @ (rng.standard_normal((d_in, d_out)) / math.sqrt(d_in))) ** 2, axis=1)
+        p_star = vec.T @ (rng.standard_normal((d_in, d_out)) / math.sqrt(d_in))
+        proj, extra = np.mean(p_star**2, axis=1), {}
+        if sigma0 > 0:  # the start's own draw, independent of data and teacher (as in the simulation)
+            p0 = vec.T @ (sigma0 * rng.standard_normal((d_in, d_out)) / math.sqrt(d_in))
+            extra = {"proj_init": np.mean(p0**2, axis=1), "proj_cross": np.mean(p_star * p0, axis=1)}
         draws.append(_finite_grok_time(ev, proj, GROK_ETA / d_out, _level_loss(GROK_EPS, d_out),
-                                       _grok_steps(run["lam"], d_out), run["gamma"]))
+                                       _grok_steps(run["lam"], d_out), run["gamma"], **extra))
     # a prediction interval for one more draw (the simulated one) at the 3-sigma level (two-sided 0.27%), from
     # the sample standard deviation of len(draws) draws: Student's t with len - 1 degrees of freedom and the
     # sqrt(1 + 1/n) of a new observation. A plain 3 s (the search found it exceeded 1.39x at lambda = 0.3,
@@ -463,11 +485,16 @@ def _grokking_spread(ctx: Context, run: dict) -> float:
                  "decay, and never for lambda = 1.5.",
        space=Space((Param("lam", 0.05, 0.9, log=True, doc="lambda = d_in / N_tr (grokking needs lambda < 1)"),
                     Param("d_out", 1, 3, integer=True, doc="output dimension"),
-                    Param("gamma", 0.0, 3e-3, doc="weight decay")), key="lam"))
+                    Param("gamma", 0.0, 3e-3, doc="weight decay"),
+                    Param("sigma0", 0.0, 2.0, doc="the student's initial scale (0: from W = 0)")), key="lam"))
 def grokking_time(ctx: Context) -> Evidence:
-    runs = grokking_runs(ctx)
+    return _grokking_evidence(ctx, grokking_runs(ctx))
+
+
+def _grokking_evidence(ctx: Context, runs: list[dict]) -> Evidence:
     observed = [r["observed"] for r in runs]
-    predicted = [th.grokking_time(r["lam"], GROK_ETA, GROK_EPS, d_out=r["d_out"], gamma=r["gamma"]) for r in runs]
+    predicted = [th.grokking_time(r["lam"], GROK_ETA, GROK_EPS, d_out=r["d_out"], gamma=r["gamma"],
+                                  init_scale=r["sigma0"]) for r in runs]
     tol = [_grokking_spread(ctx, r) if math.isfinite(p) else 0.0 for r, p in zip(runs, predicted)]
     errs = [abs(o - p) / t if math.isfinite(p) else (0.0 if math.isinf(o) else math.inf)
             for o, p, t in zip(observed, predicted, tol)]
@@ -476,15 +503,91 @@ def grokking_time(ctx: Context) -> Evidence:
         predicted=[round(p, 2) if math.isfinite(p) else "inf" for p in predicted],
         observed=[o if math.isfinite(o) else "inf" for o in observed],
         error=float(max(errs)), tolerance=1.0,
-        error_measure="worst |t_sim - t_MP| over its tolerance, over the cases (lambda, d_out, gamma) = "
-                      + ", ".join(str(c) for c in _grok_cases(ctx)) + " (inf must match inf)",
+        error_measure="worst |t_sim - t_MP| over its tolerance, over the cases (lambda, d_out, gamma, sigma0) = "
+                      + ", ".join(str((r["lam"], r["d_out"], r["gamma"], r["sigma0"])) for r in runs)
+                      + " (inf must match inf)",
         tolerance_reason=f"finite size d_in = {runs[0]['d_in']}: the 3-sigma (two-sided 0.27%) prediction interval of the "
                          "grokking time from 8-12 independent draws of data and teacher (exact discrete formula; "
                          "Student's t for the estimated standard deviation), plus one step for the "
                          "integer time; GD's (1 - eta (2 nu + gamma))^t against the integrals' exponentials differs "
                          "by O(eta nu) relative, negligible at eta = 0.01",
-        details={"cases": _grok_cases(ctx), "tolerance": tol,
+        details={"cases": [(r["lam"], r["d_out"], r["gamma"], r["sigma0"]) for r in runs], "tolerance": tol,
                  "asymptote": [th.grokking_time_asymptote(x, GROK_ETA) for x in (0.1, 0.3, 0.5)]},
+    )
+
+
+def _draw_grok_init(fig, ev: Evidence) -> None:
+    d = ev.details
+    ax = fig.add_subplot(1, 1, 1)
+    grid = np.linspace(0.0, 1.25 * d["sigma0"], 7)  # each point is a root-find over Marchenko-Pastur integrals (~1 s)
+    curve = [th.grokking_time(d["lam"], GROK_ETA, GROK_EPS, gamma=d["gamma"], init_scale=s0) for s0 in grid]
+    ax.plot(grid, curve, "-", label="Marchenko-Pastur with the start's term")
+    for s0, delays in ((0.0, d["delays_zero"]), (d["sigma0"], d["delays_scaled"])):
+        ax.plot(np.full(len(delays), s0), delays, ".", color="C7", alpha=0.6)
+        mean, se = float(np.mean(delays)), float(np.std(delays, ddof=1) / np.sqrt(len(delays)))
+        ax.errorbar([s0], [mean], yerr=[3 * se], fmt="o", color="C1", capsize=3)
+    ax.set_xlabel("initial scale sigma0")
+    ax.set_ylabel("grokking delay (steps)")
+    ax.set_title(f"lambda = {d['lam']:g}, gamma = {d['gamma']:g}; grey: draws, orange: mean +- 3 s.e.", fontsize=8)
+    ax.legend(fontsize=7)
+
+
+@claim(id="deep_linear.grokking_init_scale", kind="simulation", figure=_draw_grok_init,
+       formula=r"L(t) = E_\nu\big[(\tfrac{\gamma}{2\nu+\gamma} + \tfrac{2\nu}{2\nu+\gamma}e^{-\eta(2\nu+\gamma)t})^2 + "
+               r"\sigma_0^2e^{-2\eta(2\nu+\gamma)t}\big];\quad \gamma = 0:\ t_{grok}(\epsilon, \sigma_0) = "
+               r"t_{grok}(\tfrac{\epsilon}{1 + \sigma_0^2}, 0)",
+       source=f"{LEVI}, abstract and Sec. 4 (the grokking time depends on the initialisation); the initial-scale "
+              "term derived here (theory.deep_linear.grokking_losses)",
+       statement="A student started at scale sigma0 (i.i.d. N(0, sigma0^2/d_in) entries) groks later than one "
+                 "started at 0, by the amount the Marchenko-Pastur integrals with the start's decaying term "
+                 "predict (without weight decay: the zero-start delay at eps/(1 + sigma0^2)); lambda = 0.3, "
+                 "sigma0 = 5, on the same data and teacher.",
+       space=Space((Param("lam", 0.2, 0.5, doc="lambda = d_in / N_tr"),
+                    Param("gamma", 0.0, 1e-3, doc="weight decay"),
+                    Param("sigma0", 3.0, 6.0, doc="the student's initial scale (the delay grows by 15-25 steps "
+                                                  "over this range, against a spread of ~10 between draws: "
+                                                  "smaller scales are not resolved by 12 paired draws)")),
+                   key="sigma0"))
+def grokking_init_scale(ctx: Context) -> Evidence:
+    from scipy import stats
+
+    lam, gamma = float(ctx.param("lam", 0.3)), float(ctx.param("gamma", 0.0))
+    sigma0 = float(ctx.param("sigma0", 5.0))
+    draws = 12
+    import dataclasses
+
+    zero, scaled = [], []
+    for k in range(draws):  # paired: the same data and teacher (the start is its own stream) at both scales
+        sub = dataclasses.replace(ctx, seed=ctx.seed + k, point=())
+        # both losses cross the grokking level within 2000 steps for lambda <= 0.5 and sigma0 <= 6 (measured)
+        zero.append(_grokking_run(sub, (lam, 1, gamma, 0.0), steps=3000)["observed"])
+        scaled.append(_grokking_run(sub, (lam, 1, gamma, sigma0), steps=3000)["observed"])
+    zero, scaled = np.array(zero, dtype=float), np.array(scaled, dtype=float)
+    diff = scaled - zero
+    pred0 = th.grokking_time(lam, GROK_ETA, GROK_EPS, gamma=gamma)
+    pred1 = th.grokking_time(lam, GROK_ETA, GROK_EPS, gamma=gamma, init_scale=sigma0)
+    se = float(np.std(diff, ddof=1) / math.sqrt(draws))
+    quantile = float(stats.t.ppf(1 - 0.0027 / 2, draws - 1))
+    tol = quantile * se + 1.0
+    identity = abs(pred1 - th.grokking_time(lam, GROK_ETA, GROK_EPS / (1 + sigma0**2))) if gamma == 0 else 0.0
+    return Evidence(
+        predicted=round(pred1 - pred0, 2), observed=round(float(np.mean(diff)), 2),
+        quantity=f"extra grokking delay of a start at sigma0 = {sigma0:g} over a zero start (steps; mean of {draws} "
+                 "paired draws)",
+        error=abs(float(np.mean(diff)) - (pred1 - pred0)) / tol, tolerance=1.0,
+        error_measure="|mean simulated extra delay - predicted extra delay| over its tolerance",
+        tolerance_reason=f"the 3-sigma (two-sided 0.27%) interval of a mean of {draws} paired differences (Student's "
+                         "t from their standard deviation; the pairs share data and teacher, so the finite-size "
+                         "fluctuation of the data largely cancels) plus one step for the integer times",
+        conditions={"the simulated extra delay is positive beyond 3 standard errors (the dependence is resolved)":
+                        bool(np.mean(diff) > 3 * se),
+                    "for gamma = 0 the prediction is the zero-start delay at eps/(1 + sigma0^2) (1e-6 steps)":
+                        identity < 1e-6},
+        details={"lam": lam, "gamma": gamma, "sigma0": sigma0, "delays_zero": zero, "delays_scaled": scaled,
+                 "predicted_zero": pred0, "predicted_scaled": pred1, "standard_error": se,
+                 "d_in": 200 if ctx.quick else 1000},
+        note=f"predicted delays {pred0:.1f} (sigma0 = 0) and {pred1:.1f} steps; simulated means {np.mean(zero):.1f} "
+             f"and {np.mean(scaled):.1f}",
     )
 
 

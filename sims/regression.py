@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import nonneg_float, positive_float, positive_int, real_array
-from .backend import asarray, check_seed, host_rng, namespace
+from .backend import asarray, check_seed, host_rng, init_rng, namespace
 from .driver import Model, train
 from .trajectory import Trajectory
 from ._validate import shown
@@ -21,13 +21,14 @@ __all__ = ["model_collapse", "simulate_teacher_student"]
 # Linear teacher-student regression (Levi, Beck & Bar-Sinai 2024)
 # ---------------------------------------------------------------------------
 def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d_out: int = 1,
-                             gamma: float = 0.0, record_at: Any = None, seed: int = 0, backend: str = "numpy",
-                             dtype: str = "float64", device: Any = None) -> Trajectory:
+                             gamma: float = 0.0, init_scale: float = 0.0, record_at: Any = None, seed: int = 0,
+                             backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Trajectory:
     r"""Gradient descent of a linear student on a Gaussian teacher (the grokking model of Levi et al. 2024).
 
     :math:`N_{tr} = \mathrm{round}(d_{in}/\lambda)` inputs :math:`x \sim N(0, I)`, teacher
     :math:`W^*` with i.i.d. :math:`N(0, 1/d_{in})` entries (so :math:`E\|W^* x\|^2 = d_{out}`), student
-    from :math:`W = 0`, loss per output
+    from :math:`W = 0`, or with ``init_scale`` :math:`\sigma_0 > 0` from i.i.d. :math:`N(0, \sigma_0^2/d_{in})`
+    entries drawn from :func:`sims.backend.init_rng` (independent of the data and the teacher), loss per output
     :math:`\frac{1}{d_{out}}[\frac{1}{N_{tr}}\sum_j\|Wx_j - W^*x_j\|^2 + \frac{\gamma}{2}\|W\|_F^2]`.
     The gradient uses the empirical covariance :math:`\hat\Sigma = XX^\top/N_{tr}`:
     :math:`\frac{2}{d_{out}}(W - W^*)\hat\Sigma + \frac{\gamma}{d_{out}} W`.
@@ -40,6 +41,7 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
     d_out = positive_int("d_out", d_out, 1, 1000)
     lam, eta = positive_float("lam", lam), positive_float("eta", eta)
     gamma = nonneg_float("gamma", gamma)
+    init_scale = nonneg_float("init_scale", init_scale)
     steps = positive_int("steps", steps, 1, 10**8)
     n_train = max(1, int(round(d_in / lam)))
     if n_train * d_in > 10**8:
@@ -48,6 +50,8 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
     X = rng.standard_normal((d_in, n_train))
     w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
     cov = X @ X.T / n_train
+    # the start has its own stream, so that the data and the teacher are the same draws at every init_scale
+    w0 = init_scale * init_rng(seed).standard_normal((d_out, d_in)) / math.sqrt(d_in)
     xp = namespace(backend)
     cov_d, ws_d = asarray(cov, xp, dtype, device), asarray(w_star[None], xp, dtype, device)
 
@@ -65,9 +69,10 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
                 "test_loss": xp.sum(e * e, axis=(1, 2)) / d_out}
 
     student = Model(
-        name="teacher_student", state0=(asarray(np.zeros((1, d_out, d_in)), xp, dtype, device),), loss_grad=lg,
+        name="teacher_student", state0=(asarray(w0[None], xp, dtype, device),), loss_grad=lg,
         observe=observe, final=lambda host: {"W": host[0]},
         meta={"d_in": d_in, "d_out": d_out, "n_train": n_train, "lam": lam, "eta": eta, "gamma": gamma,
+              "init_scale": init_scale,
               "eigenvalues": np.linalg.eigvalsh(cov).tolist()},
         backend=backend, dtype=dtype,
     )

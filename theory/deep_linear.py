@@ -210,7 +210,8 @@ def mp_moments(lam: float, fn: Any) -> float:
     return val
 
 
-def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0, d_out: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0, d_out: int = 1,
+                    init_scale: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     r"""Training and generalisation losses of the linear teacher-student model under gradient flow.
 
     Model (Levi, Beck & Bar-Sinai 2024, Sec. 2): student :math:`W` from 0,
@@ -230,6 +231,15 @@ def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0, d_out: i
     (:math:`\nu` Marchenko-Pastur, :func:`mp_moments`). With :math:`d_{out}`
     outputs the loss is averaged over them (as :func:`sims.deep_linear.simulate_teacher_student`
     does), so each output learns at the rate :math:`\eta/d_{out}`: times scale with :math:`d_{out}`.
+
+    ``init_scale`` :math:`\sigma_0`: a student started at :math:`W_0` with i.i.d.
+    :math:`N(0, \sigma_0^2/d_{in})` entries, independent of the teacher (Levi et al. 2024 vary the
+    initialisation; this form derived here). The error is then
+    :math:`-e(\nu, t)\,w^* + e^{-\eta(2\nu + \gamma)t}w_0` on each direction, and the independent
+    initial part adds :math:`\sigma_0^2 E_\nu[e^{-2\eta(2\nu + \gamma)t}]` to :math:`L_{gen}` (times
+    :math:`\nu` for :math:`L_{tr}`). Without weight decay both losses are :math:`(1 + \sigma_0^2)` times
+    those from 0, so the grokking time at :math:`\epsilon` is the one from 0 at
+    :math:`\epsilon/(1 + \sigma_0^2)`: a larger initialisation delays grokking.
     """
     lam, eta = _check_lambda(lam), _positive("eta", eta)
     if isinstance(d_out, bool) or not isinstance(d_out, (int, np.integer)) or d_out < 1:
@@ -237,16 +247,20 @@ def grokking_losses(t: Any, lam: float, eta: float, gamma: float = 0.0, d_out: i
     eta = eta / d_out
     if not (math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"gamma must be finite and >= 0; got {shown(gamma)}")
+    if not (isinstance(init_scale, (int, float, np.floating)) and math.isfinite(init_scale) and init_scale >= 0):
+        raise ValueError(f"init_scale must be a finite number >= 0; got {shown(init_scale)}")
     t = np.atleast_1d(np.asarray(t, dtype=float))
+    s2 = float(init_scale) ** 2
 
-    def err(nu: np.ndarray, tt: float) -> np.ndarray:
+    def err2(nu: np.ndarray, tt: float) -> np.ndarray:
         denom = 2 * nu + gamma
         safe = np.where(denom > 0, denom, 1.0)
-        e = np.where(denom > 0, gamma / safe + 2 * nu / safe * np.exp(-eta * denom * tt), 1.0)
-        return e
+        decay = np.exp(-eta * denom * tt)
+        e = np.where(denom > 0, gamma / safe + 2 * nu / safe * decay, 1.0)
+        return e**2 + s2 * decay**2
 
-    gen = np.array([mp_moments(lam, lambda nu, tt=tt: err(nu, tt) ** 2) for tt in t])
-    tr = np.array([mp_moments(lam, lambda nu, tt=tt: nu * err(nu, tt) ** 2) for tt in t])
+    gen = np.array([mp_moments(lam, lambda nu, tt=tt: err2(nu, tt)) for tt in t])
+    tr = np.array([mp_moments(lam, lambda nu, tt=tt: nu * err2(nu, tt)) for tt in t])
     return tr, gen
 
 
@@ -263,7 +277,8 @@ def grokking_accuracy(loss: Any, eps: float, d_out: int = 1) -> np.ndarray:
     return special.gammainc(d_out / 2, eps / (2 * np.maximum(loss, 1e-300)))
 
 
-def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: float = 0.0) -> float:
+def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: float = 0.0,
+                  init_scale: float = 0.0) -> float:
     r"""Grokking time: the delay between training and test accuracy reaching :math:`\operatorname{erf}(\sqrt2)`.
 
     For :math:`d_{out} = 1` that level is reached when the loss equals
@@ -273,6 +288,8 @@ def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: flo
     :math:`d_{out} > 1` the same accuracy level is reached at the loss
     :math:`\epsilon/q` with :math:`q` the :math:`\chi^2_{d_{out}}` quantile, and
     the output-averaged loss slows each output to the rate :math:`\eta/d_{out}`.
+
+    ``init_scale``: the student's initial scale :math:`\sigma_0` (see :func:`grokking_losses`).
 
     Returns ``inf`` when the generalisation loss never gets there (e.g.
     :math:`\lambda > 1` without weight decay: it plateaus at :math:`1 - 1/\lambda`).
@@ -285,7 +302,8 @@ def grokking_time(lam: float, eta: float, eps: float, d_out: int = 1, gamma: flo
     times = {}
     for which in (0, 1):
         def gap(t: float, which: int = which) -> float:
-            return math.log(max(grokking_losses([t], lam, eta, gamma, d_out)[which][0], 1e-300)) - math.log(target)
+            losses = grokking_losses([t], lam, eta, gamma, d_out, init_scale)
+            return math.log(max(losses[which][0], 1e-300)) - math.log(target)
 
         if gap(1e9 * d_out / eta) > 0:
             return math.inf
