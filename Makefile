@@ -38,6 +38,7 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/diagonal_flow.py
 	$(BIN)/python benchmarks/matrix_sensing_gd.py
+	$(BIN)/python benchmarks/reduced_coordinates.py
 
 clean:
 	rm -rf $(VENV) report report-quick figures_out .pytest_cache .hypothesis *.egg-info
