@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -439,8 +440,6 @@ def _grokking_run_cached(ctx: Context) -> dict:
 
 def _grokking_run(ctx: Context, case: tuple[float, int, float, float], steps: int | None = None) -> dict:
     # one cached run per case, step budget and context
-    import dataclasses
-
     return _grokking_run_cached(dataclasses.replace(ctx, point=(("__case", case), ("__steps", steps))))
 
 
@@ -554,8 +553,6 @@ def grokking_init_scale(ctx: Context) -> Evidence:
     lam, gamma = float(ctx.param("lam", 0.3)), float(ctx.param("gamma", 0.0))
     sigma0 = float(ctx.param("sigma0", 5.0))
     draws = 12
-    import dataclasses
-
     zero, scaled = [], []
     for k in range(draws):  # paired: the same data and teacher (the start is its own stream) at both scales
         sub = dataclasses.replace(ctx, seed=ctx.seed + k, point=())

@@ -24,6 +24,12 @@ def _class_means(H: np.ndarray, n: tuple[int, ...]) -> np.ndarray:
     return np.stack([H[:, bounds[k] : bounds[k + 1]].mean(axis=1) for k in range(len(n))], axis=1)
 
 
+def _point_sizes(ctx: Context, *, n1: int, ratio: float) -> tuple[int, ...]:
+    """The class sizes of a point of a space over (K, n1, ratio): n_k = round(n1 ratio^(-k/(K-1))), at least 1."""
+    K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", n1)), float(ctx.param("ratio", ratio))
+    return tuple(max(1, int(round(n1 * ratio ** (-k / (K - 1))))) for k in range(K))
+
+
 def _run(problem: sim.Problem, ctx: Context, alpha: float = 0.1, t_max: float = 2e4, grad_tol: float = 1e-10, **kw):
     return sim.simulate(problem, alpha=[alpha], t_max=t_max, rtol=RTOL, grad_tol=grad_tol, seed=ctx.seed,
                         backend=ctx.backend, dtype=ctx.dtype, device=ctx.device, **kw)
@@ -87,9 +93,7 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
     if not ctx.quick:
         cases += [((50, 25, 12, 6, 3), 5e-3), ((100, 10, 5, 2), 4e-3)]
     if ctx.point:
-        K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", 20)), float(ctx.param("ratio", 1.0))
-        sizes = tuple(max(1, int(round(n1 * ratio ** (-k / (K - 1))))) for k in range(K))
-        cases = [(sizes, float(ctx.param("lam", 1e-2)))]
+        cases = [(_point_sizes(ctx, n1=20, ratio=1.0), float(ctx.param("lam", 1e-2)))]
     errors, collapsed_ok, offdiag = [], True, []
     records = []
     for n, lam in cases:
@@ -412,8 +416,7 @@ KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervi
 def scl_relu_orthogonal(ctx: Context) -> Evidence:
     n = (12, 6, 3) if ctx.quick else (30, 10, 5, 2)
     if ctx.point:
-        K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", 12)), float(ctx.param("ratio", 4.0))
-        n = tuple(max(1, int(round(n1 / ratio ** (k / max(K - 1, 1))))) for k in range(K))
+        n = _point_sizes(ctx, n1=12, ratio=4.0)
     bounds = np.concatenate([[0], np.cumsum(n)])
     out = {}
     for relu in (True, False):
@@ -464,9 +467,9 @@ def reduced_equals_full(ctx: Context) -> Evidence:
     cases = [dict(n=(8, 4, 2), d=5, loss="mse", lambda_b=0.0), dict(n=(6, 3, 3), d=4, loss="ce"),
              dict(n=(5, 3, 2), d=6, loss="mse", relu=True, lambda_b=1e-3), dict(n=(6, 2, 2), d=4, loss="mse", depth=3)]
     if ctx.point:
-        K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", 8)), float(ctx.param("ratio", 4.0))
         lam = float(ctx.param("lam", 5e-3))
-        sizes = tuple(max(1, int(round(n1 * ratio ** (-k / (K - 1))))) for k in range(K))
+        sizes = _point_sizes(ctx, n1=8, ratio=4.0)
+        K = len(sizes)
         cases = [dict(n=sizes, d=K + 2, loss=loss, lambda_W=lam, lambda_H=lam, lambda_b=0.0) for loss in ("mse", "ce")]
     t_max = 200.0 if ctx.quick else 1000.0
     t_eval = np.linspace(0, t_max, 21)[1:]

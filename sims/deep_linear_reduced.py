@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from array_api_compat import device as _device
 
 from .backend import asarray, namespace
 from .driver import Model
@@ -127,9 +128,9 @@ abla L\,V)\,V^	op` with
 
     def kernel(s: Any) -> Any:
         batch = s.shape[0]
-        pad = lambda m: xp.concat([s, xp.zeros((batch, m - s.shape[1]), dtype=s.dtype, device=_dev(s))], axis=1)  # noqa: E731
+        pad = lambda m: xp.concat([s, xp.zeros((batch, m - s.shape[1]), dtype=s.dtype, device=_device(s))], axis=1)  # noqa: E731
         rows, cols = pad(d_out), pad(d_in)
-        k = xp.zeros((batch, d_out, d_in), dtype=s.dtype, device=_dev(s))
+        k = xp.zeros((batch, d_out, d_in), dtype=s.dtype, device=_device(s))
         for j in range(1, n + 1):
             k = k + (rows ** (2.0 * (j - 1) / n))[:, :, None] * (cols ** (2.0 * (n - j) / n))[:, None, :]
         return k
@@ -147,7 +148,7 @@ abla L\,V)\,V^	op` with
         res = w - target
         modes = xp.sum(xp.matmul(u_dev.T, w) * v_dev.T, axis=2)
         return {"loss": xp.sum(res * res, axis=(1, 2)) / 2, "modes": modes,
-                "balancedness": xp.zeros((w.shape[0],), dtype=w.dtype, device=_dev(w))}
+                "balancedness": xp.zeros((w.shape[0],), dtype=w.dtype, device=_device(w))}
 
     def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
         (w,) = host
@@ -158,12 +159,6 @@ abla L\,V)\,V^	op` with
         final=final, meta=meta, backend=backend, dtype=dtype, n_samples=None, t_max=50.0, atol=1e-14,
         samples_hint="use Problem.from_data(X, Y, hidden) with coordinates='full'", coordinates="reduced",
     )
-
-
-def _dev(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 def reduced_model(problem: Problem, alpha: np.ndarray, *, backend: str, dtype: str, device: Any,
