@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                                               "(default: a fresh one that keeps its failures in the report's "
                                               "example database and replays them first)")
     c.add_argument("--time-budget", type=float, metavar="SECONDS", help="start no new point after this")
+    c.add_argument("--min-examples", type=int, default=1, metavar="N",
+                   help="points run whatever the time budget (default 1)")
     c.add_argument("--shrink-budget", type=float, default=120.0, metavar="SECONDS",
                    help="seconds of shrinking after the first failure (default 120)")
     c.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="hold a parameter fixed")
@@ -139,7 +141,8 @@ def _check(args: argparse.Namespace) -> int:
           f"{claim.space.describe()}", file=sys.stderr)
     result = search(claim, examples=args.examples, seed=args.seed, time_budget=args.time_budget,
                     quick=not args.full, backend=args.backend, database=out / "hypothesis-db", fixed=fixed,
-                    progress=show, shrink_budget=args.shrink_budget)
+                    progress=show, shrink_budget=args.shrink_budget,
+                    min_examples=args.min_examples)
     paths = write_search(result, claim, out)
     worst = result.worst
     print(f"{claim.id}: {len(result.probes)} points in {result.seconds:.0f} s (stopped: {result.stopped})")

@@ -84,7 +84,7 @@ def _probe(claim: Claim, ctx: Context, point: dict[str, Any]) -> Probe:
 def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_budget: float | None = None,
            quick: bool = True, backend: str = "numpy", dtype: str = "float64", database: Path | None = None,
            fixed: dict[str, Any] | None = None, progress: Callable[[Probe], None] | None = None,
-           shrink_budget: float = 120.0) -> SearchResult:
+           shrink_budget: float = 120.0, min_examples: int = 1) -> SearchResult:
     """Draw up to ``examples`` points of ``claim``'s space and run the claim at each; shrink a failure.
 
     Parameters
@@ -110,6 +110,9 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
     shrink_budget : float
         Seconds of shrinking after the first failure. Past them no new point is run: hypothesis sees
         only the failures already found and settles on the smallest of them.
+    min_examples : int
+        Points run whatever the time budget: the budget stops the search only after them, so how many
+        points a search explores does not depend on the machine's speed below this floor.
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -118,6 +121,8 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
 
     if claim.space is None:
         raise ValueError(f"claim {claim.id} declares no parameter space to search")
+    if not isinstance(min_examples, int) or not 0 <= min_examples <= examples:
+        raise ValueError(f"min_examples must be an integer in [0, examples={examples}], got {min_examples!r}")
     fixed = claim.space.point(fixed or {})
     result = SearchResult(claim.id)
     start = time.monotonic()
@@ -147,7 +152,8 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
     @given(strategy)
     def prop(point: dict[str, Any]) -> None:
         now = time.monotonic()
-        if time_budget is not None and now - start > time_budget and result.counterexample is None:
+        if (time_budget is not None and now - start > time_budget and result.counterexample is None
+                and len(result.probes) >= min_examples):
             raise _OutOfTime
         if first_failure and now - first_failure[0] > shrink_budget:
             known = failures.get(_key(point))

@@ -30,7 +30,8 @@ def _claim(claim_id: str) -> registry.Claim:
 
 
 def check_claim(claim_id: str, *, examples: int = 20, seed: int | None = 0, quick: bool = True, backend: str = "numpy",
-                time_budget: float | None = None, shrink_budget: float = 120.0, **fixed: Any) -> SearchResult:
+                time_budget: float | None = None, shrink_budget: float = 120.0, min_examples: int = 1,
+                **fixed: Any) -> SearchResult:
     """Search ``claim_id``'s space (``fixed`` parameters held) and fail with the shrunk counterexample.
 
     Returns the :class:`~proofs_checks.search.SearchResult` (every point tried, the worst error ratio)
@@ -39,7 +40,7 @@ def check_claim(claim_id: str, *, examples: int = 20, seed: int | None = 0, quic
     """
     claim = _claim(claim_id)
     result = search(claim, examples=examples, seed=seed, quick=quick, backend=backend, time_budget=time_budget,
-                    fixed=fixed, shrink_budget=shrink_budget)
+                    fixed=fixed, shrink_budget=shrink_budget, min_examples=min_examples)
     ce = result.counterexample
     if ce is not None:
         raise AssertionError(f"{claim_id} fails at {ce.point} (error / tolerance = {ce.ratio:.3g}"

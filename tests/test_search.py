@@ -106,6 +106,20 @@ def test_time_budget_stops_the_search():
     assert result.stopped == "time budget" and 2 <= len(result.probes) < 50
 
 
+def test_min_examples_run_whatever_the_time_budget():
+    """A budget already spent still lets min_examples points run (CI's machine is slower than this one)."""
+    import time
+
+    def slow(ctx):
+        time.sleep(0.05)
+        return _evidence(0.1)
+
+    result = search(_toy(slow, SPACE), examples=1000, seed=0, time_budget=0.0, min_examples=3)
+    assert result.stopped == "time budget" and len(result.probes) == 3
+    with pytest.raises(ValueError, match="min_examples"):
+        search(_toy(slow, SPACE), examples=2, seed=0, min_examples=5)
+
+
 def test_verify_set_runs_a_claim_at_a_point(capsys, tmp_path):
     out = tmp_path / "r.json"
     assert main(["verify", "--claim", "deep_linear.end_to_end", "--set", "depth=2", "--set", "alpha=0.05", "--quick",
@@ -189,11 +203,12 @@ def test_check_claim_fails_with_the_reproducer(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("claim_id", [c.id for c in registry.all_claims() if c.space is not None])
 def test_search_every_claim_with_a_space(claim_id):
-    """The bounded search of the slow CI step (6 points or 25 s a claim, 60 s of shrinking; fixed seed, so a
-    failure here is reproducible from its message). Out-of-reach points count as explored, not as passes."""
+    """The bounded search of the slow CI step (6 points or 25 s a claim, but at least 2 points whatever the
+    machine's speed; 60 s of shrinking; fixed seed, so a failure here is reproducible from its message).
+    Out-of-reach points count as explored, not as passes."""
     from solvable.testing import check_claim
 
-    result = check_claim(claim_id, examples=6, seed=2026, time_budget=25, shrink_budget=60)
+    result = check_claim(claim_id, examples=6, seed=2026, time_budget=25, shrink_budget=60, min_examples=2)
     assert result.counterexample is None and len(result.probes) >= 2
 
 
