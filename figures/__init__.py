@@ -19,7 +19,7 @@ __all__ = ["FIGURES", "caption", "make", "names", "stamp"]
 
 #: Figure modules under ``figures/``, by model family.
 FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linear_saxe", "deep_linear_eos",
-           "deep_linear_sam", "deep_linear_grokking", "deep_linear_collapse", "matrix_sensing_staircase",
+           "deep_linear_sam", "deep_linear_grokking", "deep_linear_collapse", "deep_linear_bw", "matrix_sensing_staircase",
            "matrix_sensing_overparam", "matrix_sensing_scaledgd", "matrix_sensing_nuclear", "ufm_nc", "ufm_imbalanced",
            "ufm_minority", "lsa_risk", "lsa_gamma", "lsa_svm_correlation", "lsa_svm_rank")
 

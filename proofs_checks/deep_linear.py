@@ -766,3 +766,4 @@ def symbolic(ctx: Context) -> Evidence:
     from solvable.theory import deep_linear_symbolic as sym
 
     return symbolic_evidence(sym.verify(), sym.numeric_gap(), "theory.deep_linear")
+from . import deep_linear_bw  # noqa: E402,F401  (registers the deep_linear.bw_* claims)

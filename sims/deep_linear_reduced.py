@@ -85,9 +85,9 @@ def balanced_frames(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 def balanced_layers(problem: Problem, alpha: np.ndarray, seed: int) -> list[np.ndarray]:
-    r"""The balanced start with random frames: :math:`W_1 = O_1 a Q^	op`, :math:`W_j = O_j a O_{j-1}^	op`,
-    :math:`W_N = P a O_{N-1}^	op`, :math:`a = lpha^{1/N}`, so :math:`W_{j+1}^	op W_{j+1} = W_j W_j^	op`
-    and the end-to-end :math:`W = lpha P Q^	op` is not aligned with the target. Layers ``(B, h_j, h_{j-1})``."""
+    r"""The balanced start with random frames: :math:`W_1 = O_1 a Q^\top`, :math:`W_j = O_j a O_{j-1}^\top`,
+    :math:`W_N = P a O_{N-1}^\top`, :math:`a = \alpha^{1/N}`, so :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`
+    and the end-to-end :math:`W = \alpha P Q^\top` is not aligned with the target. Layers ``(B, h_j, h_{j-1})``."""
     p, q, frames = balanced_frames(problem, seed)
     a = np.asarray(alpha, dtype=float) ** (1.0 / problem.depth)
     lefts, rights = frames + [p], [q] + frames
@@ -99,17 +99,15 @@ def end_to_end_model(problem: Problem, alpha: np.ndarray, *, seed: int, backend:
     r"""The end-to-end matrix of a balanced network as the driver's :class:`~sims.driver.Model`.
 
     Identity (Arora, Cohen & Hazan 2018, Thm 1): if the layers start balanced,
-    :math:`W_{j+1}^	op W_{j+1} = W_j W_j^	op`, gradient flow keeps them balanced and the end-to-end
+    :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`, gradient flow keeps them balanced and the end-to-end
     :math:`W = W_N\cdots W_1` obeys
 
-    .. math:: \dot W = -\sum_{j=1}^{N} (WW^	op)^{rac{j-1}{N}}\,
-abla L(W)\,(W^	op W)^{rac{N-j}{N}},
+    .. math:: \dot W = -\sum_{j=1}^{N} (WW^\top)^{\frac{j-1}{N}}\,\nabla L(W)\,(W^\top W)^{\frac{N-j}{N}},
 
-    here with the target loss :math:`L = 	frac12\|W - \Phi\|_F^2`, so :math:`
-abla L = W - \Phi`. With the
-    full SVD :math:`W = U\operatorname{diag}(s)V^	op` (singular values padded with zeros to each side),
-    the sum is :math:`U\,(K \circ U^	op
-abla L\,V)\,V^	op` with
+    here with the target loss :math:`L = \tfrac12\|W - \Phi\|_F^2`, so
+    :math:`\nabla L = W - \Phi`. With the
+    full SVD :math:`W = U\operatorname{diag}(s)V^\top` (singular values padded with zeros to each side),
+    the sum is :math:`U\,(K \circ U^\top\nabla L\,V)\,V^\top` with
     :math:`K_{ik} = \sum_j s_i^{2(j-1)/N} s_k^{2(N-j)/N}` (:math:`0^0 = 1`): one batched SVD per evaluation,
     O(d_out d_in min(d_out, d_in)) per run instead of the layers' products and their gradients. Exact
     for gradient flow from any balanced start (``init="balanced"``: random frames, not aligned with

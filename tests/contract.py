@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvable.sims import deep_linear, diagonal, lsa, lsa_softmax, matrix_sensing, ufm
+from solvable.sims import deep_linear, deep_linear_bw, diagonal, lsa, lsa_softmax, matrix_sensing, ufm
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,29 @@ DEEP_LINEAR = ModelSpec(
     problem_kwargs=_deep_kwargs,
     bad_fields=[("target", np.ones(3)), ("target", np.full((2, 3), np.nan)), ("target", "t"),
                 ("hidden", ("a",)), ("hidden", (0,)), ("hidden", 3)],
+    weighted=False,
+)
+
+DEEP_LINEAR_BW = ModelSpec(
+    name="deep_linear_bw",
+    make_problem=lambda seed: deep_linear_bw.Problem.random(4, (3, 2), latent=3, seed=seed),
+    random_state=lambda p, rng: tuple(rng.standard_normal((2, p.widths[j + 1], p.widths[j])) * 0.7
+                                      for j in range(p.depth)),
+    # tau > 0: the loss is smooth everywhere (at tau = 0 it is not where W loses rank)
+    model=lambda p: deep_linear_bw.model(p, 0.5, tau=0.1),
+    n_samples=lambda p: None,
+    simulate=deep_linear_bw.simulate,
+    runs={
+        "flow": dict(alpha=[0.1, 0.5], t_max=5.0, tau=0.1),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.05, rho=0.05, steps=100, tau=0.1),
+    },
+    divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 20.0], steps=300),
+    problem_cls=deep_linear_bw.Problem,
+    problem_kwargs=lambda seed: {"covariance": np.diag([2.0, 1.0, 0.5]), "hidden": (2,), "latent": 3},
+    bad_fields=[("covariance", np.ones(3)), ("covariance", np.full((3, 3), np.nan)), ("covariance", "c"),
+                ("covariance", np.array([[1.0, 2.0], [0.0, 1.0]])), ("covariance", -np.eye(3)),
+                ("hidden", ("a",)), ("hidden", (0,)), ("hidden", 3), ("latent", 0), ("latent", 2.5)],
     weighted=False,
 )
 
@@ -359,6 +382,6 @@ def _softmax_spec(name: str, parameterisation: str) -> ModelSpec:
 SOFTMAX_W = _softmax_spec("lsa_softmax_W", "W")
 SOFTMAX_KQ = _softmax_spec("lsa_softmax_KQ", "KQ")
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP,
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, DEEP_LINEAR_BW, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP,
          MATRIX_SENSING, MATRIX_SENSING_COMPLETION, MATRIX_SENSING_DEEP, LSA_POPULATION, LSA_FULL, LSA_AHN, SOFTMAX_W,
          SOFTMAX_KQ]
