@@ -880,3 +880,4 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         details={"alpha": alphas, "times": t_eval, "ratio_over_time": ratio_first, "steps_reduced": steps_red,
                  "steps_full": steps_full, "max_abs_difference": rows},
     )
+from . import diagonal_stability  # noqa: E402,F401  (registers diagonal.sgd_stability_boundary)

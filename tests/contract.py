@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvable.sims import deep_linear, deep_linear_bw, diagonal, lsa, lsa_softmax, matrix_sensing, ufm
+from solvable.sims import deep_linear, deep_linear_bw, diagonal, lsa, lsa_softmax, matrix_sensing, quadratic, ufm
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,31 @@ DEEP_LINEAR_BW = ModelSpec(
                 ("covariance", np.array([[1.0, 2.0], [0.0, 1.0]])), ("covariance", -np.eye(3)),
                 ("hidden", ("a",)), ("hidden", (0,)), ("hidden", 3), ("latent", 0), ("latent", 2.5)],
     weighted=False,
+)
+
+def _quadratic_problem(seed: int) -> quadratic.Problem:
+    g = np.random.default_rng(seed).standard_normal((5, 3))
+    return quadratic.Problem.from_gradients(g)
+
+
+QUADRATIC = ModelSpec(
+    name="quadratic",
+    make_problem=_quadratic_problem,
+    random_state=lambda p, rng: (rng.standard_normal((2, p.d)),),
+    model=lambda p: quadratic.model(p, np.ones((2, p.d))),
+    n_samples=lambda p: p.n,
+    simulate=lambda p, **kw: quadratic.simulate(p, np.ones((len(kw.pop("alpha", [0, 0])), p.d)) * 0.5, **kw),
+    runs={
+        "flow": dict(alpha=[0.1, 0.5], t_max=5.0),
+        "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100),
+        "sgd": dict(alpha=[0.1, 0.5], algorithm="sgd", lr=0.05, steps=100, batch_size=2),
+        "sam": dict(alpha=[0.1, 0.5], algorithm="sam", lr=0.05, rho=0.05, steps=100),
+    },
+    divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 50.0], steps=300),
+    problem_cls=quadratic.Problem,
+    problem_kwargs=lambda seed: {"hessians": _quadratic_problem(seed).hessians},
+    bad_fields=[("hessians", np.ones((2, 2))), ("hessians", np.full((1, 2, 2), np.nan)), ("hessians", "h"),
+                ("hessians", np.array([[[1.0, 2.0], [0.0, 1.0]]])), ("hessians", -np.eye(2)[None])],
 )
 
 SCALAR_NETWORK = ModelSpec(
@@ -382,6 +407,6 @@ def _softmax_spec(name: str, parameterisation: str) -> ModelSpec:
 SOFTMAX_W = _softmax_spec("lsa_softmax_W", "W")
 SOFTMAX_KQ = _softmax_spec("lsa_softmax_KQ", "KQ")
 
-SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, DEEP_LINEAR_BW, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP,
+SPECS = [DIAGONAL, DIAGONAL_SHAPED, DEEP_LINEAR, DEEP_LINEAR_BW, QUADRATIC, SCALAR_NETWORK, DEEP_LINEAR_DATA, UFM_MSE, UFM_CE_DEEP,
          MATRIX_SENSING, MATRIX_SENSING_COMPLETION, MATRIX_SENSING_DEEP, LSA_POPULATION, LSA_FULL, LSA_AHN, SOFTMAX_W,
          SOFTMAX_KQ]
