@@ -509,3 +509,4 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         conditions={"every run ended converged or out of time in both coordinates": ok},
         details={"rows": rows, "alpha": alphas},
     )
+from . import ufm_deep  # noqa: E402,F401  (registers ufm.deep_linear_balanced)

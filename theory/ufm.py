@@ -38,7 +38,7 @@ from .convex import ConvexSolution, SolverError, solve
 from ._format import shown
 
 __all__ = ["Geometry", "labels", "mse_optimal_value", "mse_convex_program", "mse_geometry", "dang_roots",
-           "ce_convex_program", "ce_balanced_scale", "simplex_etf"]
+           "ce_convex_program", "ce_balanced_scale", "simplex_etf", "deep_mse_value", "deep_ce_family"]
 
 
 def _counts(n: Any) -> np.ndarray:
@@ -297,3 +297,83 @@ def ce_balanced_scale(K: int, n_per_class: int, lambda_W: float, lambda_H: float
     if beta >= 1.0:
         return 0.0
     return math.log((K - 1) * (a - beta) / beta) / a
+
+
+def _depth_coefficient(lw: float, lh: float, depth: Any) -> tuple[int, float]:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= 50:
+        raise ValueError(f"depth must be an integer in [1, 50]; got {shown(depth)}")
+    M = int(depth)
+    return M, (M + 1) / 2 * (lw**M * lh) ** (1 / (M + 1))
+
+
+def deep_mse_value(n: Any, lambda_W: float, lambda_H: float, depth: int = 1, bias: bool = False) -> float:
+    r"""Global minimum of the MSE UFM with ``depth`` = M linear classifier layers, bias-free or with an
+    unregularised bias.
+
+    For :math:`Z = W_M\cdots W_1H` the least regularisation is
+    :math:`c\sum_i\sigma_i(Z)^{2/(M+1)}`, :math:`c = \tfrac{M+1}{2}(\lambda_W^M\lambda_H)^{1/(M+1)}` (AM-GM
+    over balanced factors; Dang et al. 2023, Sec. 4.2). The loss :math:`\|Y - Z\|_F^2/(2N)` and this
+    regulariser are unitarily invariant, so (von Neumann's trace inequality) the minimiser shares the target's
+    singular vectors and the problem splits into one scalar problem per singular value :math:`\sigma` of the
+    target: :math:`\min_{z\ge0}(\sigma - z)^2/(2N) + cz^{2/(M+1)}` (:func:`_mode_minimiser`). The target is
+    :math:`Y` (singular values :math:`\sqrt{n_k}`) without bias; with an unregularised bias the bias absorbs the
+    samples' mean, and removing it from :math:`Z` lowers every singular value, so the target is the centred
+    :math:`Y(I - \mathbf 1\mathbf 1^\top/N)` (for balanced classes: :math:`\sqrt n` with multiplicity
+    :math:`K - 1`). Derived here from Dang et al.'s reduction; the bias case also by Tirer & Bruna 2022.
+    """
+    n = _counts(n)
+    lw, lh = _lam("lambda_W", lambda_W), _lam("lambda_H", lambda_H)
+    M, c = _depth_coefficient(lw, lh, depth)
+    target = labels(n)
+    N = target.shape[1]
+    if bias:
+        target = target - target.mean(axis=1, keepdims=True)
+    sigmas = np.linalg.svd(target, compute_uv=False)
+    p = 2 / (M + 1)
+    total = 0.0
+    for sigma in sigmas[sigmas > 1e-12 * sigmas[0]]:
+        z = _mode_minimiser(float(sigma), N, c, p)
+        total += (sigma - z) ** 2 / (2 * N) + c * z**p
+    return float(total)
+
+
+def deep_ce_family(K: int, n_per_class: int, lambda_W: float, lambda_H: float, depth: int = 1,
+                   rank: int | None = None) -> tuple[float, float]:
+    r"""The best cross-entropy UFM objective (balanced classes, M = ``depth`` linear classifier layers) over a
+    one-parameter family of logits, and its scale.
+
+    ``rank=None``: the simplex ETF, :math:`z_i = \rho\frac{K}{K-1}(e_{y_i} - \tfrac1K\mathbf 1)` (Zhu et al.
+    2021; Dang et al. 2023's balanced CE geometry): cross-entropy :math:`\log(1 + (K-1)e^{-a\rho})`,
+    :math:`a = K/(K-1)`, and :math:`K - 1` singular values :math:`a\rho\sqrt n`, so the objective is
+    :math:`\log(1 + (K-1)e^{-a\rho}) + c(K-1)(a\rho\sqrt n)^{2/(M+1)}` (at M = 1 :func:`ce_balanced_scale`'s).
+    ``rank=2`` (K even): the classes in pairs, :math:`z_i = \rho(e_{y_i} - e_{\pi(y_i)})` with :math:`\pi`
+    swapping the two classes of a pair: every sample still classified, cross-entropy
+    :math:`\log(1 + e^{-2\rho} + (K-2)e^{-\rho})`, and :math:`K/2` singular values :math:`2\rho\sqrt n`.
+    Each is minimised over :math:`\rho \ge 0` (a fine grid refined by Brent's method: the regulariser is
+    concave for M >= 2). Returns ``(value, rho)``. Derived here.
+    """
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 2:
+        raise ValueError(f"K must be an integer >= 2; got {shown(K)}")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be an integer >= 1; got {shown(n_per_class)}")
+    lw, lh = _lam("lambda_W", lambda_W), _lam("lambda_H", lambda_H)
+    M, c = _depth_coefficient(lw, lh, depth)
+    p, rn = 2 / (M + 1), math.sqrt(n_per_class)
+    if rank is None:
+        a = K / (K - 1)
+
+        def value(r: float) -> float:
+            return math.log1p((K - 1) * math.exp(-a * r)) + c * (K - 1) * (a * r * rn) ** p
+    elif rank == 2 and K % 2 == 0:
+        def value(r: float) -> float:
+            return math.log(1 + math.exp(-2 * r) + (K - 2) * math.exp(-r)) + c * (K // 2) * (2 * r * rn) ** p
+    else:
+        raise ValueError(f"rank must be None (the simplex ETF) or 2 with an even K; got rank={rank!r}, K={K}")
+    grid = np.linspace(0.0, 60.0, 60001)
+    vals = np.array([value(r) for r in grid])
+    i = int(np.argmin(vals))
+    if i == 0:
+        return float(vals[0]), 0.0
+    res = optimize.minimize_scalar(value, bounds=(grid[i - 1], grid[min(i + 1, grid.size - 1)]), method="bounded",
+                                   options={"xatol": 1e-13})
+    return float(res.fun), float(res.x)
