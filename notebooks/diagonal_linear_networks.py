@@ -173,7 +173,8 @@ hess = quadratic.Problem.coherent(12, 4).hessians
 eta = ls.stability_threshold(hess, 1)
 for f in (0.9, 1.1):
     theta0 = np.ones((1000 if FAST else 4000, 9)) / 3.0
-    run = quadratic.simulate(quadratic.Problem(hess), theta0, "sgd", lr=f * eta, steps=20, batch_size=1, seed=0)
+    run = quadratic.simulate(quadratic.Problem(hess), algorithm="sgd", theta0=theta0, lr=f * eta, steps=20,
+                             batch_size=1, seed=0)
     pred = np.trace(ls.second_moment(hess, f * eta, 1, np.outer(theta0[0], theta0[0]), 20)[-1])
     sq = run.observables["norm_sq"][:, -1]
     print(f"step {f} x eta*: mean ||theta_20||^2 = {sq.mean():.3f}, predicted {pred:.3f}")

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from solvable.sims import deep_linear as dlsim
 from solvable.sims import diagonal as dsim
 from solvable.sims import quadratic as qsim
 from solvable.sims.backend import asarray, namespace
@@ -57,7 +58,7 @@ def _quadratic_case(n: int, group: int, batch: int, ratio: float, runs: int, see
     rho, m = _perron(problem.hessians, lr, batch)
     steps = int(np.clip(np.ceil(2 / abs(np.log(rho))), 1, 2000))  # a predicted change of about e^2
     theta0 = _draws(m, runs, np.random.default_rng(seed))
-    traj = qsim.simulate(problem, theta0, "sgd", lr=lr, steps=steps, batch_size=batch, seed=seed,
+    traj = qsim.simulate(problem, algorithm="sgd", theta0=theta0, lr=lr, steps=steps, batch_size=batch, seed=seed,
                          backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
     sq = np.asarray(traj.observables["norm_sq"][:, -1]) / np.asarray(traj.observables["norm_sq"][:, 0]).mean()
     out = _judge(sq, rho**steps)
@@ -98,6 +99,61 @@ def _diagonal_case(batch: int, ratio: float, runs: int, seed: int, ctx: Context,
     return out
 
 
+def _chain(mats: list[np.ndarray], size: int) -> np.ndarray:
+    """mats[-1] ... mats[0] (the identity of ``size`` when empty)."""
+    out = np.eye(size)
+    for w in mats:
+        out = w @ out
+    return out
+
+
+def _deep_linear_case(batch: int, ratio: float, runs: int, seed: int, ctx: Context, n: int = 5, d_in: int = 8,
+                      hidden: tuple[int, ...] = (4,), d_out: int = 2) -> dict:  # one hidden layer: two factors
+    """SGD at an interpolating minimum of a deep linear network on data (n < d_in: a manifold of exact fits),
+    with per-sample Gauss-Newton Hessians J_i^T J_i, J_i = d(W x_i)/d(layers): the block of layer j maps
+    Delta_j to A_j Delta_j (B_j x_i) (A_j, B_j the products above and below)."""
+    rng = np.random.default_rng(seed)
+    X, Y = rng.standard_normal((n, d_in)), rng.standard_normal((n, d_out))
+    problem = dlsim.Problem.from_data(X, Y, hidden)
+    # an exact interpolating minimum: W = Y^T X^+^T plus a random part in X's null space, factored balanced
+    # through the hidden width on a random frame (no flow needed: any point of the manifold of minima is one)
+    pinv = np.linalg.pinv(X)
+    w = Y.T @ pinv.T + 0.5 * rng.standard_normal((d_out, d_in)) @ (np.eye(d_in) - pinv @ X)
+    u, sv, vt = np.linalg.svd(w, full_matrices=False)
+    frame = np.linalg.qr(rng.standard_normal((hidden[0], d_out)))[0]
+    layers = [frame @ (np.sqrt(sv)[:, None] * vt), (u * np.sqrt(sv)) @ frame.T]
+    blocks = []
+    for j in range(problem.depth):
+        above, below = _chain(layers[j + 1:], layers[j].shape[0]), _chain(layers[:j], d_in)
+        inputs = X @ below.T  # (n, h_{j-1}): B_j x_i
+        blocks.append(np.einsum("oa,nb->noab", above, inputs).reshape(n, d_out, -1))
+    jac = np.concatenate(blocks, axis=2)  # (n, d_out, P)
+    hessians = np.einsum("nop,noq->npq", jac, jac)
+    eta_star = ls.stability_threshold(hessians, batch)
+    lr = ratio * eta_star
+    rho, m = _perron(hessians, lr, batch)
+    steps = int(np.clip(np.ceil(2 / abs(np.log(rho))), 1, 2000))
+    theta = np.concatenate([w.ravel() for w in layers])
+    eps = 1e-6 * float(np.linalg.norm(theta))
+    delta0 = eps * _draws(m, runs, np.random.default_rng(seed + 1))
+    starts, offset = [], 0
+    for w in layers:
+        starts.append(w[None] + delta0[:, offset:offset + w.size].reshape((runs,) + w.shape))
+        offset += w.size
+    traj = dlsim.simulate(problem, algorithm="sgd", layers=starts, lr=lr, steps=steps, batch_size=batch, seed=seed,
+                          loss_tol=0.0, grad_tol=0.0, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
+    end = np.concatenate([traj.final[f"layer_{j + 1}"].reshape(runs, -1) for j in range(problem.depth)], axis=1)
+    q = ls.range_basis(hessians.mean(axis=0))
+    sq = np.sum(((end - theta[None, :]) @ q) ** 2, axis=1) / eps**2
+    out = _judge(sq, rho**steps)
+    residual = float(np.abs(X @ _chain(layers, d_in).T - Y).max())
+    out.update(model=f"deep linear network at an interpolating minimum, n = {n}, widths {(d_in,) + hidden + (d_out,)}",
+               batch=batch, ratio=ratio, lr=lr, eta_star=eta_star,
+               gd_edge=2 / float(np.linalg.eigvalsh(hessians.mean(axis=0))[-1]), rho=rho, steps=steps,
+               diverged=int(np.sum(traj.status == "diverged")), residual=residual)
+    return out
+
+
 def _draw(fig, ev: Evidence) -> None:
     d = ev.details
     ax = fig.add_subplot(1, 2, 1)
@@ -115,7 +171,7 @@ def _draw(fig, ev: Evidence) -> None:
     ax2.errorbar(x, [c["empirical"] for c in cases], yerr=[Z * c["standard_error"] for c in cases], fmt=".",
                  color="C3", label=f"SGD, mean over runs (+- {Z:g} s.e.)")
     ax2.axhline(1.0, color="k", lw=0.6)
-    ax2.set_xticks(x, [f"{'Q' if c['model'].startswith('q') else 'D'} B{c['batch']} x{c['ratio']:g}" for c in cases],
+    ax2.set_xticks(x, [f"{c['model'][0].upper()} B{c['batch']} x{c['ratio']:g}" for c in cases],
                    rotation=90, fontsize=5)
     ax2.set_ylabel("E||delta_t||^2 / E||delta_0||^2")
     ax2.set_title("below eta*: decay; above: growth", fontsize=8)
@@ -132,8 +188,8 @@ def _draw(fig, ev: Evidence) -> None:
        statement="Near a minimum SGD's second moment evolves by the linear map T (step, batch size, per-sample "
                  "Hessians): from its Perron direction E||delta_t||^2 = rho^t E||delta_0||^2, decaying below the "
                  "boundary eta*(B) = 1/lambda_max(C_B, A) and growing above it, on Dexter et al.'s synthetic "
-                 "Hessians of tunable coherence and at a diagonal network's interpolating minimum; eta* <= "
-                 "2/lambda_max(H) with equality for full batches.",
+                 "Hessians of tunable coherence and at interpolating minima of a diagonal and of a deep linear "
+                 "network; eta* <= 2/lambda_max(H) with equality for full batches.",
        space=Space((Param("ratio", 0.7, 1.3, doc="step over the predicted boundary eta*(B)"),
                     Param("batch", 1, 4, integer=True, doc="mini-batch size B"),
                     Param("group", 1, 12, integer=True, doc="coherent group of the synthetic Hessians (n = 12)")),
@@ -155,6 +211,7 @@ def sgd_stability_boundary(ctx: Context) -> Evidence:
     for b in batches:
         for r in ratios:
             cases.append(_diagonal_case(b, r, runs, ctx.seed + 2, ctx))
+            cases.append(_deep_linear_case(b, r, runs, ctx.seed + 3, ctx))
     boundary = {}
     for b in (1, 2, 4, 12):
         gs = list(range(1, n + 1))
@@ -164,13 +221,13 @@ def sgd_stability_boundary(ctx: Context) -> Evidence:
     return Evidence(
         predicted=[round(c["predicted"], 4) for c in cases], observed=[round(c["empirical"], 4) for c in cases],
         quantity="E||delta_t||^2 / E||delta_0||^2 after t = 2/|ln rho| steps, per case (quadratic cases, then the "
-                 "diagonal network's; steps at 0.9 and 1.1 x eta*)",
+                 "diagonal and deep linear networks', alternating; steps at 0.9 and 1.1 x eta*)",
         error=worst / Z, tolerance=1.0,
         error_measure=f"worst |mean over runs - rho^t| in standard errors of the mean, over the cases, in units of {Z:g}",
         tolerance_reason=f"Monte Carlo: {runs} independent runs a case, {Z:g} standard errors (a false alarm below "
-                         "1e-3 over the cases); the diagonal network's nonlinearity adds a relative O(1e-6) (its "
-                         "perturbation's size) and its residual at the flow limit an O(residual / 1e-6) drift, both far "
-                         "below the Monte Carlo error",
+                         "1e-3 over the cases); the networks' nonlinearity adds a relative O(1e-6) (the perturbation's "
+                         "size) and their residual at the flow limit an O(residual / 1e-6) drift, both far below the "
+                         "Monte Carlo error",
         conditions={"below eta*, rho < 1 and the runs' second moment decays": all(
                         (c["rho"] < 1) == (c["ratio"] < 1) and (c["empirical"] < 1) == (c["ratio"] < 1) for c in cases),
                     "eta* <= 2 / lambda_max(H) (GD's edge), with equality for a full batch": all(

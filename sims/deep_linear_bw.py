@@ -224,8 +224,8 @@ def model(problem: Problem, alpha: Any = 1e-2, *, tau: float = 0.0, init: str = 
     )
 
 
-def simulate(problem: Problem, alpha: Any = 1e-2, algorithm: Any = "flow", *, tau: float = 0.0, lr: Any = None,
-             steps: int | None = None, t_max: float | None = None, init: str = "random", layers: Any = None,
+def simulate(problem: Problem, alpha: Any = 1e-2, algorithm: Any = "flow", *, lr: Any = None,
+             steps: int | None = None, t_max: float | None = None, tau: float = 0.0, init: str = "random", layers: Any = None,
              coordinates: str | None = None, seed: int = 0, backend: str = "numpy", dtype: str = "float64",
              device: Any = None, **options: Any) -> Trajectory:
     r"""Train a batch of generators on :math:`L_\tau(W) = B^2(\Sigma_0, WW^\top + \tau I)`.

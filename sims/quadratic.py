@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, positive_int, real_array
-from .backend import DTYPES, asarray, check_seed, namespace, xp_of
-from .driver import Model, resolve_coordinates, train
+from ._validate import choice, positive_int, real_array, scale_array
+from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .trajectory import Trajectory
 
-__all__ = ["Problem", "model", "simulate"]
+__all__ = ["Problem", "initial_state", "model", "simulate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,13 +86,21 @@ class Problem:
         return cls(np.einsum("ni,nj->nij", g, g))
 
 
-def model(problem: Problem, theta0: Any, *, backend: str = "numpy", dtype: str = "float64",
-          device: Any = None) -> Model:
-    """The quadratic on ``problem`` from ``theta0`` (``(B, d)``, one run per row) as the driver's Model."""
+def initial_state(problem: Problem, alpha: Any, *, seed: int = 0) -> np.ndarray:
+    """``(B, d)`` starts: one random unit direction (drawn on the host from ``seed``) at each scale ``alpha``."""
+    a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
+    u = init_rng(seed).standard_normal(problem.d)
+    return a[:, None] * (u / np.linalg.norm(u))[None, :]
+
+
+def model(problem: Problem, alpha: Any = 1.0, *, theta0: Any = None, seed: int = 0, backend: str = "numpy",
+          dtype: str = "float64", device: Any = None) -> Model:
+    """The quadratic on ``problem`` as the driver's Model, from ``theta0`` (``(B, d)``, one run per row) or from
+    :func:`initial_state` at scales ``alpha``."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.quadratic.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
-    t0 = real_array("theta0", theta0, 2)
+    t0 = initial_state(problem, alpha, seed=check_seed(seed)) if theta0 is None else real_array("theta0", theta0, 2)
     if t0.shape[1] != problem.d:
         raise ValueError(f"theta0 must have shape (B, d = {problem.d}); got {t0.shape}")
     xp = namespace(backend)
@@ -121,13 +129,15 @@ def model(problem: Problem, theta0: Any, *, backend: str = "numpy", dtype: str =
     )
 
 
-def simulate(problem: Problem, theta0: Any, algorithm: Any = "flow", *, lr: Any = None, steps: int | None = None,
-             t_max: float | None = None, coordinates: str | None = None, seed: int = 0, backend: str = "numpy",
-             dtype: str = "float64", device: Any = None, **options: Any) -> Trajectory:
-    """Train from ``theta0`` (``(B, d)``) by gradient flow (the default), GD, SGD (``batch_size`` samples without
-    replacement per step and run, from a host schedule seeded by ``seed``) or any driver rule (:mod:`sims.driver`).
-    Observables ``loss`` and ``norm_sq`` (:math:`\\|\\theta\\|^2`); ``final`` has ``theta``."""
-    check_seed(seed)
+def simulate(problem: Problem, alpha: Any = 1.0, algorithm: Any = "flow", *, lr: Any = None, steps: int | None = None,
+             t_max: float | None = None, theta0: Any = None, coordinates: str | None = None, seed: int = 0,
+             backend: str = "numpy", dtype: str = "float64", device: Any = None, **options: Any) -> Trajectory:
+    """Train from ``theta0`` (``(B, d)``; or a random unit direction at scales ``alpha``, one run each) by
+    gradient flow (the default), GD, SGD (``batch_size`` samples without replacement per step and run, from a
+    host schedule seeded by ``seed``) or any driver rule (:mod:`sims.driver`). Observables ``loss`` and
+    ``norm_sq`` (:math:`\\|\\theta\\|^2`); ``final`` has ``theta``."""
     resolve_coordinates(coordinates, algorithm, stiff=False, refusal="a quadratic has no reduction to make")
-    m = model(problem, theta0, backend=backend, dtype=dtype, device=device)
+    if theta0 is None:
+        alpha = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
+    m = model(problem, alpha, theta0=theta0, seed=seed, backend=backend, dtype=dtype, device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)

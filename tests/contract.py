@@ -156,9 +156,9 @@ QUADRATIC = ModelSpec(
     name="quadratic",
     make_problem=_quadratic_problem,
     random_state=lambda p, rng: (rng.standard_normal((2, p.d)),),
-    model=lambda p: quadratic.model(p, np.ones((2, p.d))),
+    model=lambda p: quadratic.model(p, [0.5, 1.0]),
     n_samples=lambda p: p.n,
-    simulate=lambda p, **kw: quadratic.simulate(p, np.ones((len(kw.pop("alpha", [0, 0])), p.d)) * 0.5, **kw),
+    simulate=quadratic.simulate,
     runs={
         "flow": dict(alpha=[0.1, 0.5], t_max=5.0),
         "gd": dict(alpha=[0.1, 0.5], algorithm="gd", lr=0.05, steps=100),

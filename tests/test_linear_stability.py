@@ -81,7 +81,7 @@ def test_second_moment_matches_simulated_sgd_exactly_in_expectation():
     p = quadratic.Problem.coherent(6, 2)
     theta0 = np.ones((4000, p.d)) / np.sqrt(p.d)
     lr, batch, steps = 0.3, 2, 6
-    traj = quadratic.simulate(p, theta0, "sgd", lr=lr, steps=steps, batch_size=batch, seed=3)
+    traj = quadratic.simulate(p, algorithm="sgd", theta0=theta0, lr=lr, steps=steps, batch_size=batch, seed=3)
     sq = traj.observables["norm_sq"][:, -1]
     pred = np.trace(ls.second_moment(p.hessians, lr, batch, np.outer(theta0[0], theta0[0]), steps)[-1])
     assert abs(sq.mean() - pred) < 4 * sq.std() / np.sqrt(sq.size)
