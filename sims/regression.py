@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import nonneg_float, positive_float, positive_int, real_array
+from ._validate import nonneg_float, positive_array, positive_float, positive_int, real_array
 from .backend import asarray, check_seed, host_rng, init_rng, namespace
 from .driver import Model, train
 from .trajectory import Trajectory
@@ -83,7 +83,8 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
 # Model collapse in regression (Dohmatob, Feng & Kempe 2024)
 # ---------------------------------------------------------------------------
 def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
-                   n_trials: int = 100, seed: int = 0, ridge: Any = 0.0) -> np.ndarray:
+                   n_trials: int = 100, seed: int = 0, ridge: Any = 0.0, spectrum: Any = None,
+                   w_star: Any = None) -> np.ndarray:
     r"""Monte Carlo of model collapse in least squares and ridge regression (Dohmatob, Feng & Kempe 2024).
 
     Starting from the true :math:`w^* \sim N(0, I_d/d)` (so :math:`E\|w^*\|^2 = 1`),
@@ -96,14 +97,17 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
               = (\hat\Sigma + \lambda I)^{-1} X^\top y / T, \qquad \hat\Sigma = X^\top X/T,
 
     with :math:`\lambda` = ``ridge`` (0: OLS, the paper's Fig. 4 setting; it
-    needs ``T >= d``). Inputs are isotropic Gaussian. Every :math:`\lambda` of
+    needs ``T >= d``). Inputs are isotropic Gaussian, or Gaussian with the diagonal covariance
+    :math:`\Sigma = \operatorname{diag}` (``spectrum``) (their Sec. 5's general covariance, in its eigenbasis);
+    ``w_star`` fixes the teacher (default: drawn per trial as above). Every :math:`\lambda` of
     ``ridge`` is evaluated on the same draws (common random numbers), through
     one eigendecomposition of :math:`\hat\Sigma` per fit.
 
     Returns
     -------
     ndarray
-        Test errors :math:`\|\hat w_{pred}(n) - w^*\|^2`, shape
+        Test errors :math:`\|\hat w_{pred}(n) - w^*\|_\Sigma^2` (the excess risk; :math:`\Sigma = I` by
+        default), shape
         ``(n_trials, n_generations + 1) + np.shape(ridge)`` (host NumPy: the fits
         are small dense LAPACK problems, CPU-only).
     """
@@ -118,25 +122,41 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
     if np.any(lams < 0) or np.any(lams > 1e12):
         raise ValueError(f"ridge must lie in [0, 1e12]; got min {shown(lams.min())}, max {shown(lams.max())}")
     T = positive_int("T", T, d if np.any(lams == 0) else 1, 10**7)
+    scale = None
+    if spectrum is not None:
+        spec = positive_array("spectrum", spectrum, 1)
+        if spec.shape != (d,):
+            raise ValueError(f"spectrum must hold d = {d} positive eigenvalues; got shape {spec.shape}")
+        scale = np.sqrt(spec)
+    fixed = None
+    if w_star is not None:
+        fixed = real_array("w_star", w_star, 1)
+        if fixed.shape != (d,):
+            raise ValueError(f"w_star must have d = {d} entries; got shape {fixed.shape}")
     rng = host_rng(seed)
 
-    def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
+    def inputs(size: int) -> np.ndarray:
         X = rng.standard_normal((size, d))
+        return X if scale is None else X * scale
+
+    def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
+        X = inputs(size)
         return np.linalg.lstsq(X, X @ teacher + noise * rng.standard_normal(size), rcond=None)[0]
 
     flat = lams.reshape(-1)
     out = np.empty((n_trials, n_generations + 1, flat.size))
+    weight = np.ones(d) if scale is None else scale**2
     for trial in range(n_trials):
-        w_star = rng.standard_normal(d) / math.sqrt(d)
+        w_star = rng.standard_normal(d) / math.sqrt(d) if fixed is None else fixed
         generator = w_star
         for n in range(n_generations + 1):
             if n:
                 generator = ols(generator, T0, sigma0)
-            X = rng.standard_normal((T, d))
+            X = inputs(T)
             y = X @ generator + sigma * rng.standard_normal(T)
             s, V = np.linalg.eigh(X.T @ X / T)
             # T >= d when some lambda is 0: s > 0 almost surely
             b = V.T @ (X.T @ y / T)
             pred = (b[:, None] / (s[:, None] + flat[None, :]))
-            out[trial, n] = np.sum((V @ pred - w_star[:, None]) ** 2, axis=0)
+            out[trial, n] = np.sum(weight[:, None] * (V @ pred - w_star[:, None]) ** 2, axis=0)
     return out.reshape((n_trials, n_generations + 1) + lams.shape)

@@ -158,3 +158,38 @@ def test_grokking_from_a_scaled_start_against_the_marchenko_pastur_prediction():
     assert a.meta["eigenvalues"] == b.meta["eigenvalues"]  # the same data
     np.testing.assert_allclose(a.observables["test_loss"][0, 0], 1.0, rtol=0.2)  # ||W*||^2 = 1 per output
     np.testing.assert_allclose(b.observables["test_loss"][0, 0], 2.0, rtol=0.2)  # + sigma0^2
+
+
+def test_general_covariance_reduces_to_the_isotropic_formula():
+    """At Sigma = I the general deterministic equivalent is the Marchenko-Pastur one (a different code path:
+    the resolvent's closed form against the self-consistent kappa)."""
+    d, T, T0 = 40, 90, 120
+    w = np.full(d, 1 / np.sqrt(d))
+    for n, lam in ((0, 0.05), (3, 0.3), (5, 2.0)):
+        general = th.model_collapse_ridge_error_general(n, T, 1.0, T0, 0.5, lam, np.ones(d), w)["error"]
+        assert general == pytest.approx(th.model_collapse_ridge_error(n, d, T, 1.0, T0, 0.5, lam), rel=1e-12)
+
+
+def test_general_covariance_at_lambda_zero_is_ols():
+    d, T, T0, n = 20, 60, 50, 3
+    s = np.arange(1, d + 1) ** -1.5
+    out = th.model_collapse_ridge_error_general(n, T, 0.7, T0, 0.4, 0.0, s, np.ones(d))
+    assert out["bias"] == 0 and out["variance"] == pytest.approx(0.49 * d / (T - d))
+    assert out["synthetic"] == pytest.approx(n * 0.16 * d / (T0 - d - 1))
+    with pytest.raises(ValueError, match="lam = 0 needs T > d"):
+        th.model_collapse_ridge_error_general(n, 10, 0.7, T0, 0.4, 0.0, s, np.ones(d))
+    with pytest.raises(ValueError, match="spectrum"):
+        th.model_collapse_ridge_error_general(n, T, 0.7, T0, 0.4, 0.1, -s, np.ones(d))
+
+
+def test_power_law_monte_carlo_matches_the_equivalent():
+    d, T = 20, 80
+    s = np.arange(1, d + 1) ** -1.5
+    w = np.arange(1, d + 1) ** -0.5
+    errs = sim.model_collapse(d, T, 0.3, 4 * d, 0.3, 2, n_trials=600, seed=4, ridge=1e-2, spectrum=s, w_star=w)
+    for n in (0, 2):
+        pred = th.model_collapse_ridge_error_general(n, T, 0.3, 4 * d, 0.3, 1e-2, s, w)["error"]
+        e = errs[:, n]
+        assert abs(e.mean() - pred) < 4 * e.std() / np.sqrt(e.size) + 2 * pred / T
+    with pytest.raises(ValueError, match="spectrum"):
+        sim.model_collapse(d, T, 0.3, 4 * d, 0.3, 1, spectrum=np.ones(3))

@@ -32,6 +32,7 @@ __all__ = [
     "grokking_time",
     "grokking_time_asymptote",
     "model_collapse_error",
+    "model_collapse_ridge_error_general",
     "MPTraces",
     "mp_resolvent",
     "model_collapse_ridge_error",
@@ -512,3 +513,70 @@ def model_collapse_optimal_ridge(n_generations: int, d: int, T: int, sigma: floa
         raise ValueError("no interior optimum in lam in [1e-12, 1e12] for these parameters")
     i = int(np.argmax(signs))
     return math.exp(optimize.brentq(deriv, grid[i - 1], grid[i], xtol=1e-14, rtol=4 * np.finfo(float).eps))
+
+
+def model_collapse_ridge_error_general(n_generations: int, T: int, sigma: float, T0: int, sigma0: float, lam: float,
+                                       spectrum: Any, w_star: Any) -> dict[str, float]:
+    r"""Test error :math:`E\|\hat w - w^*\|_\Sigma^2` of ridge trained on the n-th self-trained generator's data,
+    for a general covariance: Dohmatob, Feng & Kempe 2024's Sec. 5 setting (power-law spectra and source
+    conditions), here for any diagonal :math:`\Sigma = \operatorname{diag}(s)` and teacher :math:`w^*`.
+
+    Generators as in :func:`model_collapse_error`: :math:`\hat w_n = w^* + e`, :math:`e` independent of the
+    downstream data with covariance :math:`c_0\Sigma^{-1}`, :math:`c_0 = n\sigma_0^2/(T_0 - d - 1)` (exact,
+    inverse-Wishart mean of :math:`(X^\top X)^{-1}` for rows :math:`N(0, \Sigma)`). With
+    :math:`A = (\hat\Sigma + \lambda)^{-1}\hat\Sigma` (derived here),
+
+    .. math::
+        E\|\hat w - w^*\|_\Sigma^2 = \underbrace{E\|(I - A)w^*\|_\Sigma^2}_{\text{bias}}
+        + \underbrace{\tfrac{\sigma^2}{T}E\operatorname{tr}\Sigma(\hat\Sigma+\lambda)^{-2}\hat\Sigma}_{\text{variance}}
+        + \underbrace{c_0\,E\operatorname{tr}(A^\top\Sigma A\Sigma^{-1})}_{\text{synthetic data}},
+
+    evaluated by the standard deterministic equivalents of ridge regression (Bach 2023, "High-dimensional
+    analysis of double descent for linear regression with random projections", Sec. 3; Hastie et al. 2022):
+    :math:`\kappa` solves :math:`\lambda = \kappa(1 - \mathrm{df}_1/T)`, :math:`\mathrm{df}_k =
+    \operatorname{tr}\Sigma^k(\Sigma+\kappa)^{-k}`, :math:`\lambda(\hat\Sigma+\lambda)^{-1} \approx
+    \kappa(\Sigma+\kappa)^{-1}` and :math:`\lambda^2 E(\hat\Sigma+\lambda)^{-1}\Sigma(\hat\Sigma+\lambda)^{-1}
+    \approx \kappa^2\Sigma(\Sigma+\kappa)^{-2}/(1 - \mathrm{df}_2/T)`:
+
+    * bias :math:`= \kappa^2\sum_i s_i w_i^2/(s_i+\kappa)^2\,/\,(1 - \mathrm{df}_2/T)`;
+    * variance :math:`= \sigma^2\mathrm{df}_2/(T - \mathrm{df}_2)`;
+    * synthetic data :math:`= c_0\big[d - 2\kappa\sum_i (s_i+\kappa)^{-1}
+      + \kappa^2\sum_i (s_i+\kappa)^{-2}/(1 - \mathrm{df}_2/T)\big]` (from :math:`A = I - \lambda(\hat\Sigma +
+      \lambda)^{-1}`).
+
+    At :math:`\Sigma = I` this is :func:`model_collapse_ridge_error` with :math:`\|w^*\|^2` in place of its
+    isotropic average. Returns the three terms and their sum, ``"error"``, and :math:`\kappa`.
+    """
+    s = np.asarray(spectrum, dtype=float)
+    w = np.asarray(w_star, dtype=float)
+    if s.ndim != 1 or s.size < 1 or np.any(~np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("spectrum must be a 1-D array of positive eigenvalues")
+    if w.shape != s.shape or np.any(~np.isfinite(w)):
+        raise ValueError(f"w_star must be finite with the spectrum's shape {s.shape}; got {w.shape}")
+    d = s.size
+    _collapse_args(n_generations, d, T, T0, sigma, sigma0)
+    lam = float(lam)
+    if not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be finite and >= 0; got {lam}")
+    if lam == 0 and T <= d:
+        raise ValueError(f"lam = 0 needs T > d = {d}; got T = {T}")
+
+    def gap(kappa: float) -> float:
+        return kappa * (1 - np.sum(s / (s + kappa)) / T) - lam
+
+    kappa = 0.0
+    if lam > 0:
+        # gap(0) = -lam < 0; its slope 1 - df2/T is negative only while df2 > T (small kappa, d > T), then
+        # positive for good: one root
+        hi = lam
+        while gap(hi) < 0:
+            hi *= 2
+        kappa = optimize.brentq(gap, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    df2 = float(np.sum(s**2 / (s + kappa) ** 2))
+    inflate = 1 / (1 - df2 / T)
+    bias = kappa**2 * float(np.sum(s * w**2 / (s + kappa) ** 2)) * inflate
+    variance = sigma**2 * df2 / (T - df2)
+    c0 = n_generations * sigma0**2 / (T0 - d - 1)
+    synthetic = c0 * (d - 2 * kappa * float(np.sum(1 / (s + kappa))) + kappa**2 * float(np.sum(1 / (s + kappa) ** 2)) * inflate)
+    return {"bias": bias, "variance": variance, "synthetic": synthetic, "error": bias + variance + synthetic,
+            "kappa": kappa}
