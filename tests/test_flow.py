@@ -250,6 +250,21 @@ def test_sam_matches_its_formula():
         np.testing.assert_allclose(res.final[0][0], x, rtol=1e-13)
 
 
+def test_finite_difference_gr_at_eps_lambda_is_unnormalised_sam():
+    """Karakida et al. 2023's finite-difference GR with eps = lambda steps along
+    g + (lambda/eps)(grad L(theta + eps g) - g) = grad L(theta + lambda g): unnormalised SAM with rho = lambda
+    (equal up to the round-off of the cancelling g), on a diagonal network where the gradient is not linear."""
+    from solvable.sims import diagonal
+
+    problem = diagonal.Problem.random(8, 16, 2, seed=3)
+    lam = 0.05
+    gr = diagonal.simulate(problem, 0.3, "gr", lr=0.05, lam=lam, gr_eps=lam, steps=3000, loss_tol=0.0)
+    sam = diagonal.simulate(problem, 0.3, "sam", lr=0.05, rho=lam, sam_normalized=False, steps=3000, loss_tol=0.0)
+    np.testing.assert_allclose(gr.final["w"], sam.final["w"], rtol=1e-9, atol=1e-12)
+    other = diagonal.simulate(problem, 0.3, "gr", lr=0.05, lam=lam, gr_eps=1e-6, steps=3000, loss_tol=0.0)
+    assert np.abs(other.final["w"] - sam.final["w"]).max() > 1e-6  # exact GR is not SAM: the test resolves it
+
+
 def test_preconditioned_identity_is_gd_and_schedule_applies():
     xp = namespace("numpy")
     a = np.array([[1.0, 3.0]])
