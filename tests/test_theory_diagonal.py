@@ -191,3 +191,23 @@ def test_azulay_parameterisation_and_potential():
             np.testing.assert_allclose([z[0], z[6]], [u0[b], v0[b]], rtol=1e-12)
     with pytest.raises(ValueError, match="shape"):
         th.azulay_init(a, 1.0)
+
+
+def test_effective_alpha_from_the_iterates_of_gd():
+    """GD's u v is multiplied by 1 - 4 lr^2 g^2 at every step: the product over the recorded iterates is the
+    measured alpha_inf to round-off, and Even et al.'s leading order lies within its bound."""
+    from solvable.sims import diagonal as sim
+
+    problem = sim.Problem.random(6, 12, 2, seed=1)
+    steps, lr, alpha = 3000, 0.1, 0.2
+    traj = sim.simulate(problem, alpha, "gd", lr=lr, steps=steps, record_w=True, t_eval=np.arange(steps + 1))
+    k = int(traj.stop_step[0])
+    pred = th.effective_alpha_from_run(problem.X, problem.y, traj.observables["w"][0][:k], lr)
+    measured = np.log(th.effective_alpha(traj.final["u"][0], traj.final["v"][0]) / alpha)
+    np.testing.assert_allclose(measured, pred["log_ratio"], atol=1e-12)
+    assert np.all(np.abs(pred["leading"] - pred["log_ratio"]) <= pred["leading_bound"])
+    assert np.max(np.abs(pred["leading"] - pred["log_ratio"])) > 0  # the bound is not vacuous here
+    with pytest.raises(ValueError, match="batch_size"):
+        th.effective_alpha_from_run(problem.X, problem.y, traj.observables["w"][0][:k], lr, batch_size=2)
+    with pytest.raises(ValueError, match="too large"):
+        th.effective_alpha_from_run(problem.X, problem.y, traj.observables["w"][0][:k], 1e3)

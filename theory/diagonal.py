@@ -25,7 +25,7 @@ from ._format import shown
 
 __all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction",
            "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "azulay_init", "azulay_k", "azulay_q",
-           "azulay_to_library", "effective_alpha", "discrete_bias_bound",
+           "azulay_to_library", "effective_alpha", "effective_alpha_from_run", "discrete_bias_bound",
            "hessian_trace", "hessian_top", "stability_bounds"]
 
 
@@ -620,3 +620,44 @@ def stability_bounds(lr: Any) -> dict[str, np.ndarray]:
     if np.any(eta <= 0):
         raise ValueError("lr must be > 0")
     return {"gd_top": 2.0 / eta, "sgd_trace": 2.0 / eta}
+
+
+def effective_alpha_from_run(X: Any, y: Any, ws: Any, lr: float, batch_size: int | None = None) -> dict[str, np.ndarray]:
+    r"""The effective scale of a GD or SGD run predicted from its iterates: :math:`\ln(\alpha_\infty/\alpha)` per
+    coordinate.
+
+    A step with gradient :math:`g_k` in :math:`w` multiplies :math:`uv` by :math:`1 - 4\eta^2g_k^2`
+    (:func:`effective_alpha`), so for GD, with :math:`g_k = X^\top(Xw_k - y)/n` read off the iterates ``ws``
+    (``(steps, d)``, :math:`w_0, w_1, \dots` up to the last step taken),
+    :math:`\ln(\alpha_\infty/\alpha) = \tfrac12\sum_k\ln(1 - 4\eta^2g_k^2)` exactly; its leading order
+    :math:`-2\eta^2\sum_k g_k^2` is the form of Even, Pesme, Gunasekar & Flammarion 2023 (Sec. 3, in this
+    library's parameterisation), within :math:`\tfrac14\sum_k x_k^2/(1 - x_k)`, :math:`x_k = 4\eta^2g_k^2`
+    (from :math:`|\ln(1 - x) + x| \le x^2/(2(1 - x))`).
+
+    For SGD with one sample per step (``batch_size=1``, Pesme, Pillaud-Vivien & Flammarion 2021's setting) the
+    sample's gradient is :math:`r_{k,i}x_i`; the realised sum differs from
+    :math:`\tfrac12\sum_k E_i\ln(1 - 4\eta^2 r_{k,i}^2x_i^2)` (the iterate-wise average over the sample drawn)
+    by a martingale, whose variance :math:`\tfrac14\sum_k\operatorname{Var}_i\ln(\cdot)` is returned: the
+    prediction holds to a few of its standard deviations (derived here). Returns ``"log_ratio"``,
+    ``"leading"`` (GD), ``"leading_bound"`` (GD) and ``"variance"`` (SGD).
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    W = np.asarray(ws, dtype=float)
+    if W.ndim != 2 or W.shape[1] != X.shape[1]:
+        raise ValueError(f"ws must be (steps, d = {X.shape[1]}); got {W.shape}")
+    lr = float(lr)
+    n = X.shape[0]
+    R = W @ X.T - y  # (steps, n)
+    if batch_size is None:
+        x = 4 * lr**2 * (R @ X / n) ** 2
+        if np.any(x >= 1):
+            raise ValueError("a factor 1 - 4 lr^2 g^2 is <= 0: the step was too large for this description")
+        return {"log_ratio": 0.5 * np.sum(np.log1p(-x), axis=0), "leading": -0.5 * np.sum(x, axis=0),
+                "leading_bound": 0.25 * np.sum(x**2 / (1 - x), axis=0)}
+    if batch_size != 1:
+        raise ValueError(f"batch_size must be None (GD) or 1; got {batch_size!r}")
+    x = 4 * lr**2 * (R[:, :, None] * X[None, :, :]) ** 2  # (steps, n, d)
+    if np.any(x >= 1):
+        raise ValueError("a factor 1 - 4 lr^2 g^2 is <= 0: the step was too large for this description")
+    logs = 0.5 * np.log1p(-x)
+    return {"log_ratio": logs.mean(axis=1).sum(axis=0), "variance": logs.var(axis=1).sum(axis=0)}
