@@ -171,10 +171,11 @@ def _draw(fig, ev: Evidence) -> None:
     ax2.errorbar(x, [c["empirical"] for c in cases], yerr=[Z * c["standard_error"] for c in cases], fmt=".",
                  color="C3", label=f"SGD, mean over runs (+- {Z:g} s.e.)")
     ax2.axhline(1.0, color="k", lw=0.6)
-    ax2.set_xticks(x, [f"{c['model'][0].upper()} B{c['batch']} x{c['ratio']:g}" for c in cases],
+    tag = {"quadratic": "Q", "diagonal": "D", "deep": "L"}
+    ax2.set_xticks(x, [f"{tag[c['model'].split()[0]]} B{c['batch']} x{c['ratio']:g}" for c in cases],
                    rotation=90, fontsize=5)
     ax2.set_ylabel("E||delta_t||^2 / E||delta_0||^2")
-    ax2.set_title("below eta*: decay; above: growth", fontsize=8)
+    ax2.set_title("below eta*: decay; above: growth (Q quadratic, D diagonal, L deep linear)", fontsize=7)
     ax2.legend(fontsize=6)
 
 
