@@ -797,9 +797,9 @@ def _draw_power_law(fig, ev: Evidence) -> None:
 
 
 @claim(id="deep_linear.model_collapse_power_law", kind="simulation", backends="numpy", figure=_draw_power_law,
-       formula=r"E = rac{\kappa^2\sum_i s_iw_i^2/(s_i+\kappa)^2}{1 - \mathrm{df}_2/T} + rac{\sigma^2\mathrm{df}_2}"
-               r"{T - \mathrm{df}_2} + rac{n\sigma_0^2}{T_0 - d - 1}\Big[d - 2\kappa\sum_irac{1}{s_i+\kappa} + "
-               r"rac{\kappa^2\sum_i (s_i+\kappa)^{-2}}{1 - \mathrm{df}_2/T}\Big]",
+       formula=r"E = \frac{\kappa^2\sum_i s_iw_i^2/(s_i+\kappa)^2}{1 - \mathrm{df}_2/T} + \frac{\sigma^2\mathrm{df}_2}"
+               r"{T - \mathrm{df}_2} + \frac{n\sigma_0^2}{T_0 - d - 1}\Big[d - 2\kappa\sum_i\frac{1}{s_i+\kappa} + "
+               r"\frac{\kappa^2\sum_i (s_i+\kappa)^{-2}}{1 - \mathrm{df}_2/T}\Big]",
        source=f"{DOHMATOB}, Sec. 5 (general covariance, power-law spectrum and source condition); the deterministic "
               "equivalent derived here (theory.deep_linear.model_collapse_ridge_error_general)",
        statement="With a power-law covariance s_i = i^-beta and source w_i^2 ~ i^-delta, ridge trained on the n-th "

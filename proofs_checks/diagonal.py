@@ -540,8 +540,8 @@ def _draw_shape_error(fig, ev: Evidence) -> None:
 
 
 @claim(id="diagonal.shape_population_error", kind="simulation", figure=_draw_shape_error,
-       formula=r"\|w_\infty(lpha, s) - w^*\|^2 = \|rg\min_{Xw=y}	extstyle\sum_i q_k(w_i) - w^*\|^2,\quad "
-               r"k = rac{4lpha(1 + s^2)}{1 - s^2}",
+       formula=r"\|w_\infty(\alpha, s) - w^*\|^2 = \|\arg\min_{Xw=y}\textstyle\sum_i q_k(w_i) - w^*\|^2,\quad "
+               r"k = \frac{4\alpha(1 + s^2)}{1 - s^2}",
        precision=(1e-10, "the shaped flows (rtol 1e-10)"),
        source="Azulay et al. 2021, On the Implicit Bias of Initialization Shape, Sec. 4, Theorem 4.1 and its population "
               "error against (alpha, s)",
