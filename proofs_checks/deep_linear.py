@@ -812,9 +812,8 @@ def _draw_power_law(fig, ev: Evidence) -> None:
 def model_collapse_power_law(ctx: Context) -> Evidence:
     p = _power_law_setup(ctx)
     trials = 600 if ctx.quick else 2000
-    shown, observed, se, predicted, ratios, floors = (0, p["generations"]), [], [], [], [], []
-    for n in shown:
-        observed.append([]), se.append([]), predicted.append([])
+    shown = (0, p["generations"])
+    observed, se, predicted, ratios = [[], []], [[], []], [[], []], []
     for T in p["T"]:
         errs = sim.model_collapse(p["d"], T, p["sigma"], p["T0"], p["sigma0"], p["generations"], n_trials=trials,
                                   seed=ctx.seed, ridge=p["lam"], spectrum=p["spectrum"], w_star=p["w"])

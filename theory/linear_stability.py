@@ -82,20 +82,24 @@ def _sym_basis(r: int) -> np.ndarray:
     return np.array(cols).T
 
 
-def _pencil(hessians, batch_size: int, replacement: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(A, C, Q): the operators on the symmetric matrices over the range Q of the mean Hessian."""
-    h = _hessians(hessians)
-    n = h.shape[0]
-    c = batch_coefficient(n, batch_size, replacement)
-    q = range_basis(h.mean(axis=0))
-    hr = np.einsum("ia,nij,jb->nab", q, h, q)
-    hm = hr.mean(axis=0)
-    r = hm.shape[0]
+def _operators(h: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """(A, C) acting on row-major flattened matrices: A(M) = HM + MH, C(M) = c mean(H_i M H_i) + (1 - c) HMH."""
+    n, r = h.shape[0], h.shape[1]
+    hm = h.mean(axis=0)
     eye = np.eye(r)
     # vec(X M Y) = (X kron Y^T) vec(M) for row-major vec; all matrices here are symmetric
     a_op = np.kron(hm, eye) + np.kron(eye, hm)
-    c_op = c * np.einsum("nab,ncd->acbd", hr, hr).reshape(r * r, r * r) / n + (1 - c) * np.kron(hm, hm)
-    s = _sym_basis(r)
+    c_op = c * np.einsum("nab,ncd->acbd", h, h).reshape(r * r, r * r) / n + (1 - c) * np.kron(hm, hm)
+    return a_op, c_op
+
+
+def _pencil(hessians, batch_size: int, replacement: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A, C, Q): the operators on the symmetric matrices over the range Q of the mean Hessian."""
+    h = _hessians(hessians)
+    q = range_basis(h.mean(axis=0))
+    hr = np.einsum("ia,nij,jb->nab", q, h, q)
+    a_op, c_op = _operators(hr, batch_coefficient(h.shape[0], batch_size, replacement))
+    s = _sym_basis(q.shape[1])
     return s.T @ a_op @ s, s.T @ c_op @ s, q
 
 
@@ -103,13 +107,8 @@ def second_moment_operator(hessians, lr: float, batch_size: int, replacement: bo
     r"""The matrix of :math:`\mathcal T` acting on row-major flattened :math:`d\times d` matrices (all of
     :math:`\mathbb R^d`, null space included), for :func:`second_moment`."""
     h = _hessians(hessians)
-    n, d = h.shape[0], h.shape[1]
-    c = batch_coefficient(n, batch_size, replacement)
-    hm = h.mean(axis=0)
-    eye = np.eye(d)
-    a_op = np.kron(hm, eye) + np.kron(eye, hm)
-    c_op = c * np.einsum("nab,ncd->acbd", h, h).reshape(d * d, d * d) / n + (1 - c) * np.kron(hm, hm)
-    return np.eye(d * d) - lr * a_op + lr**2 * c_op
+    a_op, c_op = _operators(h, batch_coefficient(h.shape[0], batch_size, replacement))
+    return np.eye(a_op.shape[0]) - lr * a_op + lr**2 * c_op
 
 
 def second_moment(hessians, lr: float, batch_size: int, m0: np.ndarray, steps: int,
