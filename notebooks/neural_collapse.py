@@ -97,3 +97,31 @@ for r in (1, 4, 16):
     cos.append(g[2, 3] / np.sqrt(g[2, 2] * g[3, 3]))
 print("minority cosine for ratios 1, 4, 16:", np.round(cos, 4))
 assert cos[0] < cos[1] < cos[2]
+
+# %% [markdown]
+# ## 5. Features that cannot move far: near collapse (Tirer, Huang & Niles-Weed 2023)
+#
+# Pull the features toward given ones, $\frac{\lambda_H}{2}\|H - H_0\|^2$, instead of toward zero. At any
+# critical point the within-class part is exactly $HP = \lambda_H(W^\top W/N + \lambda_H I)^{-1}H_0P$: shrunk
+# along the directions the classifier sees, untouched elsewhere. If $H_0$ is nearly collapsed (class means
+# $a\,q_k$ plus noise of size $\varepsilon$), the shrink factor $c$ and the new means $t\,q_k$ come from a
+# two-variable problem, and NC1 drops by $(ca/t)^2$ up to $O(\varepsilon^2)$
+# (`theory.ufm_perturbation`, derived here; claim `ufm.near_collapse`).
+
+# %%
+from solvable.theory import ufm_perturbation as tp
+
+K, n_per, d, a = 3, 8, 6, 1.0
+rng = np.random.default_rng(0)
+Q = np.linalg.qr(rng.standard_normal((d, K)))[0]
+E = 0.02 * tp.within_class(rng.standard_normal((d, K * n_per)), (n_per,) * K)
+H0 = np.repeat(a * Q, n_per, axis=1) + E
+for lw, lh in ((1e-2, 1e-2), (3e-2, 1e-2), (1e-2, 3e-2)):
+    pred = tp.near_collapse(K, n_per, lw, lh, a)
+    problem = ufm.Problem(n=(n_per,) * K, d=d, loss="mse", lambda_W=lw, lambda_H=lh, anchor=H0)
+    run = ufm.simulate(problem, alpha=[0.1], t_max=1e5, rtol=1e-10, grad_tol=1e-10)
+    nc1_h0 = float(ufm.metrics(problem, (np.zeros((1, K, d)), H0[None]))["nc1"][0])
+    ratio = float(run.observables["nc1"][0, -1]) / nc1_h0
+    print(f"lambda_W = {lw:g}, lambda_H = {lh:g}: NC1 ratio {ratio:.5f}, predicted (c a/t)^2 = {pred.nc1_ratio:.5f}")
+    assert abs(ratio - pred.nc1_ratio) < 0.05 * pred.nc1_ratio  # O(eps^2) at eps = 0.02
+print("d ln ratio / d ln lambda_W, d ln lambda_H:", np.round(tp.near_collapse_elasticities(K, n_per, 1e-2, 1e-2, a), 3))

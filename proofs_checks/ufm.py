@@ -510,3 +510,4 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         details={"rows": rows, "alpha": alphas},
     )
 from . import ufm_deep  # noqa: E402,F401  (registers ufm.deep_linear_balanced)
+from . import ufm_perturbation  # noqa: E402,F401  (registers ufm.near_collapse)
