@@ -44,10 +44,10 @@ from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, 
 from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .matmul import product, transpose
 from .ufm_reduced import collapsed_model, collapsed_refusal
-from .ufm_scl import scl_features, scl_loss_grad, simulate_scl
+from .ufm_scl import batch_masks, scl_features, scl_loss_grad, simulate_scl
 from .trajectory import Trajectory
 
-__all__ = ["INITS", "LOSSES", "Problem", "initial_state", "loss_grad", "metrics", "model", "scl_features",
+__all__ = ["INITS", "LOSSES", "Problem", "batch_masks", "initial_state", "loss_grad", "metrics", "model", "scl_features",
            "scl_loss_grad", "simulate", "simulate_scl", "sweep_collapse"]
 
 LOSSES = ("mse", "ce")

@@ -15,7 +15,7 @@ from .trajectory import Trajectory
 if TYPE_CHECKING:  # the problem class lives with the UFM (imported lazily: ufm re-exports this module)
     from .ufm import Problem
 
-__all__ = ["scl_features", "scl_loss_grad", "simulate_scl"]
+__all__ = ["batch_masks", "scl_features", "scl_loss_grad", "simulate_scl"]
 
 
 def scl_features(U: Any, relu: bool) -> Any:
@@ -26,15 +26,45 @@ def scl_features(U: Any, relu: bool) -> Any:
     return R / xp.where(norms > 0, norms, 1.0)
 
 
-def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, weights: Any = None) -> tuple[Any, tuple[Any]]:
-    r"""Supervised contrastive loss of unit-norm features and its hand-written gradient.
+def batch_masks(problem: Problem, batches: Any = None) -> np.ndarray:
+    """The mini-batches as a host ``(n_batches, N)`` boolean membership array (None: one batch of every sample).
 
-    With :math:`s_{ik} = h_i^\top h_k/\tau`, :math:`p_{ik}` the softmax of
-    :math:`s_{i\cdot}` over :math:`k \ne i` and :math:`q_{ik}` uniform over the
-    other samples of :math:`i`'s class,
-    :math:`L = \frac1N\sum_i \sum_{k\ne i} q_{ik}(\operatorname{lse}_{k\ne i}(s_{i\cdot}) - s_{ik})`
-    (Khosla et al. 2020; the UFM of Kini et al. 2024). With :math:`A = P - Q`,
-    :math:`\partial L/\partial h_i = \frac{1}{N\tau}\sum_k (A_{ik} + A_{ki})h_k`; then
+    ``batches`` is a sequence of index sequences into the samples, which are ordered by class; a batch needs
+    two distinct samples, and an index may appear once per batch.
+    """
+    N = problem.N
+    if batches is None:
+        return np.ones((1, N), dtype=bool)
+    if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+        raise TypeError("batches must be a sequence of index sequences")
+    rows = []
+    for j, batch in enumerate(batches):
+        idx = np.asarray(batch)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise ValueError(f"batches[{j}] must be a 1-D sequence of integer sample indices; got {batch!r}")
+        if idx.size < 2 or idx.min() < 0 or idx.max() >= N or np.unique(idx).size != idx.size:
+            raise ValueError(f"batches[{j}] must hold at least two distinct indices in [0, {N - 1}]; got {idx.tolist()}")
+        row = np.zeros(N, dtype=bool)
+        row[idx] = True
+        rows.append(row)
+    if not rows:
+        raise ValueError("batches must hold at least one batch")
+    return np.stack(rows)
+
+
+def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, weights: Any = None,
+                  masks: Any = None) -> tuple[Any, tuple[Any]]:
+    r"""Supervised contrastive loss of unit-norm features, mean over fixed mini-batches, and its hand-written gradient.
+
+    In batch :math:`b` (membership ``masks[b]``, :func:`batch_masks`; default one batch of all samples), with
+    :math:`s_{ik} = h_i^\top h_k/\tau`, :math:`p^b_{ik}` the softmax of :math:`s_{i\cdot}` over the batch's
+    other samples and :math:`q^b_{ik}` uniform over the batch's other samples of :math:`i`'s class,
+    :math:`L_b = \frac{1}{|b|}\sum_{i \in b}\sum_{k} q^b_{ik}(\operatorname{lse}^b_i(s_{i\cdot}) - s_{ik})`
+    (Khosla et al. 2020; the UFM of Kini et al. 2024): an anchor without a positive in the batch adds
+    nothing (its row of :math:`q^b` is zero) and counts only as a negative of the others;
+    :math:`L = \frac{1}{n_b}\sum_b L_b` (one batch: the mean over all samples). With
+    :math:`A = \sum_b \frac{1}{n_b|b|}(\operatorname{diag}(q^b\mathbf 1)p^b - q^b)`,
+    :math:`\partial L/\partial h_i = \frac{1}{\tau}\sum_k (A_{ik} + A_{ki})h_k`; then
     :math:`\partial L/\partial r = (I - hh^\top)\,\partial L/\partial h/\|r\|` through the
     normalisation and :math:`\partial L/\partial u = \mathbb 1[u > 0]\,\partial L/\partial r` through ReLU.
     The state is ``(U,)`` with ``U`` of shape (B, d, N).
@@ -42,25 +72,32 @@ def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, 
     xp = xp_of(state[0])
     (U,) = state
     N = problem.N
+    member = batch_masks(problem) if masks is None else np.asarray(masks, dtype=bool)
+    nb = member.shape[0]
     R = xp.where(U > 0, U, 0.0) if problem.relu else U
     rn = xp.sqrt(xp.sum(R * R, axis=1, keepdims=True))
     rn = xp.where(rn > 0, rn, 1.0)
     H = R / rn
-    S = xp.matmul(transpose(H), H) / temperature  # (B, N, N)
-    eye = host_to(np.eye(N), U, xp.bool)
-    S_off = xp.where(eye, -xp.inf, S)
-    smax = xp.max(S_off, axis=2, keepdims=True)
-    ez = xp.where(eye, 0.0, xp.exp(S_off - smax))
-    tot = xp.sum(ez, axis=2, keepdims=True)
+    S = xp.expand_dims(xp.matmul(transpose(H), H) / temperature, axis=1)  # (B, 1, N, N)
+    pairs_h = member[:, :, None] & member[:, None, :] & ~np.eye(N, dtype=bool)[None]  # (nb, N, N)
+    has = pairs_h.any(axis=2, keepdims=True)
+    pairs = host_to(pairs_h, U, xp.bool)
+    S_off = xp.where(pairs, S, -xp.inf)
+    smax = xp.where(host_to(has, U, xp.bool), xp.max(S_off, axis=3, keepdims=True), 0.0)
+    ez = xp.where(pairs, xp.exp(S_off - smax), 0.0)
+    tot = xp.sum(ez, axis=3, keepdims=True)
+    tot = xp.where(tot > 0, tot, 1.0)
     P = ez / tot
     lse = smax + xp.log(tot)
     labels = np.repeat(np.arange(problem.K), problem.n)
-    same = (labels[:, None] == labels[None, :]) & ~np.eye(N, dtype=bool)
-    Q = same / np.maximum(same.sum(axis=1, keepdims=True), 1)
-    Qd = host_to(Q, U)
-    loss = xp.sum(xp.sum(Qd * (lse - xp.where(eye, 0.0, S)), axis=2), axis=1) / N
-    A = P - Qd
-    gH = xp.matmul(H, A + transpose(A)) / (N * temperature)
+    same = (labels[:, None] == labels[None, :])[None] & pairs_h
+    weight = 1.0 / (nb * member.sum(axis=1))[:, None, None]  # 1 / (n_b |b|)
+    Q_h = same / np.maximum(same.sum(axis=2, keepdims=True), 1)
+    Q = host_to(Q_h * weight, U)
+    qsum = host_to(Q_h.sum(axis=2, keepdims=True) * weight, U)
+    loss = xp.sum(Q * (lse - xp.where(pairs, S, 0.0)), axis=(1, 2, 3))
+    A = xp.sum(qsum * P - Q, axis=1)  # (B, N, N)
+    gH = xp.matmul(H, A + transpose(A)) / temperature
     radial = xp.sum(gH * H, axis=1, keepdims=True)
     gR = (gH - radial * H) / rn
     gU = xp.where(U > 0, gR, 0.0) if problem.relu else gR
@@ -68,12 +105,14 @@ def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, 
 
 
 def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t_max: float = 2e3, *,
-                 t_eval: Any = None, rtol: float = 1e-9, grad_tol: float = 1e-9, seed: int = 0,
+                 batches: Any = None, t_eval: Any = None, rtol: float = 1e-9, grad_tol: float = 1e-9, seed: int = 0,
                  backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Trajectory:
     """Gradient flow of the supervised contrastive loss on free unit-norm features (ReLU when ``problem.relu``).
 
     Features start at ``alpha`` times a seeded Gaussian draw (made positive with ReLU so that no sample
-    starts dead); ``final["H"]`` holds the normalised features.
+    starts dead); ``final["H"]`` holds the normalised features. ``batches``: fixed mini-batches (index
+    sequences into the class-ordered samples), the objective then the mean of the batches' losses
+    (:func:`scl_loss_grad`); None is one batch of every sample.
     """
     from .ufm import Problem
 
@@ -84,16 +123,20 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
     dtype = choice("dtype", dtype, DTYPES)
     xp = namespace(backend)
     a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
+    masks = batch_masks(problem, batches)
+    if a.size * masks.shape[0] * problem.N**2 > 10**8:
+        raise ValueError("runs x batches x N^2 must be at most 1e8 (the batches' similarity blocks)")
     draw = host_rng(seed).standard_normal((problem.d, problem.N))
     if problem.relu:
         draw = np.abs(draw)
     contrastive = Model(
         name="ufm_scl",
         state0=(asarray(a[:, None, None] * draw[None], xp, dtype, device),),
-        loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature),
-        observe=lambda state: {"loss": scl_loss_grad(problem, state, temperature)[0]},
+        loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature, masks=masks),
+        observe=lambda state: {"loss": scl_loss_grad(problem, state, temperature, masks=masks)[0]},
         final=lambda host: {"U": host[0], "H": np.asarray(scl_features(host[0], problem.relu))},
-        meta={"n": list(problem.n), "d": problem.d, "relu": problem.relu, "temperature": temperature},
+        meta={"n": list(problem.n), "d": problem.d, "relu": problem.relu, "temperature": temperature,
+              "batches": None if batches is None else [np.flatnonzero(m).tolist() for m in masks]},
         backend=backend, dtype=dtype, t_max=2e3, atol=1e-12,
     )
     return train(contrastive, "flow", t_max=t_max, t_eval=t_eval, rtol=rtol, grad_tol=grad_tol, seed=seed)
