@@ -125,3 +125,27 @@ for lw, lh in ((1e-2, 1e-2), (3e-2, 1e-2), (1e-2, 3e-2)):
     print(f"lambda_W = {lw:g}, lambda_H = {lh:g}: NC1 ratio {ratio:.5f}, predicted (c a/t)^2 = {pred.nc1_ratio:.5f}")
     assert abs(ratio - pred.nc1_ratio) < 0.05 * pred.nc1_ratio  # O(eps^2) at eps = 0.02
 print("d ln ratio / d ln lambda_W, d ln lambda_H:", np.round(tp.near_collapse_elasticities(K, n_per, 1e-2, 1e-2, a), 3))
+
+# %% [markdown]
+# ## 6. Supervised contrastive loss: which mini-batches give an orthogonal frame (Kini et al. 2024)
+#
+# With ReLU features the SCL minimum is an orthogonal frame, but over fixed mini-batches only the pairs that meet
+# in a batch are pushed apart. Classes 1 and 2 never meet below: the flow reaches the minimum with the two classes
+# on one vector. Binding one sample of each class to every batch fixes it (`theory.ufm_scl`, derived here).
+
+# %%
+from solvable.theory import ufm_scl as ts
+
+n_scl = (4, 4, 4)
+never_meet = [[0, 1, 4, 5], [2, 3, 6, 7], [0, 1, 8, 9], [2, 3, 10, 11], [1, 2, 4, 7], [9, 10, 0, 3]]
+for name, batches in (("1 and 2 never meet", never_meet), ("bound", ts.bind_batches(n_scl, never_meet))):
+    cond = ts.scl_batch_condition(n_scl, batches)
+    run = ufm.simulate_scl(ufm.Problem(n=n_scl, d=5, relu=True), alpha=[1.0], temperature=0.5, t_max=2e5,
+                           batches=batches)
+    H = run.final["H"][0]
+    means = np.stack([H[:, 4 * k:4 * k + 4].mean(axis=1) for k in range(3)], axis=1)
+    unit = means / np.linalg.norm(means, axis=0)
+    gap = float(run.observables["loss"][0, -1]) - ts.scl_batch_minimum(n_scl, batches, 0.5)
+    print(f"{name}: unique OF predicted {cond.unique}; cosines of the class means\n{np.round(unit.T @ unit, 3)}")
+    assert abs(gap) < 1e-8
+    assert cond.unique == bool(np.abs(unit.T @ unit - np.eye(3)).max() < 1e-4)
