@@ -1016,3 +1016,4 @@ def reduced_equals_full(ctx: Context) -> Evidence:
                  "steps_full": steps_full, "max_abs_difference": rows},
     )
 from . import diagonal_stability  # noqa: E402,F401  (registers diagonal.sgd_stability_boundary)
+from . import diagonal_regularisers  # noqa: E402,F401  (registers diagonal.regulariser_effective_alpha)

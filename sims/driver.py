@@ -6,7 +6,7 @@ has samples), its observables, how to name the final parameters, and its
 metadata -- and hands it to :func:`train` with the algorithm. The algorithm is
 an object (``flow.Flow(rtol=...)``, ``flow.SGD(lr=..., batch_size=...)``,
 ``flow.SAM(lr=..., rho=...)``, any :class:`~sims.rules.Rule`) or a string
-shorthand (``"flow"``, ``"gd"``, ``"sgd"``, ``"sam"``, ``"gr"``) with its
+shorthand (``"flow"``, ``"gd"``, ``"sgd"``, ``"sam"``, ``"gr"``, ``"flood"``) with its
 hyper-parameters as keyword options. Every family therefore shares one
 signature, one set of defaults, and one rule: an option that does not apply to
 the chosen algorithm is refused with an error that names it.
@@ -16,7 +16,7 @@ Options, their defaults and the algorithms they apply to:
 ============== ======================== ==========================================
 option          default                  applies to
 ============== ======================== ==========================================
-lr              required                 gd, sgd, sam, gr (one number or one per run)
+lr              required                 gd, sgd, sam, gr, flood (one number or one per run)
 steps           ``ceil(t_max / min lr)`` discrete rules (the step budget)
 t_max           the family's horizon     flow (final time); discrete (budget, via lr)
 t_eval          log-spaced               all (output times, or recording steps)
@@ -25,6 +25,7 @@ rho             required                 sam
 sam_normalized  True (Foret et al.)      sam
 lam             required                 gr
 gr_eps          1e-6                     gr
+flood_level     required                 flood (the level b of |L - b| + b)
 rtol            1e-10 (float32: 1e-5)    flow
 atol            the family's default     flow
 max_steps       200000                   flow (step attempts per run)
@@ -51,7 +52,7 @@ from .discrete import run_discrete
 from .flow import Flow, default_rtol, integrate_flow
 from .recording import check_record_steps
 from .rosenbrock import RosenbrockTableau
-from .rules import GD, SAM, SGD, GradientRegularized, Rule
+from .rules import GD, SAM, SGD, Flooding, GradientRegularized, Rule
 from .stiff import integrate_stiff
 from .state import LossGrad, State
 from .stopping import StopRule
@@ -62,17 +63,18 @@ __all__ = ["ALGORITHMS", "COORDINATES", "OPTIONS", "Model", "broadcast_runs", "r
            "resolve_coordinates", "train"]
 
 #: String shorthands of :func:`train`'s ``algorithm``.
-ALGORITHMS = ("flow", "gd", "sgd", "sam", "gr")
-_DISCRETE = ("gd", "sgd", "sam", "gr")
+ALGORITHMS = ("flow", "gd", "sgd", "sam", "gr", "flood")
+_DISCRETE = ("gd", "sgd", "sam", "gr", "flood")
 
 #: Every option :func:`train` takes, with the algorithms it applies to (``None``: all).
 OPTIONS: dict[str, tuple[str, ...] | None] = {
     "lr": _DISCRETE, "steps": _DISCRETE, "t_max": None, "t_eval": None, "batch_size": ("sgd",), "rho": ("sam",),
-    "sam_normalized": ("sam",), "lam": ("gr",), "gr_eps": ("gr",), "rtol": ("flow",), "atol": ("flow",),
+    "sam_normalized": ("sam",), "lam": ("gr",), "gr_eps": ("gr",), "flood_level": ("flood",), "rtol": ("flow",),
+    "atol": ("flow",),
     "max_steps": ("flow",), "loss_tol": None, "grad_tol": None, "sync_every": None,
 }
 #: Options an algorithm *object* already carries (passing them beside it is refused).
-_HYPER = ("lr", "batch_size", "rho", "sam_normalized", "lam", "gr_eps", "rtol", "atol", "max_steps")
+_HYPER = ("lr", "batch_size", "rho", "sam_normalized", "lam", "gr_eps", "flood_level", "rtol", "atol", "max_steps")
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,10 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
         if not isinstance(normalized, (bool, np.bool_)):
             raise TypeError(f"sam_normalized must be a bool; got {type(normalized).__name__}")
         return SAM(lr=lr, rho=nonneg_float("rho", get("rho")), normalized=bool(normalized))
+    if algorithm == "flood":
+        if get("flood_level") is None:
+            raise ValueError("flood_level is required for algorithm='flood': a number >= 0")
+        return Flooding(lr=lr, level=nonneg_float("flood_level", get("flood_level")))
     if get("lam") is None:
         raise ValueError("lam is required for algorithm='gr': a number > 0")
     eps = 1e-6 if get("gr_eps") is None else positive_float("gr_eps", get("gr_eps"))
@@ -267,9 +273,9 @@ def _describe(method: Flow | Rule) -> dict[str, Any]:
         return {"algorithm": "flow", "time_unit": "time", "rtol": method.rtol, "atol": method.atol,
                 "max_steps": method.max_steps}
     out: dict[str, Any] = {"algorithm": method.name, "time_unit": "step", "lr": np.asarray(method.lr).tolist()}
-    for name in ("batch_size", "rho", "normalized", "lam", "eps", "damping", "decay"):
+    for name in ("batch_size", "rho", "normalized", "lam", "eps", "level", "damping", "decay"):
         if hasattr(method, name):
-            out[{"normalized": "sam_normalized", "eps": "gr_eps"}.get(name, name)] = getattr(method, name)
+            out[{"normalized": "sam_normalized", "eps": "gr_eps", "level": "flood_level"}.get(name, name)] = getattr(method, name)
     return out
 
 
@@ -283,7 +289,7 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
     seed : int
         Seed of the host generator behind SGD's schedule.
     **options
-        ``lr, steps, t_max, t_eval, batch_size, rho, sam_normalized, lam, gr_eps, rtol, atol, max_steps,
+        ``lr, steps, t_max, t_eval, batch_size, rho, sam_normalized, lam, gr_eps, flood_level, rtol, atol, max_steps,
         loss_tol, grad_tol, sync_every``; ``None`` means "not given".
 
     Returns

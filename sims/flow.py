@@ -45,8 +45,8 @@ from .discrete import run_discrete
 from .recording import Recorder, RunResult, check_times, log_steps, log_times
 from .rosenbrock import ROS34PW2, RosenbrockTableau
 from .rk import Stages, column, dopri5_step, initial_step, rk_step
-from .rules import (GD, SAM, SGD, Algorithm, GradientRegularized, NormalizedGD, PreconditionedGD, Rule, ScaledGD,
-                    StepInfo, Subgradient, geometric)
+from .rules import (GD, SAM, SGD, Algorithm, Flooding, GradientRegularized, NormalizedGD, PreconditionedGD, Rule,
+                    ScaledGD, StepInfo, Subgradient, geometric)
 from .state import LossGrad, Objective, State, StateLayout, row_norm_sq
 from .status import FINITE, Status
 from .sync import sync_steps
@@ -55,7 +55,8 @@ from .tableau import DOPRI5, ButcherTableau
 from ._validate import shown
 
 __all__ = [
-    "Algorithm", "ButcherTableau", "DOPRI5", "Flow", "ROS34PW2", "RosenbrockTableau", "GD", "GradientRegularized", "Objective", "PIController",
+    "Algorithm", "ButcherTableau", "DOPRI5", "Flooding", "Flow", "ROS34PW2", "RosenbrockTableau", "GD", "GradientRegularized",
+    "Objective", "PIController",
     "NormalizedGD", "PreconditionedGD", "Rule", "RunResult", "SAM", "SGD", "ScaledGD", "StateLayout", "Status",
     "StepInfo", "StopRule", "Subgradient",
     "default_rtol", "dopri5_step", "geometric", "integrate_flow", "log_steps", "log_times", "quiet", "run_discrete",

@@ -29,7 +29,7 @@ from .rk import column
 from .state import Objective, State, row_norm_sq
 from ._validate import shown
 
-__all__ = ["GD", "SAM", "SGD", "Algorithm", "GradientRegularized", "MinibatchSampler", "PreconditionedGD", "Rule",
+__all__ = ["GD", "SAM", "SGD", "Algorithm", "Flooding", "GradientRegularized", "MinibatchSampler", "PreconditionedGD", "Rule",
            "NormalizedGD", "RuleState", "ScaledGD", "StepInfo", "Subgradient", "geometric", "scaled_direction"]
 
 
@@ -349,5 +349,31 @@ class GradientRegularized(Rule):
         return y - lr * (g + (self.lam / self.eps) * (g_up - g)), StepInfo(loss, row_norm_sq(g))
 
 
+@dataclass(frozen=True)
+class Flooding(Rule):
+    r"""Gradient descent on the flooded loss :math:`|L - b| + b` (Ishida, Yamane, Sakai, Niu & Sugiyama 2020):
+    :math:`\theta \leftarrow \theta - \eta\,\mathrm{sign}(L(\theta) - b)\nabla L(\theta)`, an ascent step below the
+    flood level ``level`` = :math:`b` (a descent step at or above it). Near the level it alternates, and an ascent
+    step followed by a descent step is :math:`\theta - \eta(\nabla L(\theta + \eta\nabla L) - \nabla L)`: one
+    finite-difference step on :math:`\frac{\eta}{2}\|\nabla L\|^2` (Karakida, Takase, Hayase & Osawa 2023, Sec. 5).
+    A run stays at the level rather than converging (``loss_tol`` below ``level`` never fires)."""
+
+    level: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return "flood"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_real("level", self.level, positive=False)
+
+    def update(self, y: Any, lr: Any, objective: Objective, rule_state: RuleState) -> tuple[Any, StepInfo]:
+        xp = xp_of(y)
+        loss, g = objective.loss_grad(y)
+        sign = xp.where(loss >= self.level, 1.0, -1.0)
+        return y - lr * column(sign, y) * g, StepInfo(loss, row_norm_sq(g))
+
+
 #: The rules shipped with the engine (any :class:`Rule` subclass works).
-Algorithm = GD | SGD | SAM | PreconditionedGD | ScaledGD | Subgradient | GradientRegularized
+Algorithm = GD | SGD | SAM | PreconditionedGD | ScaledGD | Subgradient | GradientRegularized | Flooding

@@ -370,3 +370,47 @@ def test_discrete_run_that_converges_early_keeps_its_final_values():
     assert res.status[0] == "converged" and res.stop_step[0] < 100
     x = res.observables["x"][0, :, 0]
     assert np.all(np.isfinite(x)) and x[-1] == res.final[0][0, 0]
+
+
+def test_flooding_ascends_below_the_level_and_two_steps_are_a_finite_difference_gr_step():
+    """Below the level a flooding step is an ascent step; an ascent then a descent step is
+    theta - eta (grad L(theta + eta grad L) - grad L(theta)) (Karakida et al. 2023, Sec. 5), to round-off."""
+    from solvable.sims import diagonal
+
+    problem = diagonal.Problem.random(8, 16, 2, seed=3)
+    gd = diagonal.simulate(problem, 0.3, "gd", lr=0.05, steps=2000, loss_tol=0.0)
+    level = float(gd.observables["loss"][0, -1]) * 2  # a level the GD run has passed below
+    run = diagonal.simulate(problem, 0.3, "flood", lr=0.05, flood_level=level, steps=4000, record_w=True,
+                            t_eval=np.arange(4001), loss_tol=0.0)
+    loss = run.observables["loss"][0]
+    assert run.meta["algorithm"] == "flood" and run.meta["flood_level"] == level
+    assert loss[-200:].max() > level > loss[-200:].min()  # it floats at the level
+    X, y = problem.X, problem.y
+    n = X.shape[0]
+    k = int(np.flatnonzero((loss[:-2] < level) & (loss[1:-1] >= level))[-1])  # an ascent step, then a descent step
+    w = run.observables["w"][0]
+
+    def grad_theta(u, v):
+        g = X.T @ (X @ (u * u - v * v) - y) / n
+        return 2 * u * g, -2 * v * g
+
+    # rebuild u, v at step k from w and u v (flooding multiplies u v by 1 - 4 eta^2 g^2 at every step, either sign)
+    uv = 0.3**2 * np.prod([1 - 4 * 0.05**2 * (X.T @ (X @ w[j] - y) / n) ** 2 for j in range(k)], axis=0)
+    D = np.sqrt(w[k] ** 2 + 4 * uv**2)
+    u, v = np.sqrt((D + w[k]) / 2), np.sqrt((D - w[k]) / 2)
+    gu, gv = grad_theta(u, v)
+    gu2, gv2 = grad_theta(u + 0.05 * gu, v + 0.05 * gv)
+    u2, v2 = u - 0.05 * (gu2 - gu), v - 0.05 * (gv2 - gv)
+    np.testing.assert_allclose(u2 * u2 - v2 * v2, w[k + 2], atol=1e-10)
+
+
+def test_flooding_refuses_a_missing_or_negative_level():
+    from solvable.sims import diagonal
+
+    problem = diagonal.Problem.random(4, 8, 1, seed=0)
+    with pytest.raises(ValueError, match="flood_level is required"):
+        diagonal.simulate(problem, 0.3, "flood", lr=0.05, steps=10)
+    with pytest.raises(ValueError, match="flood_level"):
+        diagonal.simulate(problem, 0.3, "flood", lr=0.05, flood_level=-1.0, steps=10)
+    with pytest.raises(ValueError, match="flood_level"):
+        diagonal.simulate(problem, 0.3, "gd", lr=0.05, flood_level=0.1, steps=10)

@@ -211,3 +211,59 @@ def test_effective_alpha_from_the_iterates_of_gd():
         th.effective_alpha_from_run(problem.X, problem.y, traj.observables["w"][0][:k], lr, batch_size=2)
     with pytest.raises(ValueError, match="too large"):
         th.effective_alpha_from_run(problem.X, problem.y, traj.observables["w"][0][:k], 1e3)
+
+
+def _two_point_steps(X, y, alpha, lr, steps, a, b, eps_of):
+    """A plain NumPy loop of theta <- theta - lr (a grad L(theta) + b grad L(theta + eps grad L)) on u, v (written
+    here, not the library's rules)."""
+    n, d = X.shape
+    u, v = np.full(d, alpha), np.full(d, alpha)
+    ws = []
+
+    def grads(u, v):
+        g = X.T @ (X @ (u * u - v * v) - y) / n
+        return 2 * u * g, -2 * v * g
+
+    for _ in range(steps):
+        ws.append(u * u - v * v)
+        gu, gv = grads(u, v)
+        e = eps_of(gu, gv)
+        hu, hv = grads(u + e * gu, v + e * gv)
+        u, v = u - lr * (a * gu + b * hu), v - lr * (a * gv + b * hv)
+    return np.array(ws), u, v
+
+
+@pytest.mark.parametrize("rule, kw", [("gr", dict(lam=0.1, eps=0.1)), ("gr", dict(lam=0.05, eps=1e-3)),
+                                      ("sam", dict(rho=0.07)), ("sam_normalized", dict(rho=0.02))])
+def test_two_point_effective_alpha_against_a_plain_loop(rule, kw):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((6, 12))
+    y = X @ np.concatenate([[1.0, -0.5], np.zeros(10)])
+    alpha, lr, steps = 0.2, 0.03, 3000
+    if rule == "gr":
+        a, b = 1 - kw["lam"] / kw["eps"], kw["lam"] / kw["eps"]
+        eps_of = lambda gu, gv: kw["eps"]  # noqa: E731
+    elif rule == "sam":
+        a, b, eps_of = 0.0, 1.0, (lambda gu, gv: kw["rho"])
+    else:
+        a, b = 0.0, 1.0
+        eps_of = lambda gu, gv: kw["rho"] / np.sqrt(np.sum(gu * gu) + np.sum(gv * gv))  # noqa: E731
+    ws, u, v = _two_point_steps(X, y, alpha, lr, steps, a, b, eps_of)
+    pred = th.effective_alpha_two_point(X, y, ws, lr, alpha, rule, **kw)
+    np.testing.assert_allclose(pred["log_ratio"], np.log(np.sqrt(u * v) / alpha), atol=1e-10)
+    rest = np.abs(pred["log_ratio"] - pred["first_order"] - pred["second_order"])
+    assert np.all(rest <= pred["remainder_bound"] * (1 + 1e-9) + 1e-14)
+
+
+def test_two_point_at_zero_radius_is_gd():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((5, 9))
+    y = rng.standard_normal(5)
+    ws = rng.standard_normal((50, 9)) * 0.1
+    gd = th.effective_alpha_from_run(X, y, ws, 0.02)
+    sam = th.effective_alpha_two_point(X, y, ws, 0.02, 0.3, "sam", rho=0.0)
+    np.testing.assert_allclose(sam["log_ratio"], gd["log_ratio"], rtol=1e-13, atol=1e-16)
+    with pytest.raises(ValueError, match="rule must be"):
+        th.effective_alpha_two_point(X, y, ws, 0.02, 0.3, "adam")
+    with pytest.raises(ValueError, match="needs lam > 0"):
+        th.effective_alpha_two_point(X, y, ws, 0.02, 0.3, "gr", lam=0.1)

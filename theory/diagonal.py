@@ -25,7 +25,8 @@ from ._format import shown
 
 __all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction",
            "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "azulay_init", "azulay_k", "azulay_q",
-           "azulay_to_library", "effective_alpha", "effective_alpha_from_run", "discrete_bias_bound",
+           "azulay_to_library", "effective_alpha", "effective_alpha_from_run", "effective_alpha_two_point",
+           "discrete_bias_bound",
            "hessian_trace", "hessian_top", "stability_bounds"]
 
 
@@ -661,3 +662,88 @@ def effective_alpha_from_run(X: Any, y: Any, ws: Any, lr: float, batch_size: int
         raise ValueError("a factor 1 - 4 lr^2 g^2 is <= 0: the step was too large for this description")
     logs = 0.5 * np.log1p(-x)
     return {"log_ratio": logs.mean(axis=1).sum(axis=0), "variance": logs.var(axis=1).sum(axis=0)}
+
+
+def effective_alpha_two_point(X: Any, y: Any, ws: Any, lr: float, alpha: float, rule: str, *, lam: float | None = None,
+                              eps: float | None = None, rho: float | None = None) -> dict[str, np.ndarray]:
+    r"""The effective scale of gradient regularisation or SAM predicted from the iterates: :math:`\ln(\alpha_\infty/\alpha)`.
+
+    Derived here (this library's parameterisation :math:`w = u^2 - v^2`, :math:`u_0 = v_0 = \alpha`,
+    :math:`L = \|Xw - y\|^2/(2n)`, :math:`g = \nabla_w L`, :math:`D = u^2 + v^2`), for the rules that combine the
+    gradient at :math:`\theta` and at the ascent point :math:`\theta + \epsilon\nabla_\theta L`: a step
+    :math:`\theta \leftarrow \theta - \eta(a\nabla_\theta L(\theta) + b\nabla_\theta L(\theta + \epsilon\nabla_\theta L))`.
+    The ascent point is :math:`u(1 + 2\epsilon g)`, :math:`v(1 - 2\epsilon g)`, where the gradient is
+    :math:`g' = g + A(w' - w)`, :math:`w' = w(1 + 4\epsilon^2g^2) + 4\epsilon gD`, :math:`A = X^\top X/n`; so
+    :math:`u` and :math:`v` are multiplied by :math:`1 - 4\eta b\epsilon gg' \mp 2\eta(ag + bg')` and
+
+    .. math::
+        u v \leftarrow u v\,\big[(1 - 4\eta b\epsilon\,g g')^2 - 4\eta^2(ag + bg')^2\big].
+
+    ``rule="gr"`` (Karakida, Takase, Hayase & Osawa 2023, Sec. 3: the gradient of
+    :math:`L + \frac\lambda2\|\nabla_\theta L\|^2` by a finite difference of step :math:`\epsilon`,
+    ``sims.rules.GradientRegularized``): :math:`a = 1 - \lambda/\epsilon`, :math:`b = \lambda/\epsilon`, so
+    :math:`b\epsilon = \lambda` and :math:`ag + bg' = g + \lambda(g' - g)/\epsilon`. As :math:`\epsilon \to 0`,
+    :math:`g' \to g` and the first-order shrinkage is :math:`-4\eta\lambda g^2` per step:
+    :math:`\ln(\alpha_\infty/\alpha) \approx -4\lambda\int_0^\infty g(t)^2dt` for the GR flow, Karakida et al.'s
+    explicit scale in this parameterisation; a finite :math:`\epsilon` (FD-GR) replaces :math:`g^2` by
+    :math:`gg'`, :math:`g' = g + 4\epsilon A(Dg) + O(\epsilon^2)`. ``rule="sam"`` (unnormalised; :math:`a = 0`,
+    :math:`b = 1`, :math:`\epsilon = \rho`): the same factor as FD-GR at :math:`\lambda = \epsilon = \rho`.
+    ``rule="sam_normalized"``: :math:`\epsilon_k = \rho/\|\nabla_\theta L\|`,
+    :math:`\|\nabla_\theta L\|^2 = 4\sum_i D_ig_i^2`.
+
+    :math:`D` follows from :math:`w` and the predicted :math:`uv` (:math:`D^2 = w^2 + 4(uv)^2`), so the recursion
+    needs only the iterates ``ws`` (``(steps, d)``: :math:`w_0, w_1, \dots` up to the last step taken) and
+    ``alpha``. Returns ``"log_ratio"`` (exact), ``"first_order"`` (:math:`-4\eta b\epsilon\sum_k g_kg'_k`, the
+    regulariser's shrinkage at first order in the step), ``"second_order"``
+    (:math:`-2\eta^2\sum_k(ag_k + bg'_k)^2`, GD's), ``"remainder_bound"`` (a bound on the log ratio minus those
+    two: :math:`\sum_k A_k^2/2 + x_k^2/(4(1 - \max(x_k, 0)))`, :math:`A_k = 4\eta b\epsilon g_kg'_k`,
+    :math:`x_k` one minus the factor) and ``"grad_sum"`` (:math:`\sum_k|g_k|`, for round-off budgets).
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    W = np.asarray(ws, dtype=float)
+    if W.ndim != 2 or W.shape[1] != X.shape[1]:
+        raise ValueError(f"ws must be (steps, d = {X.shape[1]}); got {W.shape}")
+    rules = ("gr", "sam", "sam_normalized")
+    if rule not in rules:
+        raise ValueError(f"rule must be one of {rules}; got {shown(rule)}")
+    lr, alpha = float(lr), float(alpha)
+    if rule == "gr":
+        if lam is None or eps is None or not (lam > 0 and eps > 0):
+            raise ValueError(f"rule='gr' needs lam > 0 and eps > 0; got lam={shown(lam)}, eps={shown(eps)}")
+        a, b = 1 - lam / eps, lam / eps
+    else:
+        if rho is None or not rho >= 0:
+            raise ValueError(f"rule={rule!r} needs rho >= 0; got {shown(rho)}")
+        a, b = 0.0, 1.0
+    n = X.shape[0]
+    A = X.T @ X / n
+    c = X.T @ y / n
+    p = np.full(X.shape[1], alpha**2)  # u v
+    log_ratio, first, second, grad_sum, rest = (np.zeros_like(p) for _ in range(5))
+    for w in W:
+        g = A @ w - c
+        D = np.sqrt(w * w + 4 * p * p)
+        if rule == "gr":
+            e = float(eps)
+        elif rule == "sam":
+            e = float(rho)
+        else:
+            norm = 2 * float(np.sqrt(np.sum(D * g * g)))
+            e = float(rho) / norm if norm > 0 else 0.0
+        g_up = g + A @ (w * (4 * e * e * g * g) + 4 * e * g * D)
+        shrink = 4 * lr * b * e * g * g_up
+        drive = 2 * lr * (a * g + b * g_up)
+        factor = (1 - shrink) ** 2 - drive**2
+        if np.any(factor <= 0):
+            raise ValueError("a factor of u v is <= 0: the step was too large for this description")
+        log_ratio += 0.5 * np.log(factor)
+        p = p * factor
+        first -= shrink
+        second -= 0.5 * drive**2
+        grad_sum += np.abs(g)
+        # (1/2) ln(1 - x) with x = 2A - A^2 + B^2 is -A - B^2/2 + A^2/2 + (1/2)(ln(1 - x) + x), and
+        # |ln(1 - x) + x| <= x^2 / (2 (1 - max(x, 0)))
+        x = 1 - factor
+        rest += 0.5 * shrink**2 + x * x / (4 * (1 - np.maximum(x, 0)))
+    return {"log_ratio": log_ratio, "first_order": first, "second_order": second, "grad_sum": grad_sum,
+            "remainder_bound": rest}
