@@ -43,15 +43,15 @@ from ._validate import choice, nonneg_float, positive_float, positive_int, real_
 from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
 from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .matmul import product, transpose
-from .ufm_reduced import collapsed_model, collapsed_refusal
+from .ufm_reduced import aligned_model, aligned_refusal, collapsed_model, collapsed_refusal
 from .ufm_scl import batch_masks, scl_features, scl_loss_grad, simulate_scl
 from .trajectory import Trajectory
 
-__all__ = ["INITS", "LOSSES", "Problem", "batch_masks", "initial_state", "loss_grad", "metrics", "model", "scl_features",
+__all__ = ["INITS", "LOSSES", "Problem", "aligned_frame", "batch_masks", "initial_state", "loss_grad", "metrics", "model", "scl_features",
            "scl_loss_grad", "simulate", "simulate_scl", "sweep_collapse"]
 
 LOSSES = ("mse", "ce")
-INITS = ("random", "collapsed")
+INITS = ("random", "collapsed", "aligned")
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,14 +137,23 @@ def initial_state(problem: Problem, alpha: Any = 0.1, *, init: str = "random", s
 
     ``init="collapsed"``: every feature starts at its class's vector, one Gaussian column per class
     (``class_vectors=True`` returns those ``(B, d, K)`` in place of ``H``; the layers are the same draw).
+    ``init="aligned"`` (one layer, ``d >= K``): on a seeded orthonormal frame ``q_1..q_K``
+    (:func:`aligned_frame`), ``W = alpha sum_k e_k q_k^T`` and every feature of class ``k`` at ``alpha q_k``.
     The runs of a batch share one draw from ``seed``, scaled by their ``alpha``: a run is the same whether
     simulated alone or in a batch.
     """
     xp = namespace(backend)
     a = np.atleast_1d(scale_array("alpha", alpha, (0, 1)))
     init = choice("init", init, INITS)
-    rng = host_rng(seed)
     B = a.shape[0]
+    if init == "aligned":
+        Q = aligned_frame(problem, seed)
+        parts = [a[:, None, None] * Q.T[None], a[:, None, None] * (Q[None] if class_vectors
+                                                                    else np.repeat(Q, problem.n, axis=1)[None])]
+        if problem.lambda_b is not None:
+            parts.append(np.zeros((B, problem.K)))
+        return tuple(asarray(x, xp, dtype, device) for x in parts)
+    rng = host_rng(seed)
     parts = [a[:, None, None] * rng.standard_normal(shape)[None] for shape in _widths(problem)]
     if init == "collapsed":
         means = a[:, None, None] * rng.standard_normal((problem.d, problem.K))[None]
@@ -154,6 +163,17 @@ def initial_state(problem: Problem, alpha: Any = 0.1, *, init: str = "random", s
     if problem.lambda_b is not None:
         parts.append(np.zeros((B, problem.K)))
     return tuple(asarray(x, xp, dtype, device) for x in parts)
+
+
+def aligned_frame(problem: Problem, seed: int = 0) -> np.ndarray:
+    """The orthonormal frame ``(d, K)`` of ``init="aligned"``: the first K columns of a seeded random rotation."""
+    if problem.depth != 1:
+        raise ValueError(f"init='aligned' needs a one-layer head (depth 1); got depth {problem.depth}")
+    if problem.d < problem.K:
+        raise ValueError(f"init='aligned' needs d >= K (an orthonormal frame of K vectors); got d = {problem.d}, "
+                         f"K = {problem.K}")
+    Q, R = np.linalg.qr(host_rng(seed).standard_normal((problem.d, problem.d)))
+    return (Q * np.sign(np.diag(R)))[:, :problem.K]
 
 
 def _features(problem: Problem, H: Any) -> Any:
@@ -301,10 +321,12 @@ def simulate(
     below ``grad_tol`` (default 1e-10: the objective does not go to zero, it is
     regularised); ``atol`` defaults to 1e-12.
 
-    ``init``: ``"random"`` (every feature its own Gaussian column) or ``"collapsed"`` (every feature at its
-    class's Gaussian vector). ``coordinates``: from the collapsed start gradient flow keeps each class
-    collapsed, and ``"reduced"`` (the default there) integrates one feature per class
-    (:mod:`sims.ufm_reduced`); ``"full"`` every feature. Refused, with the reason, where it is not exact.
+    ``init``: ``"random"`` (every feature its own Gaussian column), ``"collapsed"`` (every feature at its
+    class's Gaussian vector) or ``"aligned"`` (collapsed on an orthonormal frame with the classifier's rows
+    along it; one layer). ``coordinates``: from a collapsed start gradient flow keeps each class collapsed,
+    and ``"reduced"`` (the default there) integrates one feature per class; from the aligned start with the
+    squared error (no bias, ReLU or anchor) two numbers per class (:mod:`sims.ufm_reduced`); ``"full"`` every
+    feature. Refused, with the reason, where it is not exact.
 
     Returns a :class:`Trajectory` with observables ``loss`` and, with
     ``record_metrics``, ``nc1``-``nc4``; ``final`` holds ``W_1..W_M``, ``H``,
@@ -339,6 +361,12 @@ def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, in
         why = collapsed_refusal(problem, init)
         if why:
             raise ValueError(f"coordinates='reduced' does not apply here: {why}; use coordinates='full'")
+        if not aligned_refusal(problem, init):
+            meta["reduction"] = "aligned modes"
+            return aligned_model(problem, aligned_frame(problem, seed), a, record_metrics=record_metrics,
+                                 backend=backend, dtype=dtype, device=device, meta=meta, t_max=1e4, atol=1e-12,
+                                 grad_tol=1e-10)
+        meta["reduction"] = "collapsed classes"
         state0 = initial_state(problem, a, init=init, seed=seed, backend=backend, dtype=dtype, device=device,
                                class_vectors=True)
         return collapsed_model(problem, state0, record_metrics=record_metrics, backend=backend, dtype=dtype,

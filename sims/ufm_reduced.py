@@ -25,6 +25,20 @@ its own samples' features) or other discrete rules, which :func:`sims.ufm.simula
 coordinates. Convergence (``grad_tol``) is judged on this reduced field, whose feature part counts each
 class once. Cost per evaluation: O(K d) for the features instead of O(N d); the observables (loss and the
 neural-collapse metrics) are evaluated on the expanded features, as in full coordinates.
+
+**Aligned start: one pair of numbers per class.** With the squared error, no bias, one layer, no ReLU and no
+anchor, start collapsed on an orthonormal frame (``init="aligned"``): :math:`W = \sum_k s_k e_kq_k^\top` and
+:math:`h_i = t_{y_i}q_{y_i}`. Then :math:`Wh_i - e_k = (s_kt_k - 1)e_k` for a sample of class :math:`k`, so
+:math:`\nabla_W f = \sum_k[\frac{n_k}{N}t_k(s_kt_k - 1) + \lambda_Ws_k]e_kq_k^\top` and
+:math:`\nabla_{h_i} f = [\frac1N s_k(s_kt_k - 1) + \lambda_Ht_k]q_k`: both keep the form, and the flow is
+
+.. math:: \dot s_k = -\Big[\frac{n_k}{N}t_k(s_kt_k - 1) + \lambda_Ws_k\Big],\qquad
+          \dot t_k = -\Big[\frac1N s_k(s_kt_k - 1) + \lambda_Ht_k\Big],
+
+2K numbers instead of K d + N d (derived here; its end point is Dang et al. 2023's Thm 4.1 minimiser,
+:math:`s_k^2 = \sqrt{n_k\lambda_H/\lambda_W} - N\lambda_H` where positive). Cross-entropy couples the rows
+through the softmax, a bias through the shared offsets, ReLU and depth change the form: those starts run in the
+collapsed reduction above, or in full coordinates.
 """
 
 from __future__ import annotations
@@ -40,13 +54,13 @@ from .driver import Model
 if TYPE_CHECKING:
     from .ufm import Problem
 
-__all__ = ["collapsed_model", "collapsed_refusal", "expand"]
+__all__ = ["aligned_model", "aligned_refusal", "collapsed_model", "collapsed_refusal", "expand"]
 
 
 def collapsed_refusal(problem: Problem, init: str) -> str:
     """Why the one-feature-per-class reduction does not apply (empty when it does)."""
-    if init != "collapsed":
-        return f"init={init!r} (the reduction needs a collapsed start: init='collapsed')"
+    if init not in ("collapsed", "aligned"):
+        return f"init={init!r} (the reduction needs a collapsed start: init='collapsed' or 'aligned')"
     if problem.anchor is not None:
         return "the problem has an anchor (each feature is pulled to its own column of H0, so a class does not stay collapsed)"
     return ""
@@ -104,6 +118,63 @@ def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics
         return out
 
     return Model(name="ufm", state0=state0, loss_grad=reduced_loss_grad, observe=observe, final=final, meta=meta,
+                 backend=backend, dtype=dtype, n_samples=None, t_max=t_max, atol=atol, grad_tol=grad_tol,
+                 samples_hint="use coordinates='full' (SGD moves only its mini-batch's features)",
+                 coordinates="reduced")
+
+
+def aligned_refusal(problem: Problem, init: str) -> str:
+    """Why the per-class mode reduction does not apply (empty when it does; module docstring)."""
+    if init != "aligned":
+        return f"init={init!r} (the mode reduction needs init='aligned')"
+    for bad, why in ((problem.loss != "mse", "cross-entropy couples the classifier's rows through the softmax"),
+                     (problem.lambda_b is not None, "a bias couples the classes through the shared offsets"),
+                     (problem.depth != 1, "a deep head (depth > 1)"), (problem.relu, "ReLU features"),
+                     (problem.anchor is not None, "an anchor")):
+        if bad:
+            return why
+    return ""
+
+
+def aligned_model(problem: Problem, frame: np.ndarray, alpha: np.ndarray, *, record_metrics: bool, backend: str,
+                  dtype: str, device: Any, meta: dict[str, Any], t_max: float, atol: float, grad_tol: float) -> Model:
+    """The per-class mode flow (module docstring) as the driver's :class:`~sims.driver.Model`: state ``(s, t)``,
+    each ``(B, K)``, from ``s = t = alpha`` per run on the orthonormal ``frame`` (d, K)."""
+    from .ufm import loss_grad, metrics
+
+    xp = namespace(backend)
+    K, N = problem.K, problem.N
+    n = asarray(np.asarray(problem.n, dtype=float), xp, dtype, device)
+    Q = asarray(frame, xp, dtype, device)
+    Y = asarray(problem.labels(), xp, dtype, device)
+    lw, lh = problem.lambda_W, problem.lambda_H
+    a = np.repeat(np.asarray(alpha, dtype=float)[:, None], K, axis=1)
+    state0 = (asarray(a, xp, dtype, device), asarray(a, xp, dtype, device))
+
+    def mode_loss_grad(state: tuple[Any, ...], weights: Any = None) -> tuple[Any, tuple[Any, ...]]:
+        s, t = state
+        r = s * t - 1.0
+        value = xp.sum(n * r * r, axis=1) / (2 * N) + xp.sum(s * s, axis=1) * (lw / 2) + xp.sum(n * t * t, axis=1) * (lh / 2)
+        return value, (n / N * t * r + lw * s, s * r / N + lh * t)
+
+    def full_state(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        s, t = state
+        W = s[:, :, None] * xp.permute_dims(Q, (1, 0))[None, :, :]
+        return W, expand(problem, Q[None, :, :] * t[:, None, :])
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        full = full_state(state)
+        out = {"loss": loss_grad(problem, Y, full)[0]}
+        if record_metrics:
+            out.update(metrics(problem, full))
+        return out
+
+    def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        s, t = host
+        W = s[:, :, None] * frame.T[None]
+        return {"W_1": W, "H": np.repeat(frame[None] * t[:, None, :], problem.n, axis=2), "W": W, "s": s, "t": t}
+
+    return Model(name="ufm", state0=state0, loss_grad=mode_loss_grad, observe=observe, final=final, meta=meta,
                  backend=backend, dtype=dtype, n_samples=None, t_max=t_max, atol=atol, grad_tol=grad_tol,
                  samples_hint="use coordinates='full' (SGD moves only its mini-batch's features)",
                  coordinates="reduced")

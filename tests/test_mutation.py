@@ -3,12 +3,16 @@
 Each mutation below is small (a relative change between 1e-9 and 5%: each
 below the precision its claim states) and must turn the named claims from
 passed to failed. Shared simulations are cached measurements, so each
-mutation clears them first (one call clears every cache).
+mutation clears them first (one call clears every cache). The heaviest (a baseline that repeats a quick
+claim, a mutation of a claim that takes 7 s or more) run in the slow step, which CI also runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 
 from solvable.proofs_checks import registry
 from solvable.proofs_checks.runner import run_claim
@@ -35,6 +39,7 @@ def _scaled(fn, factor):
     return wrapper
 
 
+@pytest.mark.slow  # 6-9 s: run in the slow step
 def test_unmutated_baseline_passes():
     ids = ["diagonal.implicit_bias", "diagonal.kernel_rate", "diagonal.potential_symbolic"]
     assert set(_verdicts(ids).values()) == {"passed"}
@@ -57,6 +62,7 @@ def test_perturbed_gradient_fails_implicit_bias(monkeypatch):
     assert _verdicts(["diagonal.implicit_bias"]) == {"diagonal.implicit_bias": "failed"}
 
 
+@pytest.mark.slow  # 6-9 s: run in the slow step
 def test_perturbed_reduced_flow_fails_reduced_equals_full(monkeypatch):
     from solvable.sims import diagonal_reduced
 
@@ -115,17 +121,20 @@ def test_perturbed_collapse_formula_fails(monkeypatch):
     assert _verdicts(["deep_linear.model_collapse"]) == {"deep_linear.model_collapse": "failed"}
 
 
+@pytest.mark.slow  # 6-9 s: run in the slow step
 def test_ridge_collapse_baseline_passes():
     ids = ["deep_linear.model_collapse_ridge", "deep_linear.adaptive_ridge"]
     assert set(_verdicts(ids).values()) == {"passed"}
 
 
+@pytest.mark.slow  # 6-9 s: run in the slow step
 def test_perturbed_ridge_collapse_formula_fails(monkeypatch):
     original = th_deep.model_collapse_ridge_error
     monkeypatch.setattr(th_deep, "model_collapse_ridge_error", lambda *a: original(*a) * 1.05)
     assert _verdicts(["deep_linear.model_collapse_ridge"]) == {"deep_linear.model_collapse_ridge": "failed"}
 
 
+@pytest.mark.slow  # 6-9 s: run in the slow step
 def test_misplaced_adaptive_ridge_fails(monkeypatch):
     original = th_deep.model_collapse_optimal_ridge
     # the clean optimum stays right: only the synthetic-data optimum moves (x 1.5), caught by the Monte Carlo
@@ -159,3 +168,39 @@ def test_perturbed_ce_scale_fails(monkeypatch):
     original = th_ufm.ce_balanced_scale
     monkeypatch.setattr(th_ufm, "ce_balanced_scale", lambda *a: original(*a) * (1 + 1e-5))
     assert _verdicts(["ufm.ce_etf"]) == {"ufm.ce_etf": "failed"}
+
+
+@pytest.mark.slow
+def test_perturbed_near_collapse_limit_fails(monkeypatch):
+    """A limit 1 % off: the near-collapse errors stop shrinking like eps^2 (their fitted order falls toward 0)."""
+    from solvable.theory import ufm_perturbation as tp
+
+    original = tp.near_collapse
+
+    def mutated(*args):
+        sol = original(*args)
+        return dataclasses.replace(sol, shrink=sol.shrink * 1.01, nc1_ratio=sol.nc1_ratio * 1.02)
+
+    monkeypatch.setattr(tp, "near_collapse", mutated)
+    assert _verdicts(["ufm.near_collapse"]) == {"ufm.near_collapse": "failed"}
+
+
+@pytest.mark.slow
+def test_perturbed_scl_batch_minimum_fails(monkeypatch):
+    from solvable.theory import ufm_scl as ts
+
+    original = ts.scl_batch_minimum
+    monkeypatch.setattr(ts, "scl_batch_minimum", lambda *a: original(*a) * (1 + 1e-6))
+    assert _verdicts(["ufm.scl_batch_condition"]) == {"ufm.scl_batch_condition": "failed"}
+
+
+@pytest.mark.slow
+def test_perturbed_two_point_factor_fails(monkeypatch):
+    original = th_diagonal.effective_alpha_two_point
+
+    def mutated(*args, **kwargs):
+        out = original(*args, **kwargs)
+        return {**out, "log_ratio": out["log_ratio"] * (1 + 1e-6)}
+
+    monkeypatch.setattr(th_diagonal, "effective_alpha_two_point", mutated)
+    assert _verdicts(["diagonal.regulariser_effective_alpha"]) == {"diagonal.regulariser_effective_alpha": "failed"}

@@ -404,4 +404,34 @@ def test_ufm_reduction_refusals():
     with pytest.raises(ValueError, match="anchor"):
         ufm.simulate(anchored, 0.1, init="collapsed", coordinates="reduced", t_max=1.0)
     with pytest.raises(ValueError, match="init must be one of"):
-        ufm.simulate(problem, 0.1, init="aligned", t_max=1.0)
+        ufm.simulate(problem, 0.1, init="spectral", t_max=1.0)
+    with pytest.raises(ValueError, match="d >= K"):
+        ufm.simulate(ufm.Problem(n=(3, 2, 2), d=2), 0.1, init="aligned", t_max=1.0)
+    with pytest.raises(ValueError, match="depth 1"):
+        ufm.simulate(ufm.Problem(n=(3, 2), d=3, depth=2), 0.1, init="aligned", t_max=1.0)
+
+
+def test_ufm_aligned_start_is_two_numbers_per_class():
+    """MSE, no bias, imbalanced: the (s_k, t_k) modes are the full flow at every recorded time, and they end at
+    Dang et al.'s minimiser (||w_k||^2 = sqrt(n_k lH / lW) - N lH); cross-entropy from the same start falls back to
+    the collapsed reduction, which still matches the full flow."""
+    from solvable.sims import ufm
+    from solvable.theory import ufm as th
+
+    n, lam = (6, 4, 2), 5e-3
+    problem = ufm.Problem(n=n, d=5, loss="mse", lambda_W=lam, lambda_H=lam)
+    t = np.linspace(0, 300.0, 16)[1:]
+    red = ufm.simulate(problem, [0.1, 1.0], init="aligned", t_max=300.0, t_eval=t, rtol=1e-11)
+    full = ufm.simulate(problem, [0.1, 1.0], init="aligned", coordinates="full", t_max=300.0, t_eval=t, rtol=1e-11)
+    assert red.meta["reduction"] == "aligned modes" and full.meta["coordinates"] == "full"
+    np.testing.assert_allclose(red.observables["loss"], full.observables["loss"], rtol=1e-7)
+    np.testing.assert_allclose(red.final["H"], full.final["H"], atol=1e-7)
+    np.testing.assert_allclose(red.final["W"], full.final["W"], atol=1e-7)
+    done = ufm.simulate(problem, [1.0], init="aligned", t_max=1e5, rtol=1e-11)
+    np.testing.assert_allclose(done.final["s"][0] ** 2, th.mse_geometry(n, lam, lam).w_norms_sq, rtol=1e-6)
+    ce = ufm.Problem(n=n, d=5, loss="ce")
+    red_ce = ufm.simulate(ce, [0.5], init="aligned", t_max=20.0, t_eval=[5.0, 20.0], rtol=1e-11)
+    full_ce = ufm.simulate(ce, [0.5], init="aligned", coordinates="full", t_max=20.0, t_eval=[5.0, 20.0], rtol=1e-11)
+    assert red_ce.meta["reduction"] == "collapsed classes"
+    np.testing.assert_allclose(red_ce.final["H"], full_ce.final["H"], atol=1e-8)
+
