@@ -371,7 +371,7 @@ class Flooding(Rule):
     def update(self, y: Any, lr: Any, objective: Objective, rule_state: RuleState) -> tuple[Any, StepInfo]:
         xp = xp_of(y)
         loss, g = objective.loss_grad(y)
-        sign = xp.where(loss >= self.level, 1.0, -1.0)
+        sign = 2 * xp.astype(loss >= self.level, y.dtype) - 1  # +1 at or above the level, -1 below
         return y - lr * column(sign, y) * g, StepInfo(loss, row_norm_sq(g))
 
 

@@ -68,6 +68,7 @@ DIAGONAL = ModelSpec(
         "sgd": dict(alpha=[0.1, 1.0], algorithm="sgd", lr=0.02, steps=200, batch_size=2),
         "sam": dict(alpha=[0.1, 1.0], algorithm="sam", lr=0.02, rho=0.05, steps=200),
         "gr": dict(alpha=[0.1, 1.0], algorithm="gr", lr=0.02, lam=0.05, steps=200),
+        "flood": dict(alpha=[0.1, 1.0], algorithm="flood", lr=0.02, flood_level=0.05, steps=200),
     },
     divergent=dict(alpha=[0.5, 0.5], algorithm="gd", lr=[0.01, 50.0], steps=300),
     problem_cls=diagonal.Problem,

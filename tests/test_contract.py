@@ -45,7 +45,7 @@ def test_gradient_matches_finite_differences(spec: ModelSpec, weighted: bool):
         np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-6, atol=1e-8)
 
 
-RUN_CASES = [(s, a) for s in SPECS for a in ("flow", "gd", "sgd", "sam", "gr") if a in s.runs]
+RUN_CASES = [(s, a) for s in SPECS for a in ("flow", "gd", "sgd", "sam", "gr", "flood") if a in s.runs]
 runs = pytest.mark.parametrize("spec, algorithm", RUN_CASES, ids=[f"{s.name}-{a}" for s, a in RUN_CASES])
 
 
