@@ -24,10 +24,14 @@ def _class_means(H: np.ndarray, n: tuple[int, ...]) -> np.ndarray:
     return np.stack([H[:, bounds[k] : bounds[k + 1]].mean(axis=1) for k in range(len(n))], axis=1)
 
 
-def _point_sizes(ctx: Context, *, n1: int, ratio: float) -> tuple[int, ...]:
-    """The class sizes of a point of a space over (K, n1, ratio): n_k = round(n1 ratio^(-k/(K-1))), at least 1."""
-    K, n1, ratio = int(ctx.param("K", 3)), int(ctx.param("n1", n1)), float(ctx.param("ratio", ratio))
+def _class_sizes(K: int, n1: int, ratio: float) -> tuple[int, ...]:
+    """n_k = round(n1 ratio^(-k/(K-1))), at least 1."""
     return tuple(max(1, int(round(n1 * ratio ** (-k / (K - 1))))) for k in range(K))
+
+
+def _point_sizes(ctx: Context, *, n1: int, ratio: float) -> tuple[int, ...]:
+    """The class sizes of a point of a space over (K, n1, ratio) (:func:`_class_sizes`)."""
+    return _class_sizes(int(ctx.param("K", 3)), int(ctx.param("n1", n1)), float(ctx.param("ratio", ratio)))
 
 
 def _run(problem: sim.Problem, ctx: Context, alpha: float = 0.1, t_max: float = 2e4, grad_tol: float = 1e-10, **kw):
@@ -407,11 +411,15 @@ KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervi
        precision=(1e-8, "the orthogonality check"),
        source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
        statement="Under the supervised contrastive loss with ReLU on unit-norm features, gradient flow ends at an "
-                 "orthogonal frame of class means with collapsed classes, even with imbalanced classes; without ReLU "
-                 "the class means are not orthogonal.",
+                 "orthogonal frame of class means with collapsed classes, even with imbalanced classes (at most one "
+                 "class of a single sample: a singleton is only a negative); without ReLU the class means are not "
+                 "orthogonal.",
        space=Space((Param("K", 2, 4, integer=True, doc="classes"),
                     Param("n1", 3, 15, integer=True, doc="size of the largest class"),
                     Param("ratio", 1.0, 4.0, doc="imbalance: class k has n1 / ratio^(k/(K-1)) samples (at least 1)")),
+                   constraints=(("at most one class of a single sample: a singleton has no positive pair, only a "
+                                 "negative, so two singletons' angle is left free (theory.ufm_scl.scl_batch_condition)",
+                                 lambda p: sum(s == 1 for s in _class_sizes(int(p["K"]), int(p["n1"]), p["ratio"])) <= 1),),
                    key="ratio"))
 def scl_relu_orthogonal(ctx: Context) -> Evidence:
     n = (12, 6, 3) if ctx.quick else (30, 10, 5, 2)

@@ -144,3 +144,16 @@ def test_binding_needs_batches_that_cover_every_sample():
     c = ts.scl_batch_condition(n, ts.bind_batches(n, [[1, 4]]))  # samples 2 and 5 in no batch: free
     assert c.split_classes == (0, 1) and not c.unique
     assert ts.scl_batch_condition(n, ts.bind_batches(n, [[1, 4], [2, 5]])).unique  # 0 and 3 bound: all covered
+
+
+def test_two_singleton_classes_are_not_forced_apart():
+    """A class of one sample is only a negative: with two such classes the full batch leaves their angle free, and
+    a point with both on one vector attains the minimum (the old gradient, which pushed singletons apart through a
+    softmax term that is not in the loss, hid it)."""
+    from solvable.theory import ufm_scl as ts
+
+    n, full = (3, 2, 1, 1), [list(range(7))]
+    assert ts.scl_batch_condition(n, full).unforced_pairs == ((2, 3),)
+    assert ts.scl_batch_condition((3, 2, 1), [list(range(6))]).unique  # one singleton is still forced apart
+    H = _frame(n, 5, np.eye(5)[:, [0, 1, 2, 2]])
+    assert _loss(n, H, full) == pytest.approx(ts.scl_batch_minimum(n, full, 0.5), rel=1e-12)
