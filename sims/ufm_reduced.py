@@ -73,11 +73,25 @@ def expand(problem: Problem, means: Any) -> Any:
     return xp.take(means, idx, axis=2)
 
 
+def _observer(problem: Problem, Y: Any, full_state: Any, record_metrics: bool) -> Any:
+    """The observables of a reduced state, evaluated on the full state it stands for (as in full coordinates)."""
+    from .ufm import loss_grad, metrics
+
+    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
+        full = full_state(state)
+        out = {"loss": loss_grad(problem, Y, full)[0]}
+        if record_metrics:
+            out.update(metrics(problem, full))
+        return out
+
+    return observe
+
+
 def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics: bool, backend: str, dtype: str,
                     device: Any, meta: dict[str, Any], t_max: float, atol: float, grad_tol: float) -> Model:
     """The restricted flow as the driver's :class:`~sims.driver.Model`; ``state0`` = ``(W_1..W_M, M[, b])`` with
     the class vectors ``M`` of shape ``(B, d, K)``."""
-    from .ufm import loss_grad, metrics
+    from .ufm import loss_grad
 
     xp = namespace(backend)
     depth, K = problem.depth, problem.K
@@ -99,12 +113,7 @@ def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics
     def full_state(state: tuple[Any, ...]) -> tuple[Any, ...]:
         return state[:depth] + (expand(problem, state[depth]),) + state[depth + 1:]
 
-    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
-        full = full_state(state)
-        out = {"loss": loss_grad(problem, Y, full)[0]}
-        if record_metrics:
-            out.update(metrics(problem, full))
-        return out
+    observe = _observer(problem, Y, full_state, record_metrics)
 
     def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
         from .matmul import product
@@ -140,8 +149,6 @@ def aligned_model(problem: Problem, frame: np.ndarray, alpha: np.ndarray, *, rec
                   dtype: str, device: Any, meta: dict[str, Any], t_max: float, atol: float, grad_tol: float) -> Model:
     """The per-class mode flow (module docstring) as the driver's :class:`~sims.driver.Model`: state ``(s, t)``,
     each ``(B, K)``, from ``s = t = alpha`` per run on the orthonormal ``frame`` (d, K)."""
-    from .ufm import loss_grad, metrics
-
     xp = namespace(backend)
     K, N = problem.K, problem.N
     n = asarray(np.asarray(problem.n, dtype=float), xp, dtype, device)
@@ -162,12 +169,7 @@ def aligned_model(problem: Problem, frame: np.ndarray, alpha: np.ndarray, *, rec
         W = s[:, :, None] * xp.permute_dims(Q, (1, 0))[None, :, :]
         return W, expand(problem, Q[None, :, :] * t[:, None, :])
 
-    def observe(state: tuple[Any, ...]) -> dict[str, Any]:
-        full = full_state(state)
-        out = {"loss": loss_grad(problem, Y, full)[0]}
-        if record_metrics:
-            out.update(metrics(problem, full))
-        return out
+    observe = _observer(problem, Y, full_state, record_metrics)
 
     def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
         s, t = host

@@ -15,7 +15,7 @@ from .trajectory import Trajectory
 if TYPE_CHECKING:  # the problem class lives with the UFM (imported lazily: ufm re-exports this module)
     from .ufm import Problem
 
-__all__ = ["batch_masks", "scl_features", "scl_loss_grad", "simulate_scl"]
+__all__ = ["batch_constants", "batch_masks", "scl_features", "scl_loss_grad", "simulate_scl"]
 
 
 def scl_features(U: Any, relu: bool) -> Any:
@@ -52,8 +52,24 @@ def batch_masks(problem: Problem, batches: Any = None) -> np.ndarray:
     return np.stack(rows)
 
 
+def batch_constants(problem: Problem, masks: Any, like: Any) -> tuple[Any, Any, Any, Any]:
+    """The batches' fixed arrays on ``like``'s device: the in-batch pairs ``(nb, N, N)``, the anchors with a pair,
+    the positives' weights :math:`q^b/(n_b|b|)` and their row sums. Built once per run (:func:`simulate_scl`), so
+    that no evaluation copies them from the host."""
+    xp = xp_of(like)
+    member = np.asarray(masks, dtype=bool)
+    N, nb = problem.N, member.shape[0]
+    pairs = member[:, :, None] & member[:, None, :] & ~np.eye(N, dtype=bool)[None]
+    labels = np.repeat(np.arange(problem.K), problem.n)
+    same = (labels[:, None] == labels[None, :])[None] & pairs
+    weight = 1.0 / (nb * member.sum(axis=1))[:, None, None]  # 1 / (n_b |b|)
+    Q = same / np.maximum(same.sum(axis=2, keepdims=True), 1)
+    return (host_to(pairs, like, xp.bool), host_to(pairs.any(axis=2, keepdims=True), like, xp.bool),
+            host_to(Q * weight, like), host_to(Q.sum(axis=2, keepdims=True) * weight, like))
+
+
 def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, weights: Any = None,
-                  masks: Any = None) -> tuple[Any, tuple[Any]]:
+                  masks: Any = None, constants: Any = None) -> tuple[Any, tuple[Any]]:
     r"""Supervised contrastive loss of unit-norm features, mean over fixed mini-batches, and its hand-written gradient.
 
     In batch :math:`b` (membership ``masks[b]``, :func:`batch_masks`; default one batch of all samples), with
@@ -67,34 +83,26 @@ def scl_loss_grad(problem: Problem, state: tuple[Any, ...], temperature: float, 
     :math:`\partial L/\partial h_i = \frac{1}{\tau}\sum_k (A_{ik} + A_{ki})h_k`; then
     :math:`\partial L/\partial r = (I - hh^\top)\,\partial L/\partial h/\|r\|` through the
     normalisation and :math:`\partial L/\partial u = \mathbb 1[u > 0]\,\partial L/\partial r` through ReLU.
-    The state is ``(U,)`` with ``U`` of shape (B, d, N).
+    The state is ``(U,)`` with ``U`` of shape (B, d, N); ``constants``, when given, are
+    :func:`batch_constants` of ``masks`` (else built here).
     """
     xp = xp_of(state[0])
     (U,) = state
-    N = problem.N
-    member = batch_masks(problem) if masks is None else np.asarray(masks, dtype=bool)
-    nb = member.shape[0]
+    if constants is None:
+        constants = batch_constants(problem, batch_masks(problem) if masks is None else masks, U)
+    pairs, has, Q, qsum = constants
     R = xp.where(U > 0, U, 0.0) if problem.relu else U
     rn = xp.sqrt(xp.sum(R * R, axis=1, keepdims=True))
     rn = xp.where(rn > 0, rn, 1.0)
     H = R / rn
     S = xp.expand_dims(xp.matmul(transpose(H), H) / temperature, axis=1)  # (B, 1, N, N)
-    pairs_h = member[:, :, None] & member[:, None, :] & ~np.eye(N, dtype=bool)[None]  # (nb, N, N)
-    has = pairs_h.any(axis=2, keepdims=True)
-    pairs = host_to(pairs_h, U, xp.bool)
     S_off = xp.where(pairs, S, -xp.inf)
-    smax = xp.where(host_to(has, U, xp.bool), xp.max(S_off, axis=3, keepdims=True), 0.0)
+    smax = xp.where(has, xp.max(S_off, axis=3, keepdims=True), 0.0)
     ez = xp.where(pairs, xp.exp(S_off - smax), 0.0)
     tot = xp.sum(ez, axis=3, keepdims=True)
     tot = xp.where(tot > 0, tot, 1.0)
     P = ez / tot
     lse = smax + xp.log(tot)
-    labels = np.repeat(np.arange(problem.K), problem.n)
-    same = (labels[:, None] == labels[None, :])[None] & pairs_h
-    weight = 1.0 / (nb * member.sum(axis=1))[:, None, None]  # 1 / (n_b |b|)
-    Q_h = same / np.maximum(same.sum(axis=2, keepdims=True), 1)
-    Q = host_to(Q_h * weight, U)
-    qsum = host_to(Q_h.sum(axis=2, keepdims=True) * weight, U)
     loss = xp.sum(Q * (lse - xp.where(pairs, S, 0.0)), axis=(1, 2, 3))
     A = xp.sum(qsum * P - Q, axis=1)  # (B, N, N)
     gH = xp.matmul(H, A + transpose(A)) / temperature
@@ -129,11 +137,13 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
     draw = host_rng(seed).standard_normal((problem.d, problem.N))
     if problem.relu:
         draw = np.abs(draw)
+    U0 = asarray(a[:, None, None] * draw[None], xp, dtype, device)
+    constants = batch_constants(problem, masks, U0)
     contrastive = Model(
         name="ufm_scl",
-        state0=(asarray(a[:, None, None] * draw[None], xp, dtype, device),),
-        loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature, masks=masks),
-        observe=lambda state: {"loss": scl_loss_grad(problem, state, temperature, masks=masks)[0]},
+        state0=(U0,),
+        loss_grad=lambda state, weights=None: scl_loss_grad(problem, state, temperature, constants=constants),
+        observe=lambda state: {"loss": scl_loss_grad(problem, state, temperature, constants=constants)[0]},
         final=lambda host: {"U": host[0], "H": np.asarray(scl_features(host[0], problem.relu))},
         meta={"n": list(problem.n), "d": problem.d, "relu": problem.relu, "temperature": temperature,
               "batches": None if batches is None else [np.flatnonzero(m).tolist() for m in masks]},
