@@ -29,7 +29,8 @@ flood_level     required                 flood (the level b of |L - b| + b)
 rtol            1e-10 (float32: 1e-5)    flow
 atol            the family's default     flow
 max_steps       200000                   flow (step attempts per run)
-loss_tol        the family's default     all (converged once loss <= loss_tol)
+loss_tol        the family's default     all (converged once loss <= loss_tol; a
+                                         number, or a sequence of one per run)
 grad_tol        the family's default     all (converged once ||grad|| <= grad_tol)
 sync_every      1 on NumPy, else <= 32   all (steps between two host reads of the
                                          batch's status; :mod:`sims.sync`)
@@ -256,9 +257,21 @@ def broadcast_runs(alpha_rows: np.ndarray, lr: Any) -> np.ndarray:
     return alpha_rows
 
 
+def _run_thresholds(value: Any, batch: int) -> np.ndarray:
+    """``loss_tol`` as one threshold per run: a number for every run, or a sequence of ``batch`` of them
+    (to stop a run where another run, say a reference at a finer rtol, stopped)."""
+    if np.ndim(value) == 0:
+        return np.full(batch, nonneg_float("loss_tol", value))
+    tol = np.asarray(value)
+    if tol.ndim != 1 or tol.shape[0] != batch:
+        raise ValueError(f"loss_tol must be a number or a sequence of {batch} numbers (one per run); "
+                         f"got shape {tol.shape}")
+    return np.array([nonneg_float(f"loss_tol[{i}]", v) for i, v in enumerate(tol.tolist())])
+
+
 def _stop(model: Model, method: Flow | Rule, options: dict[str, Any]) -> tuple[StopRule, list[float]]:
     if options.get("loss_tol") is not None:
-        tol = np.full(model.batch, nonneg_float("loss_tol", options["loss_tol"]))
+        tol = _run_thresholds(options["loss_tol"], model.batch)
     elif callable(model.loss_tol):
         rel = float(method.rtol) if isinstance(method, Flow) else 0.0
         tol = np.broadcast_to(np.asarray(model.loss_tol(rel), dtype=float), (model.batch,))

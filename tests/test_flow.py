@@ -414,3 +414,20 @@ def test_flooding_refuses_a_missing_or_negative_level():
         diagonal.simulate(problem, 0.3, "flood", lr=0.05, flood_level=-1.0, steps=10)
     with pytest.raises(ValueError, match="flood_level"):
         diagonal.simulate(problem, 0.3, "gd", lr=0.05, flood_level=0.1, steps=10)
+
+
+def test_loss_tol_per_run_stops_each_run_at_its_own_threshold():
+    from solvable.sims import diagonal
+
+    problem = diagonal.Problem.random(8, 16, 2, seed=3)
+    tols = [1e-4, 1e-9]
+    traj = diagonal.simulate(problem, [0.1, 0.1], t_max=1e4, loss_tol=tols)
+    assert traj.meta["loss_tol"] == tols
+    final = traj.observables["loss"][:, -1]
+    # the same run stops earlier, at a larger loss, with the looser threshold
+    assert final[1] <= 1e-9 < final[0] <= 1e-4
+    assert traj.stop_step[0] < traj.stop_step[1]
+    with pytest.raises(ValueError, match="one per run"):
+        diagonal.simulate(problem, [0.1, 0.1], t_max=10.0, loss_tol=[1e-4, 1e-4, 1e-4])
+    with pytest.raises(ValueError, match=r"loss_tol\[1\]"):
+        diagonal.simulate(problem, [0.1, 0.1], t_max=10.0, loss_tol=[1e-4, -1.0])

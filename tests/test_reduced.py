@@ -435,3 +435,19 @@ def test_ufm_aligned_start_is_two_numbers_per_class():
     assert red_ce.meta["reduction"] == "collapsed classes"
     np.testing.assert_allclose(red_ce.final["H"], full_ce.final["H"], atol=1e-8)
 
+
+
+def test_reduced_diagonal_limit_is_as_accurate_as_rtol_at_every_alpha():
+    """The reduced path's stopping threshold has no cancellation floor (sims.diagonal.default_loss_tol): at rtol 1e-8
+    its limits sit within 1e-6 of the theory's argmin Q_alpha at large alpha too, where the full coordinates' threshold
+    leaves about 5e-5 (the stopping band of the 2 alpha^2 cancellation term)."""
+    from solvable.theory.diagonal import implicit_bias
+
+    problem = diagonal.Problem.random(20, 60, 3, seed=1)
+    alphas = np.array([0.01, 0.3, 3.0])
+    w = diagonal.simulate(problem, alphas, t_max=1e6, rtol=1e-8).final["w"]
+    ref = np.array([implicit_bias(problem.X, problem.y, a).x for a in alphas])
+    err = np.linalg.norm(w - ref, axis=1) / np.linalg.norm(ref, axis=1)
+    assert np.all(err < 2e-6), err
+    full = diagonal.simulate(problem, alphas[-1:], t_max=1e6, rtol=1e-8, coordinates="full").final["w"]
+    assert np.linalg.norm(full[0] - ref[-1]) / np.linalg.norm(ref[-1]) > 5 * err[-1]  # the floor the reduction removes
