@@ -1,5 +1,7 @@
 """Predictions for diagonal networks against independent references (scipy), plus properties."""
 
+from itertools import combinations
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -267,3 +269,80 @@ def test_two_point_at_zero_radius_is_gd():
         th.effective_alpha_two_point(X, y, ws, 0.02, 0.3, "adam")
     with pytest.raises(ValueError, match="needs lam > 0"):
         th.effective_alpha_two_point(X, y, ws, 0.02, 0.3, "gr", lam=0.1)
+
+
+def _all_batches(X, y, ws, lr, B):
+    """Every batch of B distinct samples at every iterate: the exact expectations over SGD's draw, by enumeration."""
+    n = X.shape[0]
+    R = ws @ X.T - y
+    logs = []
+    for batch in combinations(range(n), B):
+        idx = list(batch)
+        g = R[:, idx] @ X[idx] / B  # (steps, d)
+        logs.append(0.5 * np.log1p(-4 * lr**2 * g * g))
+    logs = np.array(logs)  # (batches, steps, d)
+    return logs.mean(axis=0).sum(axis=0), logs.var(axis=0).sum(axis=0)
+
+
+@pytest.mark.parametrize("B", [1, 2, 3, 6])
+def test_effective_alpha_sgd_matches_the_enumerated_draw(B):
+    rng = np.random.default_rng(B)
+    n, d, lr = 6, 5, 0.05
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    ws = 0.3 * rng.standard_normal((7, d))
+    pred = th.effective_alpha_sgd(X, y, ws, lr, B)
+    # the leading order is E over the draw of -(1/2) x, x = 4 lr^2 g_B^2, summed along the iterates: enumerate it
+    R = ws @ X.T - y
+    lead = np.mean([-2 * lr**2 * np.sum((R[:, list(b)] @ X[list(b)] / B) ** 2, axis=0)
+                    for b in combinations(range(n), B)], axis=0)
+    np.testing.assert_allclose(pred["leading"], lead, rtol=1e-12, atol=1e-15)
+    assert pred["c_B"] == pytest.approx((n - B) / (B * (n - 1)))
+    # the exact expectation of (1/2) ln(1 - x) and its variance lie within the returned bounds
+    mean, var = _all_batches(X, y, ws, lr, B)
+    assert np.all(np.abs(mean - pred["leading"]) <= pred["remainder_bound"] * (1 + 1e-9) + 1e-15)
+    assert np.all(var <= pred["variance_bound"] * (1 + 1e-9) + 1e-15)
+    assert np.all(pred["remainder_bound"] > 0) and np.all(pred["variance_bound"] >= 0)
+
+
+def test_effective_alpha_sgd_is_gd_at_a_full_batch_and_the_sample_average_at_one():
+    rng = np.random.default_rng(4)
+    n, d, lr = 8, 6, 0.03
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    ws = 0.2 * rng.standard_normal((20, d))
+    full = th.effective_alpha_sgd(X, y, ws, lr, n)
+    np.testing.assert_allclose(full["leading"], th.effective_alpha_from_run(X, y, ws, lr)["leading"], rtol=1e-12)
+    assert np.all(full["noise_part"] == 0)
+    one = th.effective_alpha_sgd(X, y, ws, lr, 1)
+    exact = th.effective_alpha_from_run(X, y, ws, lr, batch_size=1)
+    assert np.all(np.abs(exact["log_ratio"] - one["leading"]) <= one["remainder_bound"])
+    assert np.all(exact["variance"] <= one["variance_bound"])
+
+
+def test_effective_alpha_sgd_loss_integral_with_rows_of_equal_norm():
+    rng = np.random.default_rng(5)
+    n, d, lr, B = 9, 12, 0.02, 3
+    X = rng.standard_normal((n, d))
+    X *= 2.0 / np.linalg.norm(X, axis=1, keepdims=True)  # R^2 = 4
+    y = rng.standard_normal(n)
+    ws = 0.2 * rng.standard_normal((30, d))
+    p = th.effective_alpha_sgd(X, y, ws, lr, B)
+    L = np.sum((ws @ X.T - y) ** 2, axis=1) / (2 * n)
+    assert p["loss_integral"] == pytest.approx(lr * L.sum(), rel=1e-12)
+    assert p["row_norm_sq"] == pytest.approx(4.0)
+    trace = np.sum(p["gd_part"]) - 4 * lr * p["c_B"] * p["row_norm_sq"] * p["loss_integral"]
+    assert trace == pytest.approx(np.sum(p["leading"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"batch_size": 0}, "batch_size"), ({"batch_size": 7}, "batch_size"),
+                                           ({"batch_size": True}, "batch_size"), ({"lr": 0.0}, "lr"),
+                                           ({"lr": 1e3}, "too large")])
+def test_effective_alpha_sgd_refuses_bad_input(kwargs, match):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((6, 4)), rng.standard_normal(6)
+    args = {"lr": 0.01, "batch_size": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        th.effective_alpha_sgd(X, y, np.zeros((3, 4)), args["lr"], args["batch_size"])
+    with pytest.raises(ValueError, match="ws"):
+        th.effective_alpha_sgd(X, y, np.zeros((3, 5)), 0.01, 2)

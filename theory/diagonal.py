@@ -15,6 +15,7 @@ when it interpolates, is the minimiser of the hyperbolic-entropy potential
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,8 @@ from ._format import shown
 
 __all__ = ["q", "q_alpha", "implicit_bias", "min_l1_interpolator", "min_l2_interpolator", "kernel_correction",
            "saddle_to_saddle", "SaddleToSaddle", "shape_equivalent_alpha", "azulay_init", "azulay_k", "azulay_q",
-           "azulay_to_library", "effective_alpha", "effective_alpha_from_run", "effective_alpha_two_point",
+           "azulay_to_library", "effective_alpha", "effective_alpha_from_run", "effective_alpha_sgd",
+           "effective_alpha_two_point",
            "discrete_bias_bound",
            "hessian_trace", "hessian_top", "stability_bounds"]
 
@@ -662,6 +664,96 @@ def effective_alpha_from_run(X: Any, y: Any, ws: Any, lr: float, batch_size: int
         raise ValueError("a factor 1 - 4 lr^2 g^2 is <= 0: the step was too large for this description")
     logs = 0.5 * np.log1p(-x)
     return {"log_ratio": logs.mean(axis=1).sum(axis=0), "variance": logs.var(axis=1).sum(axis=0)}
+
+
+def effective_alpha_sgd(X: Any, y: Any, ws: Any, lr: float, batch_size: int) -> dict[str, np.ndarray]:
+    r"""The effective scale of mini-batch SGD in closed form in the step and the batch noise:
+    :math:`\ln(\alpha_\infty/\alpha)` per coordinate, predicted from the iterates.
+
+    Derived here, in this library's parameterisation (:math:`w = u^2 - v^2`, :math:`u_0 = v_0 = \alpha`,
+    :math:`L = \|Xw - y\|^2/(2n)`); the form is that of Pesme, Pillaud-Vivien & Flammarion 2021 (Theorem 1:
+    the stochastic flow's effective scale is :math:`\alpha` shrunk by the exponential of the step times the
+    integral of the loss, "the slower the convergence, the better the bias") and of Even, Pesme, Gunasekar &
+    Flammarion 2023 (Sec. 3, discrete SGD), whose own constants could not be read.
+
+    A step on a batch :math:`\mathcal B` of :math:`B` samples drawn without replacement (as
+    ``sims.rules.SGD`` does) moves :math:`w_j` with the batch gradient
+    :math:`g_{\mathcal B,j} = \frac1B\sum_{i\in\mathcal B} r_ix_{ij}` and multiplies :math:`u_jv_j` by
+    :math:`1 - 4\eta^2g_{\mathcal B,j}^2` (:func:`effective_alpha`). Over the draw,
+
+    .. math::
+        E\,g_{\mathcal B,j}^2 = g_j^2 + c_B\operatorname{Var}_i(r_ix_{ij}),\qquad
+        c_B = \frac{n - B}{B(n - 1)},
+
+    (the variance of a mean drawn without replacement; :math:`\operatorname{Var}_i` with :math:`1/n`), so the
+    leading order of :math:`\ln(\alpha_\infty/\alpha)`, summed along the run, is
+
+    .. math::
+        -2\eta^2\sum_k\Big[(1 - c_B)\,g_{k,j}^2 + c_B\,\overline{(r_kx_j)^2}\Big],
+
+    GD's :math:`-2\eta^2\sum g^2` at :math:`B = n` (:math:`c_n = 0`) plus the noise's share, which grows as the
+    batch shrinks. Summed over the coordinates, for rows of equal norm :math:`R^2 = \|x_i\|^2`, the noise's
+    share is :math:`\overline{r^2\|x\|^2} = 2R^2L_k` exactly, and
+
+    .. math::
+        \sum_j\ln\frac{\alpha_{\infty,j}}{\alpha} \approx -2\eta^2(1 - c_B)\sum_k\|g_k\|^2
+        - 4\eta\,c_BR^2\int_0^\infty L\,dt,\qquad \int_0^\infty L\,dt := \eta\sum_kL_k,
+
+    Pesme et al.'s loss integral with the step and the batch noise made explicit.
+
+    The realised log ratio is :math:`\sum_k\frac12\ln(1 - x_k)` with :math:`x_k = 4\eta^2g_{\mathcal B_k,j}^2`.
+    It differs from the leading order by (i) the Taylor remainder of each term's expectation,
+    :math:`|E\ln(1 - x) + Ex| \le E x^2/(2(1 - \bar x))`, and (ii) a martingale (the draw minus its expectation)
+    of variance :math:`\sum_k\operatorname{Var}\frac12\ln(1 - x_k) \le \sum_kE x_k^2/(4(1 - \bar x_k)^2)`. Both
+    need only :math:`Ex^2 \le \bar x\,Ex`, where :math:`\bar x = 4\eta^2\max_i(r_ix_{ij})^2` bounds
+    :math:`x` for every batch (a batch mean's square is at most its largest square): no fourth moments.
+
+    Parameters
+    ----------
+    X, y : the data; ws : ``(steps, d)`` iterates :math:`w_0, w_1, \dots` up to the last step taken;
+    lr : the step :math:`\eta`; batch_size : :math:`B` in ``[1, n]``.
+
+    Returns
+    -------
+    dict
+        ``"leading"`` (per coordinate), ``"gd_part"`` (:math:`-2\eta^2(1 - c_B)\sum g^2`), ``"noise_part"``
+        (:math:`-2\eta^2c_B\sum\overline{(rx)^2}`), ``"remainder_bound"`` and ``"variance_bound"`` (per
+        coordinate), ``"loss_integral"`` (:math:`\eta\sum_kL_k`), ``"row_norm_sq"`` (the mean of
+        :math:`\|x_i\|^2`), ``"c_B"``.
+    """
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    W = np.asarray(ws, dtype=float)
+    if W.ndim != 2 or W.shape[1] != X.shape[1]:
+        raise ValueError(f"ws must be (steps, d = {X.shape[1]}); got {W.shape}")
+    n = X.shape[0]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be an integer in [1, n = {n}]; got {shown(batch_size)}")
+    lr = float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0; got {shown(lr)}")
+    c = (n - batch_size) / (batch_size * (n - 1)) if n > 1 else 0.0
+    g_sq, m_sq, remainder, variance = (np.zeros(X.shape[1]) for _ in range(4))
+    losses = 0.0
+    X_sq = X * X
+    chunk = max(1, 2**22 // X.size)  # the per-sample products are (steps, n, d): about 32 MB at a time
+    for start in range(0, W.shape[0], chunk):
+        R = W[start:start + chunk] @ X.T - y  # (k, n)
+        g = R @ X / n
+        m = (R * R) @ X_sq / n  # mean_i (r_i x_ij)^2
+        e_x = 4 * lr**2 * ((1 - c) * g * g + c * m)  # E x over the draw
+        top = 4 * lr**2 * np.max((R[:, :, None] * X[None, :, :]) ** 2, axis=1)
+        if np.any(top >= 1):
+            raise ValueError("a factor 1 - 4 lr^2 g^2 can be <= 0: the step is too large for this description")
+        g_sq += np.sum(g * g, axis=0)
+        m_sq += np.sum(m, axis=0)
+        remainder += np.sum(top * e_x / (4 * (1 - top)), axis=0)
+        variance += np.sum(top * e_x / (4 * (1 - top) ** 2), axis=0)
+        losses += float(np.sum(R * R)) / (2 * n)
+    gd_part = -2 * lr**2 * (1 - c) * g_sq
+    noise_part = -2 * lr**2 * c * m_sq
+    return {"leading": gd_part + noise_part, "gd_part": gd_part, "noise_part": noise_part,
+            "remainder_bound": remainder, "variance_bound": variance, "loss_integral": lr * losses,
+            "row_norm_sq": float(np.mean(np.sum(X_sq, axis=1))), "c_B": c}
 
 
 def effective_alpha_two_point(X: Any, y: Any, ws: Any, lr: float, alpha: float, rule: str, *, lam: float | None = None,
