@@ -1018,3 +1018,4 @@ def reduced_equals_full(ctx: Context) -> Evidence:
 from . import diagonal_stability  # noqa: E402,F401  (registers diagonal.sgd_stability_boundary)
 from . import diagonal_regularisers  # noqa: E402,F401  (registers diagonal.regulariser_effective_alpha)
 from . import diagonal_noise  # noqa: E402,F401  (registers diagonal.sgd_noise_effective_alpha)
+from . import diagonal_edge  # noqa: E402,F401  (registers diagonal.edge_of_stability)
