@@ -148,6 +148,60 @@ assert err < 0.05
 assert np.abs(sgd.final["w"][0]).sum() < np.abs(flow_w).sum()
 
 # %% [markdown]
+# ### How much does SGD shrink the scale? The step, the batch and the loss integral
+#
+# With batches of $B$ of the $n$ samples, the squared batch gradient is on average
+# $g^2 + c_B\,\mathrm{Var}_i(r_i x_i)$ with $c_B = (n - B)/(B(n - 1))$: 1 for one sample, 0 for the full batch.
+# So, to leading order, $\ln(\alpha_\infty/\alpha) \approx -2\eta^2\sum_k[(1 - c_B)g_k^2 + c_B\,\overline{(r_kx)^2}]$,
+# and summed over the coordinates with rows of equal norm $R$ the noise's share is
+# $-4\eta c_B R^2\int_0^\infty L\,dt$: the slower the loss falls, the smaller the effective scale (Pesme et al.
+# 2021). `th.effective_alpha_sgd` reads the prediction off the iterates.
+
+# %%
+rng = np.random.default_rng(1)
+Xs = rng.standard_normal((10, 20))
+Xs *= np.sqrt(20) / np.linalg.norm(Xs, axis=1, keepdims=True)  # rows of equal norm R^2 = 20
+teacher = np.zeros(20)
+teacher[:2] = (1.0, -1.0)
+small = diagonal.Problem(Xs, Xs @ teacher, w_star=teacher)
+lr, measured, predicted, budget = 0.015, [], [], []
+batches = (1, 10) if FAST else (1, 2, 5, 10)
+for B in batches:
+    run = diagonal.simulate(small, alpha, "sgd", lr=lr, batch_size=B, steps=100_000, record_w=True,
+                            t_eval=np.arange(100_001), seed=0)
+    k = int(run.stop_step[0])
+    measured.append(np.log(th.effective_alpha(run.final["u"][0], run.final["v"][0]) / alpha).sum())
+    p = th.effective_alpha_sgd(small.X, small.y, run.observables["w"][0][:k], lr, B)
+    predicted.append(p["gd_part"].sum() - 4 * lr * p["c_B"] * p["row_norm_sq"] * p["loss_integral"])
+    # what the leading order drops: each step's Taylor remainder, and 4 standard deviations of the draws' martingale
+    budget.append(p["remainder_bound"].sum() + 4 * np.sqrt(p["variance_bound"]).sum())
+    print(f"B = {B:2d} (c_B = {p['c_B']:.3f}): sum ln(alpha_inf/alpha) measured {measured[-1]:.4f}, "
+          f"predicted {predicted[-1]:.4f} +- {budget[-1]:.4f}")
+assert all(np.diff(measured) > 0)  # less noise, less shrinkage
+assert all(abs(m - q) <= e for m, q, e in zip(measured, predicted, budget))
+
+# %% [markdown]
+# ### Steps beyond the edge of stability
+#
+# Gradient descent cannot stop at a minimum whose sharpness exceeds $2/\eta$. With a step beyond
+# $2/\lambda_{\max}$ of the flow's minimum, GD must leave the flow's path: it oscillates, shrinks the scale
+# where it oscillates, and lands on a flatter minimum, at the edge $\eta\lambda_{\max}(H) \approx 2$. Even et
+# al. 2023 describe how this window, just below divergence, magnifies GD's loss of sparsity.
+
+# %%
+flow = diagonal.simulate(problem, alpha, t_max=3e5)
+edge = 2 / th.hessian_top(problem.X, flow.final["u"][0], flow.final["v"][0])
+fractions = np.array([0.5, 1.1, 1.2])
+gd = diagonal.simulate(problem, alpha, "gd", lr=fractions * edge, steps=100_000)
+for b, f in enumerate(fractions):
+    u, v = np.abs(gd.final["u"][b]), np.abs(gd.final["v"][b])  # a factor may change sign: w does not see it
+    sharp = f * edge * th.hessian_top(problem.X, u, v) / 2
+    print(f"eta = {f} x 2/lambda_flow: {gd.status[b]}, eta lambda_max/2 at the limit {sharp:.3f}, "
+          f"||w - w*|| = {np.linalg.norm(gd.final['w'][b] - problem.w_star):.3f}")
+    assert gd.status[b] == "converged" and sharp <= 1 + 1e-9
+print(f"the flow: ||w - w*|| = {np.linalg.norm(flow.final['w'][0] - problem.w_star):.3f}")
+
+# %% [markdown]
 # ## When does SGD stay at a minimum? Step, batch size and the coherence of the Hessians
 #
 # Near a minimum each sample's loss is a quadratic $\tfrac12\delta^\top H_i\delta$ and an SGD step is

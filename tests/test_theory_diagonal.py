@@ -313,7 +313,7 @@ def test_effective_alpha_sgd_is_gd_at_a_full_batch_and_the_sample_average_at_one
     ws = 0.2 * rng.standard_normal((20, d))
     full = th.effective_alpha_sgd(X, y, ws, lr, n)
     np.testing.assert_allclose(full["leading"], th.effective_alpha_from_run(X, y, ws, lr)["leading"], rtol=1e-12)
-    assert np.all(full["noise_part"] == 0)
+    assert np.all(full["noise_part"] == 0) and np.all(full["variance_bound"] == 0)  # no draw, no martingale
     one = th.effective_alpha_sgd(X, y, ws, lr, 1)
     exact = th.effective_alpha_from_run(X, y, ws, lr, batch_size=1)
     assert np.all(np.abs(exact["log_ratio"] - one["leading"]) <= one["remainder_bound"])

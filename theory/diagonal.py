@@ -704,9 +704,13 @@ def effective_alpha_sgd(X: Any, y: Any, ws: Any, lr: float, batch_size: int) -> 
     The realised log ratio is :math:`\sum_k\frac12\ln(1 - x_k)` with :math:`x_k = 4\eta^2g_{\mathcal B_k,j}^2`.
     It differs from the leading order by (i) the Taylor remainder of each term's expectation,
     :math:`|E\ln(1 - x) + Ex| \le E x^2/(2(1 - \bar x))`, and (ii) a martingale (the draw minus its expectation)
-    of variance :math:`\sum_k\operatorname{Var}\frac12\ln(1 - x_k) \le \sum_kE x_k^2/(4(1 - \bar x_k)^2)`. Both
-    need only :math:`Ex^2 \le \bar x\,Ex`, where :math:`\bar x = 4\eta^2\max_i(r_ix_{ij})^2` bounds
-    :math:`x` for every batch (a batch mean's square is at most its largest square): no fourth moments.
+    of variance :math:`\sum_k\operatorname{Var}\frac12\ln(1 - x_k)`, bounded per step by the smaller of
+    :math:`E x^2/(4(1 - \bar x)^2)` and :math:`\ell^2 c_B\operatorname{Var}_i(r_ix_{ij})`, where
+    :math:`\ell = 4\eta^2\bar G/(1 - \bar x)` is the Lipschitz constant of :math:`g \mapsto \frac12\ln(1 - 4\eta^2g^2)`
+    on :math:`|g| \le \bar G` (:math:`\operatorname{Var}f(Z) \le \ell^2\operatorname{Var}Z`; zero at :math:`B = n`).
+    Both need only :math:`Ex^2 \le \bar x\,Ex`, where :math:`\bar G` = the mean of the :math:`B` largest
+    :math:`|r_ix_{ij}|` bounds :math:`|g_{\mathcal B,j}|` for every batch and :math:`\bar x = 4\eta^2\bar G^2`: no
+    fourth moments.
 
     Parameters
     ----------
@@ -741,13 +745,17 @@ def effective_alpha_sgd(X: Any, y: Any, ws: Any, lr: float, batch_size: int) -> 
         g = R @ X / n
         m = (R * R) @ X_sq / n  # mean_i (r_i x_ij)^2
         e_x = 4 * lr**2 * ((1 - c) * g * g + c * m)  # E x over the draw
-        top = 4 * lr**2 * np.max((R[:, :, None] * X[None, :, :]) ** 2, axis=1)
+        # the largest |g_B| over every batch: the mean of the B largest |r_i x_ij|
+        a = np.sort(np.abs(R[:, :, None] * X[None, :, :]), axis=1)[:, n - batch_size:, :]
+        G = np.mean(a, axis=1)
+        top = 4 * lr**2 * G * G
         if np.any(top >= 1):
             raise ValueError("a factor 1 - 4 lr^2 g^2 can be <= 0: the step is too large for this description")
         g_sq += np.sum(g * g, axis=0)
         m_sq += np.sum(m, axis=0)
         remainder += np.sum(top * e_x / (4 * (1 - top)), axis=0)
-        variance += np.sum(top * e_x / (4 * (1 - top) ** 2), axis=0)
+        lipschitz = (4 * lr**2 * G / (1 - top)) ** 2 * c * np.maximum(m - g * g, 0.0)
+        variance += np.sum(np.minimum(top * e_x / (4 * (1 - top) ** 2), lipschitz), axis=0)
         losses += float(np.sum(R * R)) / (2 * n)
     gd_part = -2 * lr**2 * (1 - c) * g_sq
     noise_part = -2 * lr**2 * c * m_sq
