@@ -110,7 +110,7 @@ def edge_of_stability(ctx: Context) -> Evidence:
         conditions=conditions,
         details={"runs": rows, "edge": edge, "alpha": alpha, "flow_recovery_error": flow_err},
         note="at the limit eta lambda_max(H)/2 = " + ", ".join(f"{r['edge_ratio']:.3f}" for r in rows)
-             + f" (the window's limits sit at the edge); ||w - w*|| = " + ", ".join(f"{r['recovery_error']:.3f}" for r in rows)
+             + " (the window's limits sit at the edge); ||w - w*|| = " + ", ".join(f"{r['recovery_error']:.3f}" for r in rows)
              + f" against the flow's {flow_err:.3f}; loss rises " + ", ".join(str(r["loss_rises"]) for r in rows)
              + "; factors that changed sign " + ", ".join(str(r["sign_flips"]) for r in rows)
              + ". The limit's distance to argmin Q_alpha_inf, " + ", ".join(f"{r['relative_error']:.2g}" for r in rows)
