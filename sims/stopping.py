@@ -55,13 +55,19 @@ class StopRule:
         xp = xp_of(like)
         return xp.asarray(np.broadcast_to(tol, (batch,)).astype(np.float64), device=_device(like))
 
+    def _tests(self, batch: int, like: Any) -> Any:
+        """:meth:`loss_tols` with a disabled threshold (0) as -inf: ``loss <= tol`` is then the whole test, one
+        device operation a step instead of three (losses may be negative, so 0 cannot stand for "off")."""
+        tol = np.broadcast_to(np.asarray(self.loss_tol, dtype=float), (batch,))
+        return xp_of(like).asarray(np.where(tol > 0, tol, -np.inf), device=_device(like))
+
     def guards(self, y0: Any, loss0: Any) -> "Guards":
         """The per-run thresholds of a batch that starts at ``y0`` (B, P) with losses ``loss0``."""
         xp = xp_of(y0)
         f64 = xp.float64
         loss0 = xp.astype(loss0, f64)
         return Guards(
-            loss_tol=self.loss_tols(y0.shape[0], y0),
+            loss_tol=self._tests(y0.shape[0], y0),
             grad_tol_sq=float(self.grad_tol) ** 2,
             loss_cap=self.blowup * xp.maximum(loss0, xp.ones_like(loss0)),
             norm_cap=self.blowup**2 * (xp.astype(row_norm_sq(y0), f64) + 1.0),
@@ -70,7 +76,8 @@ class StopRule:
 
 @dataclass(frozen=True)
 class Guards:
-    """Per-run thresholds on the device (float64 arrays ``(B,)``), fixed at the start of a run."""
+    """Per-run thresholds on the device (float64 arrays ``(B,)``), fixed at the start of a run; ``loss_tol`` is
+    -inf where the loss test is off."""
 
     loss_tol: Any
     grad_tol_sq: float
@@ -80,7 +87,7 @@ class Guards:
     def converged(self, loss: Any, grad_sq: Any) -> Any:
         """Per-run convergence; a zero tolerance disables its test (losses may be negative)."""
         xp = xp_of(loss)
-        by_loss = (self.loss_tol > 0) & (xp.astype(loss, xp.float64) <= self.loss_tol)
+        by_loss = xp.astype(loss, xp.float64, copy=False) <= self.loss_tol
         if self.grad_tol_sq > 0:
             return by_loss | (grad_sq <= self.grad_tol_sq)
         return by_loss
