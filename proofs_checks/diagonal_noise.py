@@ -9,11 +9,10 @@ import numpy as np
 from solvable.sims import diagonal as sim
 from solvable.theory import diagonal as th
 
+from .diagonal import EVEN, PESME_SGD
 from .registry import Context, Evidence, claim
 from .space import Param, Space
 
-PESME_SGD = "Pesme, Pillaud-Vivien & Flammarion 2021, Implicit Bias of SGD for Diagonal Linear Networks"
-EVEN = "Even, Pesme, Gunasekar & Flammarion 2023, (S)GD over Diagonal Linear Networks"
 N, D = 10, 20
 STEPS = 400_000  # lr = 0.003 at alpha = 0.05 (the space's slow corner) converges in about 2.5e5 steps
 
