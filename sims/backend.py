@@ -107,9 +107,18 @@ def xp_of(x: Any) -> ModuleType:
     """The array-API namespace of ``x`` (NumPy itself for NumPy arrays on NumPy >= 2)."""
     if _NUMPY_IS_ARRAY_API and isinstance(x, np.ndarray):
         return np
+    if type(x).__module__.partition(".")[0] == "torch" and _TORCH_NS:
+        # torch.compile traces this function; array_namespace's cached type tests would each be a warning there
+        return _TORCH_NS[0]
     from array_api_compat import array_namespace
 
-    return array_namespace(x)
+    xp = array_namespace(x)
+    if backend_name(xp) == "torch" and not _TORCH_NS:
+        _TORCH_NS.append(xp)
+    return xp
+
+
+_TORCH_NS: list[ModuleType] = []  # array_api_compat.torch, once a tensor has been seen
 
 
 def backend_name(xp: ModuleType) -> str:

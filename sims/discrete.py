@@ -8,12 +8,13 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import host_rng, to_numpy, xp_of
+from .compiled import check_compile, compiler
 from .recording import Recorder, RunResult, check_record_steps
 from .rules import Rule
 from .sync import sync_steps
 from .state import LossGrad, Objective, StateLayout, row_norm_sq
 from .status import Status
-from .stopping import StopRule
+from .stopping import Guards, StopRule
 from ._validate import shown
 
 __all__ = ["run_discrete"]
@@ -32,6 +33,7 @@ def run_discrete(
     seed: int = 0,
     check_every: int | None = None,
     sync_every: int | None = None,
+    compile: bool = False,
 ) -> RunResult:
     """Run a discrete algorithm for ``steps`` steps on every run of the batch.
 
@@ -64,6 +66,11 @@ def run_discrete(
         own end waits for a read, so at most ``sync_every - 1`` steps are
         taken in vain once every run has stopped. Observables are copied to
         the host at the recording steps only.
+    compile : bool
+        Run each step through the backend's compiler (:mod:`sims.compiled`;
+        ``backend="torch"``: ``torch.compile``), which fuses the step's
+        elementwise passes; the first steps pay for the compilation. ``False``
+        runs the same step function eagerly (the reference).
 
     Returns
     -------
@@ -84,6 +91,7 @@ def run_discrete(
         raise ValueError(f"check_every must be an integer >= 1; got {shown(check_every)}")
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be a solvable.sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
+    check_compile(compile)
     sync = sync_steps(sync_every, y, 0)
     sync = check_every * -(-sync // check_every)
     objective = Objective(loss_grad, layout, n_samples)
@@ -94,7 +102,7 @@ def run_discrete(
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         y, code, stop_step, rec, n_rec = _loop(rule, rule_state, objective, y, steps, record, check_every, sync,
-                                               stop, observe_flat)
+                                               stop, observe_flat, compile)
     status = np.array([str(Status.from_code(int(c))) for c in to_numpy(code)])
     stop_h = to_numpy(stop_step).astype(np.int64)
     converged = np.nonzero(status == Status.CONVERGED)[0]
@@ -105,52 +113,67 @@ def run_discrete(
         rec.blank_after(np.searchsorted(record, stop_h, side="left"), diverged)
     return RunResult(times=record.astype(float), observables=rec.buf,
                      final=tuple(to_numpy(x) for x in layout.unpack(y)), status=status, stop_step=stop_h,
-                     stop_time=stop_h.astype(float), info={"method": rule.name, "sync_every": sync})
+                     stop_time=stop_h.astype(float), info={"method": rule.name, "sync_every": sync, "compiled": compile})
 
 
 def _loop(rule: Rule, rule_state: Any, objective: Objective, y: Any, steps: int, record: np.ndarray,
-          check_every: int, sync: int, stop: StopRule, observe_flat: Callable) -> tuple[Any, Any, Any, Recorder, int]:
+          check_every: int, sync: int, stop: StopRule, observe_flat: Callable,
+          compile: bool = False) -> tuple[Any, Any, Any, Recorder, int]:
     xp, batch = xp_of(y), y.shape[0]
     dev = _device(y)
-    f64 = xp.float64
-    running, diverged, converged = Status.RUNNING.code, Status.DIVERGED.code, Status.CONVERGED.code
+    running = Status.RUNNING.code
     rec = Recorder(batch, record.shape[0])
     code = xp.full((batch,), running, dtype=xp.int64, device=dev)
     stop_step = xp.full((batch,), steps, dtype=xp.int64, device=dev)
+    k_dev = xp.zeros((), dtype=xp.int64, device=dev)  # the step on the device: no host scalar enters a step
     loss0, _ = objective.loss_grad(y)
     guards = stop.guards(y, loss0)
+    advance = compiler(xp, compile)(_advance)
     n_rec, everyone = 0, np.arange(batch)
     for k in range(steps + 1):
         if n_rec < record.shape[0] and record[n_rec] == k:
             rec.write(observe_flat(y), everyone, everyone, np.full(batch, n_rec))
             n_rec += 1
-        checking = k % check_every == 0
         if k == steps or (k % sync == 0 and not bool(to_numpy(xp.any(code == running)))):
             break
-        active = code == running
-        new, rule_state, info = rule.step(y, rule_state, objective, k)
-        loss, grad_sq = info.loss, info.grad_sq
-        if loss is None and checking:
-            loss, g_full = objective.loss_grad(y)
-            grad_sq = row_norm_sq(g_full)
-        if loss is not None:
-            lf = xp.astype(loss, f64, copy=False)
-            # a bad loss at the current state: the previous update produced it. One status update per step, not
-            # one per event: on a GPU every array operation is a launch (tests/test_sync.py counts them)
-            bad_here = active & ~(xp.isfinite(lf) & (lf <= guards.loss_cap) & xp.isfinite(grad_sq))
-            if checking:
-                conv = active & ~bad_here & guards.converged(loss, grad_sq)
-                code = xp.where(bad_here, diverged, xp.where(conv, converged, code))
-                stop_step = xp.where(bad_here | conv, k, stop_step)
-            else:
-                code = xp.where(bad_here, diverged, code)
-                stop_step = xp.where(bad_here, k, stop_step)
-            active = code == running
-        # NaN fails the comparison, so one test covers a non-finite norm and one above its cap
-        bad = active & ~(xp.astype(row_norm_sq(new), f64, copy=False) <= guards.norm_cap)
-        code = xp.where(bad, diverged, code)
-        stop_step = xp.where(bad, k + 1, stop_step)
-        active = code == running
-        y = xp.where(xp.reshape(active, (batch, 1)), new, y)
+        rule.draw(rule_state)
+        lr = rule.step_size(rule_state, k, y)
+        y, code, stop_step, k_dev = advance(rule, objective, guards, rule_state, y, lr, code, stop_step, k_dev,
+                                            k % check_every == 0)
     code = xp.where(code == running, Status.OUT_OF_TIME.code, code)
     return y, code, stop_step, rec, n_rec
+
+
+def _advance(rule: Rule, objective: Objective, guards: Guards, rule_state: Any, y: Any, lr: Any, code: Any,
+             stop_step: Any, k: Any, checking: bool) -> tuple[Any, Any, Any, Any]:
+    """Step ``k`` (a device counter) of every run, as array operations only (what ``compile=True`` traces):
+    the rule's update, then each run's status, decided on the device. Returns ``(y, code, stop_step, k + 1)``."""
+    xp = xp_of(y)
+    f64 = xp.float64
+    running, diverged, converged = Status.RUNNING.code, Status.DIVERGED.code, Status.CONVERGED.code
+    active = code == running
+    new, info = rule.update(y, lr, objective, rule_state)
+    loss, grad_sq = info.loss, info.grad_sq
+    if loss is None and checking:
+        loss, g_full = objective.loss_grad(y)
+        grad_sq = row_norm_sq(g_full)
+    if loss is not None:
+        lf = xp.astype(loss, f64, copy=False)
+        # a bad loss at the current state: the previous update produced it. One status update per step, not
+        # one per event: on a GPU every array operation is a launch (tests/test_sync.py counts them)
+        bad_here = active & ~(xp.isfinite(lf) & (lf <= guards.loss_cap) & xp.isfinite(grad_sq))
+        if checking:
+            conv = active & ~bad_here & guards.converged(loss, grad_sq)
+            code = xp.where(bad_here, diverged, xp.where(conv, converged, code))
+            stop_step = xp.where(bad_here | conv, k, stop_step)
+        else:
+            code = xp.where(bad_here, diverged, code)
+            stop_step = xp.where(bad_here, k, stop_step)
+        active = code == running
+    # NaN fails the comparison, so one test covers a non-finite norm and one above its cap
+    bad = active & ~(xp.astype(row_norm_sq(new), f64, copy=False) <= guards.norm_cap)
+    k_next = k + 1
+    code = xp.where(bad, diverged, code)
+    stop_step = xp.where(bad, k_next, stop_step)
+    active = code == running
+    return xp.where(xp.reshape(active, (y.shape[0], 1)), new, y), code, stop_step, k_next

@@ -34,6 +34,9 @@ loss_tol        the family's default     all (converged once loss <= loss_tol; a
 grad_tol        the family's default     all (converged once ||grad|| <= grad_tol)
 sync_every      1 on NumPy, else <= 32   all (steps between two host reads of the
                                          batch's status; :mod:`sims.sync`)
+compile         False                    discrete rules (each step through the
+                                         backend's compiler; torch only,
+                                         :mod:`sims.compiled`)
 ============== ======================== ==========================================
 """
 
@@ -49,6 +52,7 @@ from array_api_compat import device as _device
 
 from ._validate import nonneg_float, positive_array, positive_float, positive_int
 from .backend import check_seed
+from .compiled import check_compile
 from .discrete import run_discrete
 from .flow import Flow, default_rtol, integrate_flow
 from .recording import check_record_steps
@@ -73,6 +77,7 @@ OPTIONS: dict[str, tuple[str, ...] | None] = {
     "sam_normalized": ("sam",), "lam": ("gr",), "gr_eps": ("gr",), "flood_level": ("flood",), "rtol": ("flow",),
     "atol": ("flow",),
     "max_steps": ("flow",), "loss_tol": None, "grad_tol": None, "sync_every": None,
+    "compile": _DISCRETE,
 }
 #: Options an algorithm *object* already carries (passing them beside it is refused).
 _HYPER = ("lr", "batch_size", "rho", "sam_normalized", "lam", "gr_eps", "flood_level", "rtol", "atol", "max_steps")
@@ -182,8 +187,9 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
             if options.get(name) is not None:
                 raise ValueError(f"{name} is set on the algorithm object ({type(algorithm).__name__}); "
                                  f"do not pass it separately")
-        if kind == "flow" and options.get("steps") is not None:
-            raise ValueError("steps applies to discrete algorithms, not to a Flow")
+        for name in ("steps", "compile"):
+            if kind == "flow" and options.get(name) is not None:
+                raise ValueError(f"{name} applies to discrete algorithms, not to a Flow")
         return algorithm
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS} or an algorithm object (flow.Flow, flow.GD, "
@@ -303,7 +309,7 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
         Seed of the host generator behind SGD's schedule.
     **options
         ``lr, steps, t_max, t_eval, batch_size, rho, sam_normalized, lam, gr_eps, flood_level, rtol, atol, max_steps,
-        loss_tol, grad_tol, sync_every``; ``None`` means "not given".
+        loss_tol, grad_tol, sync_every, compile``; ``None`` means "not given".
 
     Returns
     -------
@@ -318,6 +324,8 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(OPTIONS)}")
+    if options.get("compile") is False:  # the default everywhere, so not refused where compiling does not apply
+        options = {**options, "compile": None}
     method = resolve_algorithm(algorithm, model.batch, model.dtype, model.atol, options)
     if model.jacobian is not None and not isinstance(method, Flow):
         raise ValueError(f"{model.name} in reduced coordinates integrates the gradient flow only; "
@@ -363,8 +371,8 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
         record_at = None if options.get("t_eval") is None else check_record_steps(options["t_eval"], steps, "t_eval")
         result = run_discrete(method, model.loss_grad, model.state0, steps=steps, record_at=record_at,
                               observe=model.observe, stop=stop, n_samples=model.n_samples, seed=seed,
-                              sync_every=sync)
-        meta["steps"] = steps
+                              sync_every=sync, compile=check_compile(options.get("compile") or False))
+        meta["steps"], meta["compiled"] = steps, result.info["compiled"]
     meta["sync_every"] = result.info["sync_every"]
     return Trajectory(times=result.times, observables=result.observables, final=model.final(result.final),
                       status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)

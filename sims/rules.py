@@ -5,6 +5,10 @@ A rule is a frozen dataclass of hyper-parameters with two methods::
     rule_state = rule.init(y0, objective, rng)
     y_new, rule_state, info = rule.step(y, rule_state, objective, k)
 
+``step`` is :meth:`Rule.draw` (the step's host-side inputs, such as SGD's
+sample indices, put in ``rule_state.inputs``), the step size, then
+:meth:`Rule.update`, which is array operations only: the loop may hand it to a
+compiler (``compile=True``, :mod:`sims.compiled`).
 ``y`` is the packed ``(B, P)`` parameter array of a batch of runs,
 ``objective`` the model's :class:`~sims.state.Objective`, ``k`` the step
 index, and ``info`` a :class:`StepInfo` with the loss and squared gradient
@@ -30,6 +34,7 @@ from .state import Objective, State, row_norm_sq
 from ._validate import shown
 
 __all__ = ["GD", "SAM", "SGD", "Algorithm", "Flooding", "GradientRegularized", "MinibatchSampler", "PreconditionedGD", "Rule",
+           "batch_weights",
            "NormalizedGD", "RuleState", "ScaledGD", "StepInfo", "Subgradient", "geometric", "scaled_direction"]
 
 
@@ -66,6 +71,8 @@ class RuleState:
 
     lr: Any
     extra: Any = None
+    #: This step's inputs made outside :meth:`Rule.update` (:meth:`Rule.draw`; SGD: the sample indices).
+    inputs: Any = None
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,16 @@ class Rule:
         col = rule_state.lr if self.schedule is None else rule_state.lr * float(self.schedule(k))
         return col if col.dtype == like.dtype else xp_of(like).astype(col, like.dtype)
 
+    def draw(self, rule_state: RuleState) -> None:
+        """Put this step's inputs from the host side in ``rule_state.inputs`` (none by default).
+
+        Kept out of :meth:`update` so that ``update`` is array operations on its arguments only, which a
+        compiler can trace once and replay every step (a Python iterator inside it would be traced as a
+        constant)."""
+
     def step(self, y: Any, rule_state: RuleState, objective: Objective, k: int) -> tuple[Any, RuleState, StepInfo]:
         """One update of every run: ``(y_new, rule_state, info)``."""
+        self.draw(rule_state)
         y_new, info = self.update(y, self.step_size(rule_state, k, y), objective, rule_state)
         return y_new, rule_state, info
 
@@ -132,6 +147,7 @@ class MinibatchSampler:
     def __init__(self, rng: np.random.Generator, batch: int, n_samples: int, size: int, chunk: int, like: Any) -> None:
         self.rng, self.batch, self.n_samples, self.size, self.chunk = rng, batch, n_samples, size, chunk
         self.xp, self.dev = xp_of(like), _device(like)
+        self.samples = self.xp.arange(n_samples, device=self.dev)  # the sample labels 0..n-1, on the device
         self._indices = self._draw()
 
     def _draw(self) -> Iterator[Any]:
@@ -145,13 +161,21 @@ class MinibatchSampler:
             for c in range(self.chunk):
                 yield dev_idx[c, ...]
 
+    def next(self) -> Any:
+        """The next step's sample indices ``(B, size)`` on the device."""
+        return next(self._indices)
+
     def weights(self, dtype: Any) -> Any:
-        """The next step's rows ``(B, n)``, equal to ``1/size`` on the drawn samples: the mini-batch mean."""
-        xp = self.xp
-        idx = next(self._indices)
-        ar = xp.arange(self.n_samples, device=self.dev)
-        hits = xp.astype(idx[:, :, None] == ar[None, None, :], dtype)
-        return xp.sum(hits, axis=1) / idx.shape[1]
+        """The next step's rows ``(B, n)`` (:func:`batch_weights` of :meth:`next`)."""
+        return batch_weights(self.next(), self.samples, dtype)
+
+
+def batch_weights(idx: Any, samples: Any, dtype: Any) -> Any:
+    """Rows ``(B, n)`` equal to ``1/size`` on the samples ``idx`` ``(B, size)`` and 0 elsewhere: the mini-batch
+    mean as sample weights (``samples``: the labels ``0..n-1`` on the device)."""
+    xp = xp_of(idx)
+    hits = xp.astype(idx[:, :, None] == samples[None, None, :], dtype)
+    return xp.sum(hits, axis=1) / idx.shape[1]
 
 
 @dataclass(frozen=True)
@@ -180,8 +204,11 @@ class SGD(Rule):
         state.extra = MinibatchSampler(rng, batch, n, int(self.batch_size), max(1, 4096 // batch), y0)
         return state
 
+    def draw(self, rule_state: RuleState) -> None:
+        rule_state.inputs = rule_state.extra.next()
+
     def update(self, y: Any, lr: Any, objective: Objective, rule_state: RuleState) -> tuple[Any, StepInfo]:
-        _, g = objective.loss_grad(y, rule_state.extra.weights(y.dtype))
+        _, g = objective.loss_grad(y, batch_weights(rule_state.inputs, rule_state.extra.samples, y.dtype))
         return y - lr * g, StepInfo()
 
 

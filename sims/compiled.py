@@ -1,0 +1,62 @@
+"""Fused steps: a loop's per-step function handed to the backend's own compiler.
+
+An eager array library runs every operation of a step as its own pass over
+memory (on a GPU, its own kernel launch): the diagonal network's GD step is two
+matrix products and some twenty elementwise passes over the ``(B, 2d)``
+parameters (``tests/test_sync.py`` counts the operations). A tracing compiler
+fuses those passes into a few loops. The loops (:mod:`sims.discrete`) write
+each step as one function of array arguments only (``k`` a device counter,
+the rule's host-side draws made before it, :meth:`sims.rules.Rule.draw`), so
+that a compiler traces it once and replays it every step.
+
+``compile=False`` (the default) runs that function eagerly: it is the
+reference every compiled path is tested against (``tests/test_compiled.py``).
+``compile=True`` is available on ``backend="torch"`` (``torch.compile``,
+TorchInductor: C++ loops on the CPU, Triton kernels on a GPU). Other backends
+refuse it: CuPy's equivalents (an ``ElementwiseKernel`` per model, a captured
+CUDA graph of a step) could not be tested against the reference without a GPU.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Callable, TypeVar
+
+from .backend import backend_name
+from ._validate import shown
+
+__all__ = ["COMPILERS", "check_compile", "compiler"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Backends with a compiled path, and the compiler each one uses.
+COMPILERS = {"torch": "torch.compile (TorchInductor)"}
+
+
+def check_compile(compile: Any) -> bool:
+    """Validate the ``compile`` option: ``True`` or ``False``."""
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False; got {shown(compile)}")
+    return compile
+
+
+def compiler(xp: ModuleType, compile: bool) -> Callable[[F], F]:
+    """What turns a step function into the one the loop calls on backend ``xp``: the function itself when
+    ``compile`` is False, the backend's compiler otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``compile`` is True on a backend without a compiled path (see :data:`COMPILERS`).
+    """
+    if not check_compile(compile):
+        return lambda fn: fn
+    name = backend_name(xp)
+    if name not in COMPILERS:
+        raise ValueError(f"compile=True needs a backend with a compiler: {sorted(COMPILERS)}; got backend "
+                         f"{shown(name)} (compile=False runs the same step eagerly)")
+    import torch
+
+    # dynamic=False: a loop's shapes are fixed for the run (the discrete loop keeps stopped runs in the batch),
+    # and the step counter is a device array, so one trace serves every step.
+    return lambda fn: torch.compile(fn, dynamic=False)
