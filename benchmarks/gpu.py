@@ -12,7 +12,7 @@ Three measurements, each printed as seconds and ratios from one process on one m
 2. **Gradient descent throughput** at B = 1024, n = 500, d = 4000 and B = 4096, n = 1000,
    d = 8000: FLOP/s of GD steps (two products of 2 B n d each) against the FP64 matrix-product
    throughput of the same card measured here (the same (B, d) x (d, n) product, timed alone), and
-   against NumPy on the host.
+   against NumPy on the host; torch runs eagerly and compiled (``compile=True``, ``sims.compiled``).
 3. **A claim**: ``solvable verify --quick --claim diagonal.implicit_bias`` on each backend.
 
 Run ``python benchmarks/gpu.py`` where a GPU is present (``--part flow|gd|claim``, ``--batches 64``);
@@ -147,14 +147,14 @@ def matmul_tflops(backend: str, device, batch: int, n: int, d: int, reps: int = 
     return 2.0 * batch * n * d * reps / sec / 1e12
 
 
-def gd_tflops(backend: str, device, problem, batch: int, steps: int) -> float:
+def gd_tflops(backend: str, device, problem, batch: int, steps: int, compile: bool = False) -> float:
     """TFLOP/s of solvable's GD on the diagonal network: 4 B n d FLOP per step (X w and X^T r),
-    the fixed cost (moving the problem, recording) removed by differencing two step counts."""
+    the fixed cost (moving the problem, recording, compiling) removed by differencing two step counts."""
     alphas = np.full(batch, 0.1)
 
     def run(s):
         return diagonal.simulate(problem, alphas, algorithm="gd", lr=1e-3, steps=s, t_eval=[0, s], loss_tol=0.0,
-                                 backend=backend, device=device)
+                                 backend=backend, device=device, compile=compile)
 
     run(2)
     reps = 1 if backend == "numpy" else 3  # the host takes seconds a step at the large size
@@ -166,18 +166,20 @@ def gd_tflops(backend: str, device, problem, batch: int, steps: int) -> float:
 def gd_table(backends, smoke: bool) -> None:
     sizes = [(64, 50, 200)] if smoke else [(1024, 500, 4000), (4096, 1000, 8000)]
     print("\ngradient descent, diagonal network, FP64")
-    print(f"{'backend':14s} {'B':>5s} {'n':>5s} {'d':>5s} {'matmul TFLOP/s':>15s} {'GD TFLOP/s':>11s} "
+    print(f"{'backend':23s} {'B':>5s} {'n':>5s} {'d':>5s} {'matmul TFLOP/s':>15s} {'GD TFLOP/s':>11s} "
           f"{'GD / matmul':>12s}")
     for batch, n, d in sizes:
         problem = diagonal.Problem.random(n, d, 5 if not smoke else 2, seed=0)
         host_steps = 2 if not smoke else 5
         mm = matmul_tflops("numpy", None, batch, n, d, reps=3)
         gd = gd_tflops("numpy", None, problem, batch, host_steps)
-        print(f"{'numpy (host)':14s} {batch:5d} {n:5d} {d:5d} {mm:15.2f} {gd:11.2f} {gd / mm:12.0%}")
+        print(f"{'numpy (host)':23s} {batch:5d} {n:5d} {d:5d} {mm:15.2f} {gd:11.2f} {gd / mm:12.0%}")
         for label, backend, device in backends:
             mm = matmul_tflops(backend, device, batch, n, d)
-            gd = gd_tflops(backend, device, problem, batch, 50 if not smoke else 5)
-            print(f"{label:14s} {batch:5d} {n:5d} {d:5d} {mm:15.2f} {gd:11.2f} {gd / mm:12.0%}")
+            for compile in (False, True) if backend == "torch" else (False,):  # torch.compile: sims.compiled
+                gd = gd_tflops(backend, device, problem, batch, 50 if not smoke else 5, compile)
+                name = label + (" compiled" if compile else "")
+                print(f"{name:23s} {batch:5d} {n:5d} {d:5d} {mm:15.2f} {gd:11.2f} {gd / mm:12.0%}")
 
 
 # ----------------------------------------------------------------------------------------------

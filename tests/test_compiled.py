@@ -3,7 +3,7 @@
 The eager array-API step is the reference: a compiled run must take the same steps, stop every run at the
 same step with the same status, and record the same observables up to the reassociation a fused loop may
 make (measured: bit-identical on torch 2.13's CPU inductor for GD and SGD). Compiling is torch's
-(``torch.compile``); CI installs the CPU build, a GPU run repeats these under ``pytest -m gpu``.
+(``torch.compile``): CI installs torch's CPU build, and ``pytest -m gpu`` repeats the comparison on torch-cuda.
 """
 
 from __future__ import annotations
@@ -109,3 +109,16 @@ def test_compiled_step_of_a_tuple_state():
     p = matrix_sensing.Problem.random(6, 5, 2, m=60, seed=0)
     kw = dict(alpha=[0.01, 0.1], algorithm="gd", lr=0.05, steps=200, k=3, backend="torch")
     _same(matrix_sensing.simulate(p, **kw), matrix_sensing.simulate(p, compile=True, **kw))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algorithm, extra", [("gd", {}), ("sgd", {"batch_size": 5})])
+def test_compiled_step_on_a_gpu_equals_the_eager_step(algorithm, extra):
+    """torch-cuda: TorchInductor's Triton kernels against the eager step on the same card (``pytest -m gpu``).
+    A GPU reduction may sum in another order than the eager one, hence round-off times the steps taken."""
+    from gpu import require
+
+    require("torch")
+    p = _problem()
+    kw = dict(RUNS, algorithm=algorithm, backend="torch", device="cuda", seed=3, **extra)
+    _same(diagonal.simulate(p, **kw), diagonal.simulate(p, compile=True, **kw), rtol=1e-9)
