@@ -32,6 +32,7 @@ __all__ = [
     "backend_name",
     "host_to",
     "check_seed",
+    "device_of",
     "get_dtype",
     "host_rng",
     "init_rng",
@@ -119,6 +120,16 @@ def xp_of(x: Any) -> ModuleType:
 
 
 _TORCH_NS: list[ModuleType] = []  # array_api_compat.torch, once a tensor has been seen
+
+
+def device_of(x: Any) -> Any:
+    """The device of array ``x`` (``array_api_compat.device``; a torch tensor's own ``device``, which
+    torch.compile traces without array_api_compat's cached type tests)."""
+    if type(x).__module__.partition(".")[0] == "torch":
+        return x.device
+    from array_api_compat import device
+
+    return device(x)
 
 
 def backend_name(xp: ModuleType) -> str:

@@ -42,7 +42,9 @@ def check_compile(compile: Any) -> bool:
 
 def compiler(xp: ModuleType, compile: bool) -> Callable[[F], F]:
     """What turns a step function into the one the loop calls on backend ``xp``: the function itself when
-    ``compile`` is False, the backend's compiler otherwise.
+    ``compile`` is False, the backend's compiler otherwise. A compiled loop keeps its shapes for the whole
+    run (the flows keep finished runs in the batch, frozen, instead of dropping them), so one static trace
+    serves every step.
 
     Raises
     ------
@@ -57,6 +59,6 @@ def compiler(xp: ModuleType, compile: bool) -> Callable[[F], F]:
                          f"{shown(name)} (compile=False runs the same step eagerly)")
     import torch
 
-    # dynamic=False: a loop's shapes are fixed for the run (the discrete loop keeps stopped runs in the batch),
-    # and the step counter is a device array, so one trace serves every step.
+    # Static shapes: a batch that shrank would be a new trace per size (or a symbolic one, still specialised
+    # at a batch of one), seconds of compilation each.
     return lambda fn: torch.compile(fn, dynamic=False)

@@ -79,5 +79,8 @@ class PIController:
         if self.beta2:
             f = f * xp.where(prev_err > 0, prev_err, 1.0) ** self.beta2
         f = xp.clip(xp.where(ok, f, self.factor_max), self.factor_min, self.factor_max)
-        f = xp.where(accept & rejected_before, xp.minimum(f, 1.0), f)
-        return xp.where(accept, f, xp.where(finite, xp.minimum(f, 1.0), self.factor_min))
+        # min(f, 1) as a where: f is finite here, and a Python scalar in array_api_compat's torch minimum asks
+        # torch.result_type, which torch.compile cannot trace (compile=True)
+        capped = xp.where(f < 1.0, f, 1.0)
+        f = xp.where(accept & rejected_before, capped, f)
+        return xp.where(accept, f, xp.where(finite, capped, self.factor_min))

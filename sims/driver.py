@@ -34,9 +34,8 @@ loss_tol        the family's default     all (converged once loss <= loss_tol; a
 grad_tol        the family's default     all (converged once ||grad|| <= grad_tol)
 sync_every      1 on NumPy, else <= 32   all (steps between two host reads of the
                                          batch's status; :mod:`sims.sync`)
-compile         False                    discrete rules (each step through the
-                                         backend's compiler; torch only,
-                                         :mod:`sims.compiled`)
+compile         False                    all (each step through the backend's
+                                         compiler; torch only, :mod:`sims.compiled`)
 ============== ======================== ==========================================
 """
 
@@ -77,7 +76,7 @@ OPTIONS: dict[str, tuple[str, ...] | None] = {
     "sam_normalized": ("sam",), "lam": ("gr",), "gr_eps": ("gr",), "flood_level": ("flood",), "rtol": ("flow",),
     "atol": ("flow",),
     "max_steps": ("flow",), "loss_tol": None, "grad_tol": None, "sync_every": None,
-    "compile": _DISCRETE,
+    "compile": None,
 }
 #: Options an algorithm *object* already carries (passing them beside it is refused).
 _HYPER = ("lr", "batch_size", "rho", "sam_normalized", "lam", "gr_eps", "flood_level", "rtol", "atol", "max_steps")
@@ -187,9 +186,8 @@ def resolve_algorithm(algorithm: Any, batch: int, dtype: str, atol: float, optio
             if options.get(name) is not None:
                 raise ValueError(f"{name} is set on the algorithm object ({type(algorithm).__name__}); "
                                  f"do not pass it separately")
-        for name in ("steps", "compile"):
-            if kind == "flow" and options.get(name) is not None:
-                raise ValueError(f"{name} applies to discrete algorithms, not to a Flow")
+        if kind == "flow" and options.get("steps") is not None:
+            raise ValueError("steps applies to discrete algorithms, not to a Flow")
         return algorithm
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS} or an algorithm object (flow.Flow, flow.GD, "
@@ -324,8 +322,7 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(OPTIONS)}")
-    if options.get("compile") is False:  # the default everywhere, so not refused where compiling does not apply
-        options = {**options, "compile": None}
+    compile = check_compile(options.get("compile") if options.get("compile") is not None else False)
     method = resolve_algorithm(algorithm, model.batch, model.dtype, model.atol, options)
     if model.jacobian is not None and not isinstance(method, Flow):
         raise ValueError(f"{model.name} in reduced coordinates integrates the gradient flow only; "
@@ -341,6 +338,10 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
             if method.sync_every is not None:
                 raise ValueError("sync_every is set on the algorithm object (Flow); do not pass it separately")
             method = dataclasses.replace(method, sync_every=sync)
+    if compile and isinstance(method, Flow):
+        if method.compile:
+            raise ValueError("compile is set on the algorithm object (Flow); do not pass it separately")
+        method = dataclasses.replace(method, compile=True)
     t_max = model.t_max if options.get("t_max") is None else positive_float("t_max", options["t_max"])
     stop, loss_tol = _stop(model, method, options)
     meta = {"model": model.name, "coordinates": model.coordinates, **model.meta, **_describe(method), "loss_tol": loss_tol, "grad_tol": stop.grad_tol,
@@ -371,8 +372,9 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
         record_at = None if options.get("t_eval") is None else check_record_steps(options["t_eval"], steps, "t_eval")
         result = run_discrete(method, model.loss_grad, model.state0, steps=steps, record_at=record_at,
                               observe=model.observe, stop=stop, n_samples=model.n_samples, seed=seed,
-                              sync_every=sync, compile=check_compile(options.get("compile") or False))
-        meta["steps"], meta["compiled"] = steps, result.info["compiled"]
+                              sync_every=sync, compile=compile)
+        meta["steps"] = steps
+    meta["compiled"] = result.info["compiled"]
     meta["sync_every"] = result.info["sync_every"]
     return Trajectory(times=result.times, observables=result.observables, final=model.final(result.final),
                       status=result.status, stop_step=result.stop_step, stop_time=result.stop_time, meta=meta)

@@ -40,6 +40,7 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import to_numpy, xp_of
+from .compiled import check_compile, compiler
 from .controller import PIController, error_norm
 from .discrete import run_discrete
 from .recording import Recorder, RunResult, check_times, log_steps, log_times
@@ -98,6 +99,10 @@ class Flow:
         later, which costs those steps' time and nothing else: the explicit
         loop takes the same steps for every ``sync_every`` (up to round-off
         where BLAS blocks a batch that still holds stopped runs differently).
+    compile : bool
+        Run each step through the backend's compiler (:mod:`sims.compiled`;
+        ``backend="torch"``: ``torch.compile``), which fuses its elementwise
+        work; ``False`` runs the same step function eagerly (the reference).
     """
 
     rtol: float = 1e-8
@@ -107,8 +112,10 @@ class Flow:
     tableau: ButcherTableau | RosenbrockTableau | None = None
     refresh: int = 100
     sync_every: int | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
+        check_compile(self.compile)
         if not (isinstance(self.rtol, (int, float)) and 0 < self.rtol < 1):
             raise ValueError(f"rtol must lie in (0, 1); got {shown(self.rtol)}")
         if not (isinstance(self.atol, (int, float)) and math.isfinite(self.atol) and self.atol >= 0):
@@ -317,6 +324,8 @@ def integrate_flow(
     out = _Outcomes(batch, y0.shape[1])
     who = np.arange(batch)  # working row -> run index
     sync = sync_steps(method.sync_every, y0, tab.stages + 1)
+    trial = compiler(xp, method.compile)(_trial)
+    compact = compact and not method.compile  # a compiled step keeps its shapes: finished runs stay, frozen
     held: list[_Step] = []
     while True:
         code, _, host_steps = _read_back(runs.code, (), held)
@@ -340,17 +349,27 @@ def integrate_flow(
         for _ in range(sync):
             if sync > 1:  # each held step keeps its own stages for its dense output
                 stages.resize(runs.y)
-            y_start, t_start, h_used, accept = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab)
+            y_start, t_start, h_used, accept = trial(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab,
+                                                     method.max_steps)
             k = stages.k
             held.append(_Step(lambda theta, y=y_start, h=h_used, k=k: stages.dense(y, column(h, y), theta, k),
                               observe_flat, t_start, h_used, runs.t, accept))
-            _classify(runs, accept, float(t_max), method.max_steps)
     status = out.status()
     rec.blank_after(next_out, ~np.isin(status, FINITE))
     return RunResult(times=t_eval, observables=rec.buf, final=layout.unpack(out.final.astype(to_numpy(y0).dtype),
                                                                              host=True),
                      status=status, stop_step=out.steps, stop_time=out.time,
-                     info={"method": tab.name, "rtol": rtol, "atol": atol, "sync_every": sync})
+                     info={"method": tab.name, "rtol": rtol, "atol": atol, "sync_every": sync,
+                           "compiled": method.compile})
+
+
+def _trial(runs: _Runs, stages: Stages, rhs: Callable, slope: Callable, ctl: PIController, rtol: float, atol: float,
+           t_end: float, tab: ButcherTableau, max_steps: int) -> tuple[Any, Any, Any, Any]:
+    """One step of the explicit loop, array operations only (what ``compile=True`` traces): a trial step for
+    every running run (:func:`_attempt`), then every run's status (:func:`_classify`)."""
+    out = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, t_end, tab)
+    _classify(runs, out[3], t_end, max_steps)
+    return out
 
 
 def _start(rhs: Callable, y: Any, stop: StopRule, t_max: float, rtol: float, atol: float, order: int) -> _Runs:
@@ -437,7 +456,7 @@ def _classify(runs: _Runs, accept: Any, t_end: float, max_steps: int) -> None:
     earliest true reason is the one left: a dozen device operations, not one chain per reason.
     """
     xp = xp_of(runs.y)
-    eps = float(np.finfo(np.float64 if runs.y.dtype == xp.float64 else np.float32).eps)
+    eps = float(xp.finfo(runs.y.dtype).eps)
     running = runs.code == Status.RUNNING.code
     code = xp.where(runs.rejected & (runs.h <= 10 * eps * xp.maximum(xp.abs(runs.t), xp.ones_like(runs.t))),
                     Status.STEP_UNDERFLOW.code, runs.code)

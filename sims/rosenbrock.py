@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 from array_api_compat import device as _device
 
-from .backend import xp_of
+from .backend import device_of, xp_of
 from .matmul import transpose
 
 __all__ = ["ROS34PW2", "EigenSolver", "RosenbrockTableau", "StageCoefficients", "rosenbrock_step"]
@@ -183,6 +183,10 @@ class StageCoefficients:
         self.host = tableau.transformed()
         self.dev = tuple(xp.asarray(np.asarray(v, dtype=np.float64), dtype=like.dtype, device=dev)
                          for v in self.host)
+        a, c = self.host[0], self.host[1]
+        # which stages combine earlier ones, as Python bools: a traced step (compile=True) reads no host array
+        self.uses = (tuple(bool(np.any(a[i, :i])) for i in range(tableau.stages)),
+                     tuple(bool(np.any(c[i, :i])) for i in range(tableau.stages)))
 
 
 def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver: Any, y: Any, h: Any,
@@ -197,9 +201,9 @@ def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver:
     """
     xp = xp_of(y)
     coefs = coefficients if coefficients is not None else StageCoefficients(tableau, y)
-    (a, c, _, _), (a_d, c_d, m_d, e_d) = coefs.host, coefs.dev
+    (a_d, c_d, m_d, e_d), (uses_a, uses_c) = coefs.dev, coefs.uses
     s = tableau.stages
-    buf = xp.zeros((s,) + tuple(y.shape), dtype=y.dtype, device=_device(y))
+    buf = xp.zeros((s,) + tuple(y.shape), dtype=y.dtype, device=device_of(y))
 
     def comb(v: Any, n: int) -> Any:
         return xp.reshape(v[:n] @ xp.reshape(buf[:n, ...], (n, -1)), tuple(y.shape))
@@ -209,9 +213,9 @@ def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver:
         if i == 0:
             rhs = f0
         else:
-            yi = y + comb(a_d[i, ...], i) if np.any(a[i, :i]) else y
+            yi = y + comb(a_d[i, ...], i) if uses_a[i] else y
             rhs = f(yi)
-            if np.any(c[i, :i]):
+            if uses_c[i]:
                 rhs = rhs + inv_h * comb(c_d[i, ...], i)
         buf[i, ...] = solver.solve(rhs)
     return y + comb(m_d, s), comb(e_d, s)

@@ -35,6 +35,7 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import to_numpy, xp_of
+from .compiled import compiler
 from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, _read_back, _Runs, _start, _Step,
                    quiet, sync_steps)
 from .recording import Recorder, RunResult, check_times
@@ -111,7 +112,6 @@ def integrate_stiff(
     t_eval = check_times(t_eval, t_max)
     xp, batch, dev = layout.xp, layout.batch, _device(y0)
     ctl, rtol, atol = method.controller, float(method.rtol), float(method.atol)
-    gamma = tab.diagonal
 
     def observe_flat(z: Any, a: Any) -> dict[str, Any]:
         return observe(layout.unpack(z), aux=a) if observe is not None else {}
@@ -144,13 +144,18 @@ def integrate_stiff(
 
     base = _start(rhs_with(aux), y0, stop, t_max, rtol, atol if error_map is None else rtol, tab.order)
     solver0 = factorise(y0, aux)
-    runs = _StiffRuns(**{k: getattr(base, k) for k in base.__dataclass_fields__}, lam=solver0.lam, Q=solver0.Q,
+    # every Q the loop holds in one memory layout, the row-major one of _refresh's gather (torch's eigh returns
+    # column-major blocks, and a compiled step is traced for one layout)
+    Q0 = xp.take(solver0.Q, xp.arange(batch, device=dev), axis=0)
+    runs = _StiffRuns(**{k: getattr(base, k) for k in base.__dataclass_fields__}, lam=solver0.lam, Q=Q0,
                       age=xp.zeros((batch,), dtype=xp.int64, device=dev), aux=aux)
     out = _Outcomes(batch, y0.shape[1])
     who = np.arange(batch)
     t_end = float(t_max)
     sync = sync_steps(method.sync_every, y0, 4)
     coefs = StageCoefficients(tab, y0)
+    trial = compiler(xp, method.compile)(_trial)
+    compact = compact and not method.compile  # a compiled step keeps its shapes: finished runs stay, frozen
     held: list[_Step] = []
     want = xp.zeros((batch,), dtype=xp.bool, device=dev)  # runs whose Jacobian is due, since the last read
     while True:
@@ -176,33 +181,44 @@ def integrate_stiff(
             else:
                 runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
         want = xp.zeros((runs.y.shape[0],), dtype=xp.bool, device=dev)
-        rhs = rhs_with(runs.aux)
+        rhs, slope = rhs_with(runs.aux), slope_with(runs.aux)
         a = runs.aux
         for _ in range(sync):
-            active = runs.code == Status.RUNNING.code
-            h = xp.where(active, xp.minimum(runs.h, t_end - runs.t), 1.0)  # 1: a harmless step for frozen rows
-            hc = column(h, runs.y)
-            solver = EigenSolver(runs.lam, runs.Q)
-            solver.set_step(hc * gamma)
-            y_new, err = rosenbrock_step(tab, slope_with(a), solver, runs.y, hc, runs.k1, coefs)
-            loss_new, grad_sq_new, k_new = rhs(y_new)
-            e = norm(err, runs.y, y_new, a)
-            y_start, k_start, t_start = runs.y, runs.k1, runs.t
-            accept = _move(runs, active, h, (y_new, k_new, loss_new, grad_sq_new), e, ctl, tab.error_order + 1)
-            runs.age = runs.age + xp.astype(accept, xp.int64)
+            y_start, k_start, t_start, h, hc, accept, want = trial(runs, tab, coefs, rhs, slope, norm, ctl, t_end,
+                                                                   method.max_steps, method.refresh, want)
             held.append(_Step(lambda theta, y0=y_start, f0=k_start, y1=runs.y, f1=runs.k1, hc=hc:
                               _hermite(y0, f0, y1, f1, hc, theta),
                               lambda z, a=a: observe_flat(z, a), t_start, h, runs.t, accept))
-            _classify(runs, accept, t_end, method.max_steps)
-            want = want | ((runs.code == Status.RUNNING.code)
-                           & ((runs.rejected & (runs.age > 0)) | (runs.age >= method.refresh)))
     status = out.status()
     rec.blank_after(next_out, ~np.isin(status, FINITE))
     return RunResult(times=t_eval, observables=rec.buf,
                      final=layout.unpack(out.final.astype(to_numpy(y0).dtype), host=True),
                      status=status, stop_step=out.steps, stop_time=out.time,
                      info={"method": tab.name, "rtol": rtol, "atol": atol, "refresh": method.refresh,
-                           "sync_every": sync})
+                           "sync_every": sync, "compiled": method.compile})
+
+
+def _trial(runs: _StiffRuns, tab: RosenbrockTableau, coefs: StageCoefficients, rhs: Callable, slope: Callable,
+           norm: Callable, ctl: Any, t_end: float, max_steps: int, refresh: int, want: Any) -> tuple[Any, ...]:
+    """One step of the Rosenbrock-W loop, array operations only (what ``compile=True`` traces): a trial step
+    for every running run with its factorised Jacobian, the accepted runs moved, every run's status, and
+    ``want`` updated with the runs whose Jacobian falls due. Returns where the step started (``y, f, t``), its
+    size (``h`` and as a column), ``accept`` and ``want``."""
+    xp = xp_of(runs.y)
+    active = runs.code == Status.RUNNING.code
+    h = xp.where(active, xp.minimum(runs.h, t_end - runs.t), 1.0)  # 1: a harmless step for frozen rows
+    hc = column(h, runs.y)
+    solver = EigenSolver(runs.lam, runs.Q)
+    solver.set_step(hc * tab.diagonal)
+    y_new, err = rosenbrock_step(tab, slope, solver, runs.y, hc, runs.k1, coefs)
+    loss_new, grad_sq_new, k_new = rhs(y_new)
+    e = norm(err, runs.y, y_new, runs.aux)
+    y_start, k_start, t_start = runs.y, runs.k1, runs.t
+    accept = _move(runs, active, h, (y_new, k_new, loss_new, grad_sq_new), e, ctl, tab.error_order + 1)
+    runs.age = runs.age + xp.astype(accept, xp.int64)
+    _classify(runs, accept, t_end, max_steps)
+    want = want | ((runs.code == Status.RUNNING.code) & ((runs.rejected & (runs.age > 0)) | (runs.age >= refresh)))
+    return y_start, k_start, t_start, h, hc, accept, want
 
 
 def _refresh(runs: _StiffRuns, need: np.ndarray, factorise: Callable[[Any, Any], EigenSolver]) -> None:
