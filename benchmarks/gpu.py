@@ -7,8 +7,8 @@ Three measurements, each printed as seconds and ratios from one process on one m
    convergence threshold. solvable in reduced coordinates (the default, Rosenbrock-W) and in full
    coordinates (Dormand-Prince) on every GPU backend, against JAX + diffrax (``jit(vmap(...))``,
    Dopri5 on the full system, the peer a GPU user would pick; compilation timed apart) and against
-   solvable on NumPy. Agreement: the largest relative distance of the limits w_inf from
-   solvable-NumPy-reduced's.
+   solvable on NumPy; torch runs eagerly and compiled (``compile=True``, ``sims.compiled``). Agreement:
+   the largest relative distance of the limits w_inf from solvable-NumPy-reduced's.
 2. **Gradient descent throughput** at B = 1024, n = 500, d = 4000 and B = 4096, n = 1000,
    d = 8000: FLOP/s of GD steps (two products of 2 B n d each) against the FP64 matrix-product
    throughput of the same card measured here (the same (B, d) x (d, n) product, timed alone), and
@@ -101,15 +101,20 @@ def flow_table(batch: int, backends, smoke: bool, coordinates=("reduced", "full"
         rows.append(("solvable numpy, full", sec, tr.final["w"], int(tr.stop_step.max())))
     for label, backend, device in backends:
         for coords in coordinates:
-            run = lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL, coordinates=coords,  # noqa: E731
-                                            backend=backend, device=device)
-            if not smoke:  # kernels compile on first use: warm up on a small batch
-                diagonal.simulate(problem, alphas[:2], t_max=T_MAX, rtol=RTOL, coordinates=coords,
-                                  backend=backend, device=device)
-            sec, tr = timed(backend, run)
-            rows.append((f"solvable {label}, {coords} (sync every {tr.meta['sync_every']})", sec, tr.final["w"],
-                         int(tr.stop_step.max())))
-            print(f"  {rows[-1][0]}: {sec:.2f} s", flush=True)
+            for compile in (False, True) if backend == "torch" else (False,):  # torch.compile: sims.compiled
+                run = lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL,  # noqa: E731
+                                                coordinates=coords, backend=backend, device=device, compile=compile)
+                if compile:  # traced per shape: the first run of this batch compiles, the second is timed
+                    first, _ = timed(backend, run)
+                elif not smoke:  # kernels compile on first use: warm up on a small batch
+                    diagonal.simulate(problem, alphas[:2], t_max=T_MAX, rtol=RTOL, coordinates=coords,
+                                      backend=backend, device=device)
+                sec, tr = timed(backend, run)
+                rows.append((f"solvable {label}{' compiled' if compile else ''}, {coords} "
+                             f"(sync every {tr.meta['sync_every']})"
+                             + (f" [+{first - sec:.1f} s compile]" if compile else ""), sec, tr.final["w"],
+                             int(tr.stop_step.max())))
+                print(f"  {rows[-1][0]}: {sec:.2f} s", flush=True)
     if importlib.util.find_spec("diffrax") is not None and not smoke:
         try:
             import jax
@@ -125,10 +130,10 @@ def flow_table(batch: int, backends, smoke: bool, coordinates=("reduced", "full"
     w_ref = ref.final["w"]
     print(f"\nflow: B = {batch}, n = {problem.n}, d = {problem.d}, alpha in [{alphas[0]:g}, {alphas[-1]:g}], "
           f"rtol = {RTOL:g}")
-    print(f"{'method':62s} {'seconds':>8s} {'x ' + base_name:>12s} {'steps':>7s} {'max rel. err':>13s}")
+    print(f"{'method':80s} {'seconds':>8s} {'x ' + base_name:>12s} {'steps':>7s} {'max rel. err':>13s}")
     for name, sec, w, steps in rows:
         rel = float(np.max(np.linalg.norm(w - w_ref, axis=1) / np.linalg.norm(w_ref, axis=1)))
-        print(f"{name:62s} {sec:8.2f} {sec / base:12.2f} {'' if steps is None else steps:>7} {rel:13.1e}")
+        print(f"{name:80s} {sec:8.2f} {sec / base:12.2f} {'' if steps is None else steps:>7} {rel:13.1e}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, Callable, TypeVar
 from .backend import backend_name
 from ._validate import shown
 
-__all__ = ["COMPILERS", "check_compile", "compiler"]
+__all__ = ["COMPILERS", "check_compile", "compiler", "fixed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,11 +40,11 @@ def check_compile(compile: Any) -> bool:
     return compile
 
 
-def compiler(xp: ModuleType, compile: bool) -> Callable[[F], F]:
+def compiler(xp: ModuleType, compile: bool, dynamic: bool = False) -> Callable[[F], F]:
     """What turns a step function into the one the loop calls on backend ``xp``: the function itself when
-    ``compile`` is False, the backend's compiler otherwise. A compiled loop keeps its shapes for the whole
-    run (the flows keep finished runs in the batch, frozen, instead of dropping them), so one static trace
-    serves every step.
+    ``compile`` is False, the backend's compiler otherwise. ``dynamic``: the batch shrinks as runs finish
+    (the flows drop them), so the trace takes the batch size as a symbol; otherwise the shapes are fixed for
+    the run and the trace is static.
 
     Raises
     ------
@@ -59,6 +59,18 @@ def compiler(xp: ModuleType, compile: bool) -> Callable[[F], F]:
                          f"{shown(name)} (compile=False runs the same step eagerly)")
     import torch
 
-    # Static shapes: a batch that shrank would be a new trace per size (or a symbolic one, still specialised
-    # at a batch of one), seconds of compilation each.
-    return lambda fn: torch.compile(fn, dynamic=False)
+    # One trace per run: the step counter is a device array and a shrinking batch a symbol (torch still traces
+    # a batch of one apart, so the flows never shrink a batch below two).
+    return lambda fn: torch.compile(fn, dynamic=bool(dynamic))
+
+
+def fixed(compile: bool, *arrays: Any, axis: int | None = None) -> None:
+    """Tell the compiler that ``arrays`` (a method's coefficients, its stage count) keep their shapes, or their
+    ``axis``, in a loop whose batch is a symbol: otherwise a length that happens to equal the batch size is
+    tied to it (torch's "duck sizing") and the trace redone when the batch shrinks. Nothing when not
+    compiling."""
+    if compile:
+        import torch._dynamo
+
+        for a in arrays:
+            torch._dynamo.mark_static(a, axis)

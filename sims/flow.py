@@ -40,7 +40,7 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import to_numpy, xp_of
-from .compiled import check_compile, compiler
+from .compiled import check_compile, compiler, fixed
 from .controller import PIController, error_norm
 from .discrete import run_discrete
 from .recording import Recorder, RunResult, check_times, log_steps, log_times
@@ -299,7 +299,7 @@ def integrate_flow(
     y0 = layout.pack(state0)
     _check_precision(float(method.rtol), y0)
     t_eval = check_times(t_eval, t_max)
-    xp, batch, dev = layout.xp, layout.batch, _device(y0)
+    xp, batch = layout.xp, layout.batch
     tab, ctl, rtol, atol = method.tableau or DOPRI5, method.controller, float(method.rtol), float(method.atol)
 
     def observe_flat(z: Any) -> dict[str, Any]:
@@ -324,8 +324,8 @@ def integrate_flow(
     out = _Outcomes(batch, y0.shape[1])
     who = np.arange(batch)  # working row -> run index
     sync = sync_steps(method.sync_every, y0, tab.stages + 1)
-    trial = compiler(xp, method.compile)(_trial)
-    compact = compact and not method.compile  # a compiled step keeps its shapes: finished runs stay, frozen
+    trial = compiler(xp, method.compile, dynamic=compact)(_trial)
+    fixed(method.compile, *stages.a[1:], stages.b, stages.e)
     held: list[_Step] = []
     while True:
         code, _, host_steps = _read_back(runs.code, (), held)
@@ -340,15 +340,13 @@ def integrate_flow(
                 rec.fill_after(observe_flat(runs.y), conv, who[conv], next_out[who[conv]])
             if np.all(code != Status.RUNNING.code):
                 break
-            keep = np.nonzero(~done)[0]
+            runs, who = _retire(runs, who, done, compact, method.compile)
             if compact:
-                runs, who = runs.take(xp.asarray(keep, device=dev)), who[keep]
                 stages.resize(runs.y)
-            else:  # frozen in the batch: mark retired so they are stored once
-                runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
         for _ in range(sync):
             if sync > 1:  # each held step keeps its own stages for its dense output
                 stages.resize(runs.y)
+            fixed(method.compile, stages.k, axis=0)
             y_start, t_start, h_used, accept = trial(runs, stages, rhs, slope, ctl, rtol, atol, float(t_max), tab,
                                                      method.max_steps)
             k = stages.k
@@ -370,6 +368,20 @@ def _trial(runs: _Runs, stages: Stages, rhs: Callable, slope: Callable, ctl: PIC
     out = _attempt(runs, stages, rhs, slope, ctl, rtol, atol, t_end, tab)
     _classify(runs, out[3], t_end, max_steps)
     return out
+
+
+def _retire(runs: _Runs, who: np.ndarray, done: np.ndarray, compact: bool, compiled: bool) -> tuple[_Runs, np.ndarray]:
+    """The working batch after the runs ``done`` (host mask) stopped: without them when ``compact`` (a
+    compiled step keeps one of them, frozen, beside a last running run: torch traces a batch of one apart),
+    else all of them with the stopped ones marked retired (-1), so that each is stored once."""
+    xp = xp_of(runs.y)
+    if compact:
+        keep = np.nonzero(~done)[0]
+        if compiled and keep.size < 2:
+            keep = np.sort(np.concatenate([keep, np.nonzero(done)[0][: 2 - keep.size]]))
+        runs, who = runs.take(xp.asarray(keep, device=_device(runs.y))), who[keep]
+    runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
+    return runs, who
 
 
 def _start(rhs: Callable, y: Any, stop: StopRule, t_max: float, rtol: float, atol: float, order: int) -> _Runs:

@@ -35,9 +35,9 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .backend import to_numpy, xp_of
-from .compiled import compiler
-from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, _read_back, _Runs, _start, _Step,
-                   quiet, sync_steps)
+from .compiled import compiler, fixed
+from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, _read_back, _retire, _Runs, _start,
+                   _Step, quiet, sync_steps)
 from .recording import Recorder, RunResult, check_times
 from .rk import column
 from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, StageCoefficients, rosenbrock_step
@@ -154,8 +154,8 @@ def integrate_stiff(
     t_end = float(t_max)
     sync = sync_steps(method.sync_every, y0, 4)
     coefs = StageCoefficients(tab, y0)
-    trial = compiler(xp, method.compile)(_trial)
-    compact = compact and not method.compile  # a compiled step keeps its shapes: finished runs stay, frozen
+    trial = compiler(xp, method.compile, dynamic=compact)(_trial)
+    fixed(method.compile, *coefs.dev)
     held: list[_Step] = []
     want = xp.zeros((batch,), dtype=xp.bool, device=dev)  # runs whose Jacobian is due, since the last read
     while True:
@@ -175,11 +175,7 @@ def integrate_stiff(
                                np.arange(conv.size), who[conv], next_out[who[conv]])
             if np.all(code != Status.RUNNING.code):
                 break
-            keep = np.nonzero(~done)[0]
-            if compact:
-                runs, who = runs.take(xp.asarray(keep, device=dev)), who[keep]
-            else:
-                runs.code = xp.where(runs.code != Status.RUNNING.code, -1, runs.code)
+            runs, who = _retire(runs, who, done, compact, method.compile)
         want = xp.zeros((runs.y.shape[0],), dtype=xp.bool, device=dev)
         rhs, slope = rhs_with(runs.aux), slope_with(runs.aux)
         a = runs.aux
