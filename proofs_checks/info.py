@@ -3,7 +3,8 @@
 What a user needs before choosing ``--backend`` and ``--device``, and what a
 bug report or a benchmark should carry: every backend of
 :data:`solvable.sims.backend.BACKENDS` with its version or why it is missing,
-the devices each one sees (GPUs by name and memory), NumPy's BLAS and the
+the devices each one sees (GPUs by name and memory), which has a compiled
+step (``compile=True``, :mod:`solvable.sims.compiled`), NumPy's BLAS and the
 thread pools loaded in the process (read by ``threadpoolctl``), and the
 variables that cap threads.
 """
@@ -68,12 +69,14 @@ def collect() -> dict[str, Any]:
     import numpy as np
 
     from solvable.sims.backend import _UNDERLYING, BACKENDS
+    from solvable.sims.compiled import COMPILERS
 
     backends = {}
     for name in BACKENDS:
         module = _UNDERLYING.get(name, "numpy")
         version = _version(module)
-        entry: dict[str, Any] = {"installed": version is not None, "version": version}
+        entry: dict[str, Any] = {"installed": version is not None, "version": version,
+                                 "compiler": COMPILERS.get(name)}
         if version is not None:
             try:
                 entry["devices"], entry["note"] = _devices(name)
@@ -117,7 +120,8 @@ def format_info(info: dict[str, Any]) -> str:
             continue
         devices = ", ".join(b.get("devices") or []) or "none"
         note = f"  [{b['note']}]" if b.get("note") else ""
-        lines.append(f"  {name:<17} {b['version']:<10} devices: {devices}{note}")
+        compiled = f"  compile=True: {b['compiler']}" if b.get("compiler") else ""
+        lines.append(f"  {name:<17} {b['version']:<10} devices: {devices}{note}{compiled}")
     blas = info["numpy_blas"]
     if blas:
         lines += ["", "numpy BLAS: " + ", ".join(f"{v}" for v in blas.values())]

@@ -132,6 +132,8 @@ def test_info_lists_backends_devices_and_blas(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["backends"]["numpy"]["installed"] and info["backends"]["numpy"]["devices"] == ["cpu"]
     assert set(info["backends"]) == {"numpy", "cupy", "torch", "array_api_strict"}
+    assert info["backends"]["torch"]["compiler"].startswith("torch.compile")
+    assert info["backends"]["numpy"]["compiler"] is None
     # numpy is imported by then, so its BLAS pool is loaded and threadpoolctl sees it
     assert any(p["user_api"] == "blas" and p["num_threads"] >= 1 for p in info["thread_pools"])
 
