@@ -203,7 +203,8 @@ def asarray(x: Any, xp: ModuleType, dtype: str | None = "float64", device: Any =
     index schedules).
     """
     device = resolve_device(xp, device)
-    host = np.asarray(x)
+    # contiguous: torch refuses a view with negative strides (a reversed eigenvector order, say)
+    host = np.ascontiguousarray(x)
     if dtype is None:
         return xp.asarray(host, device=device)
     return xp.asarray(host.astype(dtype, copy=False), dtype=get_dtype(xp, dtype), device=device)
@@ -213,14 +214,12 @@ def host_to(x: Any, like: Any, dtype: Any = None) -> Any:
     """Host data ``x`` as an array of ``like``'s namespace, on ``like``'s device, in ``dtype`` (``like``'s
     dtype when None; ``bool`` for masks). Constants built inside a model's functions go through here, so
     they land where the state is (``array_api_strict`` with two devices tests that)."""
-    from array_api_compat import device as _device
-
     xp = xp_of(like)
-    host = np.asarray(x)
+    host = np.ascontiguousarray(x)  # torch refuses negative strides
     dt = like.dtype if dtype is None else dtype
     if dt == xp.bool:
-        return xp.asarray(host.astype(bool), dtype=dt, device=_device(like))
-    return xp.asarray(host, dtype=dt, device=_device(like))
+        return xp.asarray(host.astype(bool), dtype=dt, device=device_of(like))
+    return xp.asarray(host, dtype=dt, device=device_of(like))
 
 
 def to_numpy(x: Any) -> np.ndarray:

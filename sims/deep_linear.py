@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import device as _device
 
 from ._validate import choice, positive_array, positive_int, scale_array, real_array
-from .backend import DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
+from .backend import device_of as _device, DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
 from .deep_linear_reduced import (balanced_layers, end_to_end_model, reduced_model, reduced_refusal, scalar_model,
                                   scalar_refusal)
 from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import host_rng, to_numpy, xp_of
+from .backend import device_of as _device, host_rng, to_numpy, xp_of
 from .compiled import check_compile, compiler
 from .recording import Recorder, RunResult, check_record_steps
 from .rules import Rule

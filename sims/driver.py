@@ -47,10 +47,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from array_api_compat import device as _device
 
 from ._validate import nonneg_float, positive_array, positive_float, positive_int
-from .backend import check_seed
+from .backend import device_of as _device, check_seed
 from .compiled import check_compile
 from .discrete import run_discrete
 from .flow import Flow, default_rtol, integrate_flow

@@ -37,9 +37,8 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import to_numpy, xp_of
+from .backend import device_of as _device, to_numpy, xp_of
 from .compiled import check_compile, compiler, fixed
 from .controller import PIController, error_norm
 from .discrete import run_discrete

@@ -48,10 +48,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import device as _device
 
 from ._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
-from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .backend import device_of as _device, DTYPES, asarray, check_seed, init_rng, namespace, xp_of
 from .matmul import transpose
 from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .trajectory import Trajectory

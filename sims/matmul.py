@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import device as _device
 
-from .backend import xp_of
+from .backend import device_of as _device, xp_of
 
 __all__ = ["chains", "product", "transpose"]
 

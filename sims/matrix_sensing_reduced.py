@@ -27,9 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import asarray, namespace
+from .backend import device_of as _device, asarray, namespace
 from .driver import Model
 
 if TYPE_CHECKING:

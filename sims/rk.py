@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import xp_of
+from .backend import device_of as _device, xp_of
 from .tableau import DOPRI5, ButcherTableau
 from ._validate import shown
 

@@ -34,9 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import device_of, xp_of
+from .backend import device_of as _device, xp_of
 from .matmul import transpose
 
 __all__ = ["ROS34PW2", "EigenSolver", "RosenbrockTableau", "StageCoefficients", "rosenbrock_step"]
@@ -203,7 +202,7 @@ def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver:
     coefs = coefficients if coefficients is not None else StageCoefficients(tableau, y)
     (a_d, c_d, m_d, e_d), (uses_a, uses_c) = coefs.dev, coefs.uses
     s = tableau.stages
-    buf = xp.zeros((s,) + tuple(y.shape), dtype=y.dtype, device=device_of(y))
+    buf = xp.zeros((s,) + tuple(y.shape), dtype=y.dtype, device=_device(y))
 
     def comb(v: Any, n: int) -> Any:
         return xp.reshape(v[:n] @ xp.reshape(buf[:n, ...], (n, -1)), tuple(y.shape))

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import xp_of
+from .backend import device_of as _device, xp_of
 from .rk import column
 from .state import Objective, State, row_norm_sq
 from ._validate import shown

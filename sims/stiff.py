@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import to_numpy, xp_of
+from .backend import device_of as _device, to_numpy, xp_of
 from .compiled import compiler, fixed
 from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, _read_back, _retire, _Runs, _start,
                    _Step, quiet, sync_steps)

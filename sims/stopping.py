@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import device as _device
 
-from .backend import xp_of
+from .backend import device_of as _device, xp_of
 from .state import row_norm_sq
 from ._validate import shown
 

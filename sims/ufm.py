@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import device as _device
 
 from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
-from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
+from .backend import device_of as _device, DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
 from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .matmul import product, transpose
 from .ufm_reduced import aligned_model, aligned_refusal, collapsed_model, collapsed_refusal

@@ -13,6 +13,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from contract import SPECS
 from solvable.sims import diagonal, flow, matrix_sensing
 from solvable.sims.compiled import compiler
 from solvable.sims.backend import namespace
@@ -161,3 +162,22 @@ def test_compiled_step_on_a_gpu_agrees_with_the_eager_step(case):
     assert list(got.status) == list(ref.status)
     budget = 1e-8 * float(np.max(ref.stop_step))
     np.testing.assert_allclose(got.final["w"], ref.final["w"], rtol=budget, atol=budget * np.abs(ref.final["w"]).max())
+
+
+@needs_torch
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+@pytest.mark.parametrize("algorithm", ["flow", "gd"])
+def test_every_family_compiles(spec, algorithm):
+    """Every model of the contract suite runs compiled on torch and agrees with its eager run: discrete
+    rules to round-off, flows to the global error rtol x steps (another valid step sequence)."""
+    problem = spec.make_problem(2)
+    kw = dict(spec.runs[algorithm], backend="torch")
+    ref = spec.simulate(problem, **kw)
+    got = spec.simulate(problem, compile=True, **kw)
+    assert got.meta["compiled"] is True
+    assert list(got.status) == list(ref.status)
+    tight = 1e-12 if algorithm == "gd" else max(1e-12, ref.meta["rtol"] * float(np.max(ref.stop_step)))
+    for k in ref.final:
+        scale = float(np.max(np.abs(ref.final[k]))) or 1.0
+        np.testing.assert_allclose(got.final[k], ref.final[k], rtol=tight, atol=tight * scale)
