@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,18 @@ def test_numpy_and_array_api_strict_agree(spec: ModelSpec, algorithm: str):
     _assert_agree(ref, strict, 1e-10)
     assert strict.meta["backend"] == "array_api_strict" and strict.meta["device"].endswith("('device1')")
     assert ref.meta["sync_every"] < strict.meta["sync_every"]  # NumPy reads at every check; a device less often
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (extra solvable[torch])")
+@runs
+def test_numpy_and_torch_on_the_cpu_agree(spec: ModelSpec, algorithm: str):
+    """torch on the CPU (CI installs its CPU build): the host data a family hands torch, the
+    array_api_compat wrappers, torch's own BLAS (another summation order, hence round-off)."""
+    problem = spec.make_problem(2)
+    ref = spec.simulate(problem, backend="numpy", **spec.runs[algorithm])
+    other = spec.simulate(problem, backend="torch", **spec.runs[algorithm])
+    _assert_agree(ref, other, 1e-5 if algorithm == "sam" else 1e-7)
+    assert other.meta["backend"] == "torch"
 
 
 GPU_CASES = [("cupy", None), ("torch", "cuda")]
