@@ -80,7 +80,8 @@ class PIController:
             f = f * xp.where(prev_err > 0, prev_err, 1.0) ** self.beta2
         # the clip to [factor_min, factor_max] and min(f, 1) as wheres (f is finite here): with Python scalars,
         # array_api_compat's torch clip and minimum call what torch.compile cannot trace (compile=True)
-        f = xp.where(f < self.factor_min, self.factor_min, xp.where(ok & (f < self.factor_max), f, self.factor_max))
+        f = xp.where(f < self.factor_max, f, self.factor_max)
+        f = xp.where(ok, xp.where(f > self.factor_min, f, self.factor_min), self.factor_max)
         capped = xp.where(f < 1.0, f, 1.0)
         f = xp.where(accept & rejected_before, capped, f)
         return xp.where(accept, f, xp.where(finite, capped, self.factor_min))

@@ -70,6 +70,26 @@ def test_pi_controller_factor_rules():
     assert g[0] == pytest.approx(0.9 * 0.5 ** -0.2 * 0.1 ** 0.08)
 
 
+def test_pi_controller_factor_equals_its_formula():
+    """The factor against the formula written out with NumPy's clip and minimum (the controller spells them
+    as wheres, which torch.compile traces), over every branch and bounds on both sides of the safety factor."""
+    rng = np.random.default_rng(0)
+    err = np.concatenate([10.0 ** rng.uniform(-12, 3, 60), [0.0, np.nan, np.inf, 1.0]])
+    prev = 10.0 ** rng.uniform(-3, 1, err.size)
+    for ctl in (PIController(), PIController(factor_min=0.95, factor_max=1.5, beta2=0.05),
+                PIController(safety=0.5, factor_min=0.6, factor_max=3.0)):
+        for accept_p, rejected_p in ((0.5, 0.5), (1.0, 0.0), (0.0, 1.0)):
+            finite = np.isfinite(err)
+            accept = finite & (rng.random(err.size) < accept_p)
+            rejected = rng.random(err.size) < rejected_p
+            ok = finite & (err > 0)
+            f = ctl.safety * np.where(ok, err, 1.0) ** -0.2 * np.where(prev > 0, prev, 1.0) ** ctl.beta2
+            f = np.clip(np.where(ok, f, ctl.factor_max), ctl.factor_min, ctl.factor_max)
+            f = np.where(accept & rejected, np.minimum(f, 1.0), f)
+            want = np.where(accept, f, np.where(finite, np.minimum(f, 1.0), ctl.factor_min))
+            np.testing.assert_array_equal(ctl.factor(err, prev, 5, accept, finite, rejected), want)
+
+
 def test_pi_controller_still_meets_the_tolerance():
     xp = namespace("numpy")
     a = np.array([[1.0, 5.0]])
