@@ -108,24 +108,27 @@ def xp_of(x: Any) -> ModuleType:
     """The array-API namespace of ``x`` (NumPy itself for NumPy arrays on NumPy >= 2)."""
     if _NUMPY_IS_ARRAY_API and isinstance(x, np.ndarray):
         return np
-    if type(x).__module__.partition(".")[0] == "torch" and _TORCH_NS:
-        # torch.compile traces this function; array_namespace's cached type tests would each be a warning there
-        return _TORCH_NS[0]
     from array_api_compat import array_namespace
 
-    xp = array_namespace(x)
-    if backend_name(xp) == "torch" and not _TORCH_NS:
-        _TORCH_NS.append(xp)
-    return xp
+    if _is_torch(x):
+        # torch.compile traces this function; array_namespace's cached type tests would each be a warning there
+        if not _TORCH_NS:
+            _TORCH_NS.append(array_namespace(x))
+        return _TORCH_NS[0]
+    return array_namespace(x)
 
 
 _TORCH_NS: list[ModuleType] = []  # array_api_compat.torch, once a tensor has been seen
 
 
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.partition(".")[0] == "torch"
+
+
 def device_of(x: Any) -> Any:
     """The device of array ``x`` (``array_api_compat.device``; a torch tensor's own ``device``, which
     torch.compile traces without array_api_compat's cached type tests)."""
-    if type(x).__module__.partition(".")[0] == "torch":
+    if _is_torch(x):
         return x.device
     from array_api_compat import device
 
