@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,45 @@ def test_compiled_steps_benchmark_runs_and_agrees():
     assert len(rows) == 2
     # the compiled run takes the eager run's steps: the final parameters agree to round-off
     assert all(float(r.split()[-1]) < 1e-12 for r in rows)
+
+
+DEVICE_CHECK = ROOT / "benchmarks" / "device_check.sh"
+
+
+def _device_parts() -> list[tuple[str, int, list[str]]]:
+    """(name, time limit in s, command) of every ``part`` line of benchmarks/device_check.sh."""
+    lines = [line.split() for line in DEVICE_CHECK.read_text().splitlines() if line.startswith("part ")]
+    return [(words[1], int(words[2]), words[3:]) for words in lines]
+
+
+def test_device_check_fits_one_device_command():
+    """A lent device runs one command for at most 600 s; the script's install takes some 20 of them."""
+    assert subprocess.run(["bash", "-n", str(DEVICE_CHECK)]).returncode == 0
+    parts = _device_parts()
+    assert [name for name, _, _ in parts] == ["info", "flow64", "gd", "compiled", "flow1024", "claim", "gpu_tests"]
+    assert sum(limit for _, limit, _ in parts) <= 570
+    scripts = [cmd[1] for _, _, cmd in parts if cmd[0] == "python3" and cmd[1].endswith(".py")]
+    assert len(scripts) == 5 and all((ROOT / s).is_file() for s in scripts)
+
+
+@pytest.mark.slow
+def test_device_check_runs_without_a_device(tmp_path):
+    """The whole script where no GPU is: the linked package imports (PYTHONSAFEPATH keeps the checkout's own
+    solvable/ off the path), every part writes its log and ends within its limit, the benchmarks say there
+    is nothing to measure and the gpu tests are collected and skipped, not broken."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho no GPU here\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    out = tmp_path / "out"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OUT": str(out)}
+    env.pop("PYTHONPATH", None)
+    subprocess.run(["bash", str(DEVICE_CHECK)], env=env, check=True, timeout=600, capture_output=True)
+    logs = {p.stem: p.read_text() for p in out.glob("*.log")}
+    assert sorted(logs) == sorted(name for name, _, _ in _device_parts())
+    assert "devices:" in logs["info"] and logs["info"].count("exit 0 after") == 1
+    for name in ("flow64", "gd", "flow1024", "claim"):
+        assert "nothing to measure" in logs[name] and "exit 0 after" in logs[name], logs[name][-2000:]
+    assert " skipped" in logs["gpu_tests"] and "error" not in logs["gpu_tests"].lower(), logs["gpu_tests"][-2000:]
