@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for the test targets: one per core (tests/conftest.py gives each worker its share of the
+# BLAS threads); WORKERS=0 runs in one process
+WORKERS ?= auto
 
 .PHONY: setup verify verify-quick test test-slow bench notebooks clean
 
@@ -22,10 +25,10 @@ verify-quick: $(STAMP)
 	$(BIN)/solvable verify --quick --report report-quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist worksteal
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n $(WORKERS) --dist worksteal
 
 # JupyterLab on notebooks/, where the py:percent notebooks open as notebooks on a double click: jupytext's
 # viewer is the default for Python files in .jupyter-lab-settings/, copied so that changes stay local.

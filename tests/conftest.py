@@ -5,8 +5,27 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import pytest
-from hypothesis import HealthCheck, settings
+
+def _share_cores() -> None:
+    """Under pytest-xdist (``-n N``), give each worker its share of the cores before any BLAS or torch pool
+    starts (or, for a pool already loaded, through threadpoolctl): N workers each running the machine's full thread count oversubscribe it (OpenBLAS's spinning
+    threads then slow a mid-size matmul several-fold). The variables reach the subprocesses the tests start
+    (notebooks, the CLI, benchmarks); a value already set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        share = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, share)
+        from threadpoolctl import threadpool_limits
+
+        # a plugin has imported NumPy by now, so its BLAS pool already has its threads
+        threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
+
+
+_share_cores()
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # One deterministic profile everywhere: bounded examples, no deadline (first
 # calls import cvxpy/sympy), derandomized so CI and laptops see the same cases.
