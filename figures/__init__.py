@@ -6,16 +6,21 @@ and :func:`make` states on the figure, so that no such run reads as a result);
 ``draw`` puts them on a matplotlib figure; ``SIZE`` is the figure's size in
 inches. ``names()`` lists the figures; ``make(name, out_dir, quick)`` computes,
 draws and saves one as ``<out_dir>/<name>.png`` and returns the paths written.
+
+A figure whose simulations go through the driver takes ``backend`` and
+``device`` in ``compute`` (and ``make``), as ``simulate`` does; the others
+(:func:`on_backends` leaves them out) compute on the host with NumPy.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from ._style import figure
 
-__all__ = ["FIGURES", "caption", "make", "names", "stamp"]
+__all__ = ["FIGURES", "caption", "make", "names", "on_backends", "stamp"]
 
 #: Figure modules under ``figures/``, by model family.
 FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linear_saxe", "deep_linear_eos",
@@ -43,16 +48,47 @@ def caption(fig: object, not_converged: list[str]) -> None:
                  color="C3", wrap=True)
 
 
-def make(name: str, out_dir: str | Path, quick: bool = False) -> list[Path]:
-    """Draw figure ``name`` into ``out_dir``; return the files written."""
+def on_backends() -> list[str]:
+    """The figures that take ``backend`` and ``device``: those whose ``compute`` runs its simulations through
+    the driver (``simulate``). The others compute on the host with NumPy."""
+    return [name for name in FIGURES if "backend" in inspect.signature(_module(name).compute).parameters]
+
+
+def _module(name: str):
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; one of {list(FIGURES)}")
+    return importlib.import_module(f"solvable.figures.{name}")
+
+
+def make(name: str, out_dir: str | Path, quick: bool = False, backend: str = "numpy",
+         device: str | None = None) -> list[Path]:
+    """Draw figure ``name`` into ``out_dir``; return the files written.
+
+    ``backend`` and ``device`` choose where its simulations run, as in ``simulate``; only the figures of
+    :func:`on_backends` take them.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is no figure; if ``backend`` or ``device`` is given (other than NumPy's default) to a
+        figure that computes on the host; if ``device`` names no device of ``backend``.
+    ImportError
+        If ``backend``'s library is not installed.
+    """
+    module = _module(name)
+    takes = "backend" in inspect.signature(module.compute).parameters
+    if not takes and (backend != "numpy" or device is not None):
+        raise ValueError(f"figure {name!r} computes on the host with NumPy (its simulations do not go through the "
+                         f"driver), so backend and device do not apply; they apply to {on_backends()}")
+    if takes:
+        from solvable.sims.backend import namespace, resolve_device
+
+        resolve_device(namespace(backend), device)  # one clear error before minutes of simulation
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    module = importlib.import_module(f"solvable.figures.{name}")
     path = out / f"{name}.png"
     with figure(path, module.SIZE) as fig:
-        data = module.compute(quick=quick)
+        data = module.compute(quick=quick, **({"backend": backend, "device": device} if takes else {}))
         module.draw(fig, data)
         stamp(fig, quick)
         caption(fig, data.get("not_converged", []))

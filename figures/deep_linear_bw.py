@@ -23,12 +23,13 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (9, 3.6)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     d, k = 6, 3
     problem = sim.Problem.random(d, hidden=(k, k + 1), latent=d, seed=0)
     t_max = 40.0
     t = np.linspace(0, t_max, 81 if quick else 401)
-    traj = sim.simulate(problem, 1e-4, t_max=t_max, t_eval=t, rtol=1e-8 if quick else 1e-10)
+    traj = sim.simulate(problem, 1e-4, t_max=t_max, t_eval=t, rtol=1e-8 if quick else 1e-10, backend=backend,
+                        device=device)
     lam, _ = problem.eigh()
     # the saddles a small start visits: the top-j truncations, j = 0 (W = 0) .. k, at loss sum_{i > j} lambda_i
     path = [c.loss for j in range(k + 1) for c in th.bw_critical_points(problem.covariance, k)

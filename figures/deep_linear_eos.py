@@ -26,14 +26,15 @@ START = np.array([0.3, 0.4, 0.5, 2.5])
 SIZE = (10, 3.6)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     problem = sim.Problem.scalar(4, 1.0)
     s_gfs = th.gfs_sharpness(START, 1.0)
     etas = np.array([1.15, 1.35]) * 2 / s_gfs
     steps = 400 if quick else 1500
     t = np.arange(steps + 1)
     traj = sim.simulate(problem, layers=[np.repeat(START[j], 2).reshape(2, 1, 1) for j in range(4)], algorithm="gd",
-                        lr=etas, steps=steps, t_eval=t, record_sharpness=True, sharpness_iters=4, record_layers=True)
+                        lr=etas, steps=steps, t_eval=t, record_sharpness=True, sharpness_iters=4, record_layers=True,
+                        backend=backend, device=device)
     gfs = np.array([[th.gfs_sharpness(w, 1.0) if np.prod(w) > 0 else np.nan for w in traj.observables["params"][b]]
                     for b in range(2)])
     return {"t": t, "etas": etas, "loss": traj.observables["loss"], "sharpness": traj.observables["sharpness"],

@@ -25,7 +25,7 @@ START = np.array([0.3, 0.4, 0.5, 2.5])
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     problem = sim.Problem.scalar(4, 1.0)
     eta = 0.3
     rhos = np.linspace(0.005, 0.14, 4 if quick else 10)
@@ -33,7 +33,7 @@ def compute(quick: bool = False) -> dict[str, Any]:
     for rho in rhos:
         traj = sim.simulate(problem, layers=[START[j].reshape(1, 1, 1) for j in range(4)], algorithm="sam", lr=eta,
                             rho=float(rho), sam_normalized=False, steps=3000 if quick else 10000, record_sharpness=True, sharpness_iters=4,
-                            t_eval=[0, 3000 if quick else 10000])
+                            t_eval=[0, 3000 if quick else 10000], backend=backend, device=device)
         finals.append(traj.observables["sharpness"][0, -1] if traj.status[0] != "diverged" else np.nan)
     grid = np.linspace(rhos.min(), rhos.max(), 200)
     return {"eta": eta, "rhos": rhos, "final": np.array(finals), "grid": grid, "edge": th.sam_edge(eta, grid),

@@ -22,11 +22,11 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     s = np.array([3.0, 2.0, 1.5, 1.0, 0.5])
     problem = sim.Problem.random(6, 5, (5,), singular_values=s, seed=0)
     t = np.linspace(0, 12, 49 if quick else 121)
-    traj = sim.simulate(problem, 1e-3, t_max=12.0, t_eval=t)
+    traj = sim.simulate(problem, 1e-3, t_max=12.0, t_eval=t, backend=backend, device=device)
     pred = np.stack([th.saxe_mode(t, si, 1e-3) for si in s], axis=1)
     return {"t": t, "s": s, "sim": traj.observables["modes"][0], "pred": pred}
 

@@ -28,7 +28,7 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (10, 3.4)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Simulated and predicted limits over an alpha grid."""
     if quick:
         problem = sim.Problem.random(30, 80, 3, noise=0.1, seed=seed)
@@ -38,7 +38,7 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
         sim_alphas, pred_alphas = np.geomspace(1e-3, 10, 9), np.geomspace(1e-3, 10, 33)
     # rtol 1e-12: at alpha = 10 the limit sits ~1e-7 from min-l2, and w = u^2 - v^2 carries an
     # absolute error ~ 2 rtol alpha^2 from the integration of u and v.
-    traj = sim.simulate(problem, sim_alphas, t_max=3e5, rtol=1e-12, backend=backend)
+    traj = sim.simulate(problem, sim_alphas, t_max=3e5, rtol=1e-12, backend=backend, device=device)
     l1 = th.min_l1_interpolator(problem.X, problem.y).x
     l2 = th.min_l2_interpolator(problem.X, problem.y).x
     pred = np.array([th.implicit_bias(problem.X, problem.y, a).x for a in pred_alphas])

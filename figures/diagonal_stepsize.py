@@ -25,10 +25,10 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     problem = sim.Problem.random(20, 40, 3, seed=seed) if quick else sim.Problem.random(40, 100, 5, seed=seed)
     alpha = 0.1
-    flow = sim.simulate(problem, alpha, t_max=3e5)
+    flow = sim.simulate(problem, alpha, t_max=3e5, backend=backend, device=device)
     u, v = flow.final["u"][0], flow.final["v"][0]
     # Each algorithm up to its own linear-stability limit at the flow's minimum (Wu & Su 2023):
     # 2 / lambda_max(H) for GD, 2 / tr(H) for SGD with batch size one.
@@ -38,7 +38,7 @@ def compute(quick: bool = False, seed: int = 0) -> dict[str, Any]:
                            "flow": float(np.sum((flow.final["w"][0] - problem.w_star) ** 2))}
     for name, kw in (("gd", {}), ("sgd", {"batch_size": 1})):
         traj = sim.simulate(problem, alpha, algorithm=name, lr=fractions * edges[name],
-                            steps=60_000 if quick else 400_000, seed=seed, **kw)
+                            steps=60_000 if quick else 400_000, seed=seed, **kw, backend=backend, device=device)
         err = np.sum((traj.final["w"] - problem.w_star) ** 2, axis=1)
         out[name] = np.where(traj.status == "diverged", np.nan, err)
     return out

@@ -21,13 +21,13 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (8, 3.4)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Train the full LSA on prompts with a rotated covariance; return learned and predicted W^KQ."""
     d, N, P, steps = (3, 5, 3000, 2000) if quick else (4, 10, 40000, 4000)
     Lam = sim.rotated_covariance([2.0, 1.0, 0.5] if quick else [3.0, 1.5, 1.0, 0.5], seed)
     problem = sim.Problem.random(d, N, n_prompts=P, Lambda=Lam, seed=seed)
     traj = sim.simulate(problem, 0.1, "gd", architecture="full", lr=0.05, steps=steps, t_eval=[0, steps], seed=seed,
-                        backend=backend)
+                        backend=backend, device=device)
     K_pred = np.zeros((d + 1, d + 1))
     K_pred[:d, :d] = np.linalg.inv(th.gamma(Lam, N))
     bad = [] if traj.status[0] != "diverged" else ["GD diverged"]

@@ -21,7 +21,7 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Risk curves (predicted), Monte Carlo risk of the trained LSA and of least squares, per N and M."""
     Lam = sim.rotated_covariance([2.0, 1.0, 0.5], seed)
     Ns = [5, 20] if quick else [5, 20, 100]
@@ -31,7 +31,8 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
     root = np.linalg.cholesky(Lam)
     curves, bad = {}, []
     for N in Ns:
-        traj = sim.simulate(sim.Problem(Lambda=Lam, N=N), 0.1, t_max=1e4, grad_tol=1e-9, seed=seed, backend=backend)
+        traj = sim.simulate(sim.Problem(Lambda=Lam, N=N), 0.1, t_max=1e4, grad_tol=1e-9, seed=seed, backend=backend,
+                            device=device)
         if traj.status[0] != "converged":
             bad.append(f"N = {N}: flow {traj.status[0]}")
         A = traj.final["A"][0]

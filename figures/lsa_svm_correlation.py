@@ -20,7 +20,7 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Correlation against iteration for W and K Q^T, and the limits' singular values."""
     n, T, d = (4, 5, 6) if quick else (6, 8, 10)
     steps, lr_w, lr_kq = (5000, 0.05, 0.002) if quick else (50000, 0.01, 0.002)
@@ -29,7 +29,7 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
     out: dict[str, Any] = {"steps": rec, "n": n, "T": T, "d": d, "not_converged": []}
     for par, norm, lr in (("W", "fro", lr_w), ("KQ", "nuc", lr_kq)):
         traj = soft.simulate(problem, 0.01, "ngd", lr=lr, steps=steps, parameterisation=par, t_eval=rec, seed=seed,
-                             backend=backend)
+                             backend=backend, device=device)
         sel = traj.observables["attention"][0, -1].argmax(axis=1)
         svm = {k: th.att_svm(problem.X, problem.z, sel, k) for k in ("fro", "nuc")}
         out[par] = {"corr": soft.correlation(traj.observables["W"][0], svm[norm].x),

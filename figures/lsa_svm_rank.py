@@ -19,9 +19,9 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Singular values of the limits and of the SVMs (the runs of lsa_svm_correlation)."""
-    return lsa_svm_correlation.compute(quick=quick, seed=seed, backend=backend)
+    return lsa_svm_correlation.compute(quick=quick, seed=seed, backend=backend, device=device)
 
 
 def draw(fig: Any, data: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (10, 3.6)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Distances to the nuclear-norm solution and to M* for depths 2-4 over an alpha grid."""
     n, r, m, steps = (20, 2, 160, 15_000) if quick else (50, 3, 600, 30_000)
     problem = sim.Problem.random(n, n, r, m=m, operator="completion", seed=seed)
@@ -34,7 +34,7 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
     for depth in out["depths"]:
         traj = sim.simulate(problem, alphas, "gd", k=n, factorisation="deep", depth=depth,
                             lr=0.5 if depth == 2 else 0.3, steps=steps, t_eval=[0, steps], record_sv=False,
-                            seed=seed, backend=backend)
+                            seed=seed, backend=backend, device=device)
         M = traj.final["M"]
         out["to_nuclear"][depth] = np.linalg.norm(M - nuclear, axis=(1, 2)) / np.linalg.norm(nuclear)
         out["to_truth"][depth] = np.linalg.norm(M - problem.M_star, axis=(1, 2)) / np.linalg.norm(problem.M_star)

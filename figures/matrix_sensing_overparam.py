@@ -22,14 +22,15 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (10, 3.8)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Squared errors against iterations for the four set-ups."""
     n, r, lr = (20 if quick else 50), 3, 0.1
     steps = 20_000 if quick else 100_000
     t_eval = np.unique(np.geomspace(1, steps, 300).astype(int))
     sym = sim.Problem.random(n, n, r, symmetric=True, operator="population", kappa=2.0, seed=seed)
     asym = sim.Problem.random(n, n, r, operator="population", kappa=2.0, seed=seed)
-    kw = dict(lr=lr, steps=steps, t_eval=t_eval, record_sv=False, loss_tol=0.0, seed=seed, backend=backend)
+    kw = dict(lr=lr, steps=steps, t_eval=t_eval, record_sv=False, loss_tol=0.0, seed=seed, backend=backend,
+              device=device)
     norm2 = float(np.sum(sym.M_star**2))
     curves = {}
     for label, problem, k, extra in (("symmetric, k = r", sym, r, {}), ("symmetric, k = r + 2", sym, r + 2, {}),

@@ -21,7 +21,7 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Iterations to relative error 1e-3 for GD and ScaledGD(lambda) over a kappa grid."""
     n, r, m = (12, 2, 400) if quick else (20, 3, 800)
     kappas = np.array([1.0, 10.0, 100.0]) if quick else np.geomspace(1, 1000, 7)
@@ -31,7 +31,7 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
         problem = sim.Problem.random(n, n, r, m=m, kappa=kappa, symmetric=True, operator="symmetric", seed=seed)
         sigma = problem.singular_values[:r]
         steps = int(3 * th.gd_iterations(sigma, alpha**2, eps * np.linalg.norm(sigma), lr, 0.25)) + 100
-        kw = dict(k=r + 2, loss_scale=0.25, record_sv=False, seed=seed, backend=backend)
+        kw = dict(k=r + 2, loss_scale=0.25, record_sv=False, seed=seed, backend=backend, device=device)
         g = sim.simulate(problem, alpha, "gd", lr=lr, steps=steps, t_eval=np.arange(0, steps + 1), **kw)
         s = sim.simulate(problem, alpha, "scaledgd", lr=lr, damping=float(sigma[-1]) / 10, steps=3000,
                          t_eval=np.arange(0, 3001), **kw)

@@ -23,7 +23,7 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (10, 3.6)
 
 
-def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[str, Any]:
+def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Singular values against time, for k = r + 2 and k = r - 2, at three alphas."""
     n = 12 if quick else 30
     sigma = 1.0 / 2.0 ** np.arange(4)
@@ -34,7 +34,7 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy") -> dict[
     panels, not_converged = [], []
     for k in (6, 2):
         traj = sim.simulate(problem, alphas, k=k, t_max=t_max, t_eval=t, rtol=1e-8, loss_tol=0.0, seed=seed,
-                            backend=backend)
+                            backend=backend, device=device)
         modes = min(k, 4)
         times = np.array([crossing_times(t, traj.observables["sv"][b], sigma[:modes]) for b in range(alphas.size)])
         offset = times[0] * 4 * sigma[:modes] - 2 * np.log(1 / alphas[0])

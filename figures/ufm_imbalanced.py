@@ -30,14 +30,14 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (8, 5)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     n, d, depths = ((20, 10, 5, 5), 8, (1, 3)) if quick else ((200, 100, 50, 50), 64, (1, 6))
     lam = 5e-3 if quick else 1e-3
     out: dict[str, Any] = {"n": n, "depths": depths, "not_converged": []}
     for M in depths:
         problem = sim.Problem(n=n, d=d, loss="mse", lambda_W=lam, lambda_H=lam, depth=M)
         traj = sim.simulate(problem, alpha=[d**-0.5 if M > 1 else 0.1], t_max=2e4, rtol=1e-8, grad_tol=1e-8,
-                            record_metrics=False)
+                            record_metrics=False, backend=backend, device=device)
         W, H = traj.final["W"][0], traj.final["H"][0]
         bounds = np.concatenate([[0], np.cumsum(n)])
         means = np.stack([H[:, bounds[k] : bounds[k + 1]].mean(1) for k in range(len(n))], 1)

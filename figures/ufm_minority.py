@@ -27,7 +27,7 @@ def _cos(W: np.ndarray) -> float:
 SIZE = (6, 4)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     lam = 5e-3
     ratios = [1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64, 128]
     grid = np.unique(np.geomspace(1, ratios[-1], 20 if quick else 40).astype(int))
@@ -38,7 +38,8 @@ def compute(quick: bool = False) -> dict[str, Any]:
     simulated, status = [], []
     for r in ratios:
         problem = sim.Problem(n=(2 * r, 2 * r, 2, 2), d=6, loss="ce", lambda_W=lam, lambda_H=lam)
-        traj = sim.simulate(problem, alpha=[0.1], t_max=3e4, grad_tol=1e-8, record_metrics=False)
+        traj = sim.simulate(problem, alpha=[0.1], t_max=3e4, grad_tol=1e-8, record_metrics=False, backend=backend,
+                            device=device)
         simulated.append(_cos(traj.final["W"][0]))
         status.append(str(traj.status[0]))
     return {"grid": grid, "prog": np.array(prog), "ratios": ratios, "sim": np.array(simulated), "status": status,

@@ -22,13 +22,14 @@ __all__ = ["compute", "draw", "SIZE"]
 SIZE = (10, 3.6)
 
 
-def compute(quick: bool = False) -> dict[str, Any]:
+def compute(quick: bool = False, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     K, n = (4, 10) if quick else (10, 30)
     t = np.geomspace(0.1, 2e3 if quick else 1e4, 60)
     out: dict[str, Any] = {"t": t}
     for loss, bias in (("mse", 0.0), ("ce", None)):
         problem = sim.Problem(n=(n,) * K, d=K + 4, loss=loss, lambda_W=5e-3, lambda_H=5e-3, lambda_b=bias)
-        traj = sim.simulate(problem, alpha=[0.1], t_max=float(t[-1]), t_eval=np.concatenate([[0.0], t]), rtol=1e-8)
+        traj = sim.simulate(problem, alpha=[0.1], t_max=float(t[-1]), t_eval=np.concatenate([[0.0], t]), rtol=1e-8,
+                            backend=backend, device=device)
         out[loss] = {k: traj.observables[k][0, 1:] for k in ("nc1", "nc2", "nc2_w", "nc3", "nc4")}
     return out
 

@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--list", action="store_true", help="list the figures")
     f.add_argument("--out", default="figures_out", metavar="DIR", help="output directory (default ./figures_out)")
     f.add_argument("--quick", action="store_true", help="small sizes")
+    f.add_argument("--backend", default="numpy", choices=sorted(BACKENDS),
+                   help="array backend for the figure's simulations (with --all, the figures that compute on the "
+                        "host stay there)")
+    f.add_argument("--device", help="the backend's device, as for verify")
     f.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file")
     sw.add_argument("config", nargs="?", help="TOML file: task, store, [fixed], [grid] (see solvable.sims.sweep)")
@@ -264,6 +268,15 @@ def _figure(args: argparse.Namespace) -> int:
     if args.all == bool(args.name):
         raise SystemExit("solvable figure: give a figure NAME or --all (see --list)")
     names = figures.names() if args.all else [args.name]
+    on_device = args.backend != "numpy" or args.device is not None
+    try:  # an uninstalled backend or a device it lacks: one error before any figure is computed
+        resolve_device(namespace(args.backend), args.device)
+    except ImportError as exc:
+        print(f"solvable figure: {exc}", file=sys.stderr)
+        return 2
+    # --all on a backend: the figures that compute on the host run there and say so; one named figure that
+    # cannot take the backend is refused by figures.make
+    chosen = set(figures.on_backends()) if on_device and args.all else set(names)
     out = Path(args.out)
     size = "quick" if args.quick else "full-size"
     from tqdm import tqdm
@@ -274,8 +287,10 @@ def _figure(args: argparse.Namespace) -> int:
             print(f"computing {name} ({size}{'' if args.quick else ': simulations can take minutes'})...",
                   file=sys.stderr, flush=True)
             start = time.perf_counter()
-            for path in figures.make(name, out, quick=args.quick):
-                print(f"{path}  ({time.perf_counter() - start:.0f} s)")
+            kw = {"backend": args.backend, "device": args.device} if name in chosen else {}
+            where = "" if name in chosen or not on_device else "  (computed on the host: NumPy only)"
+            for path in figures.make(name, out, quick=args.quick, **kw):
+                print(f"{path}  ({time.perf_counter() - start:.0f} s){where}")
     return 0
 
 

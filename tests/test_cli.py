@@ -97,6 +97,28 @@ def test_figure_list_and_make(tmp_path, capsys):
     assert main(["figure", "nope", "--out", str(tmp_path)]) == 2
 
 
+def test_figure_on_a_backend_and_device(tmp_path, capsys, monkeypatch):
+    from solvable import figures
+
+    assert main(["figure", "deep_linear_saxe", "--quick", "--backend", "array_api_strict", "--device", "device1",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "deep_linear_saxe.png").is_file()
+    assert main(["figure", "diagonal_saddle", "--backend", "array_api_strict", "--out", str(tmp_path)]) == 2
+    assert "'diagonal_saddle' computes on the host" in capsys.readouterr().err
+    assert main(["figure", "deep_linear_saxe", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "device must name a device of backend 'numpy'" in capsys.readouterr().err
+    # --all on a backend: the driver figures get it, the host-only ones run on the host and say so
+    calls = {}
+    monkeypatch.setattr(figures, "make", lambda name, out, quick=False, **kw: calls.update({name: kw}) or [name])
+    assert main(["figure", "--all", "--backend", "array_api_strict", "--out", str(tmp_path), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split()[0] for line in lines if "computed on the host" in line) == sorted(
+        set(figures.names()) - set(figures.on_backends()))
+    on = set(figures.on_backends())
+    assert set(calls) == set(figures.names()) and on and len(on) < len(calls)
+    assert all(calls[n] == ({"backend": "array_api_strict", "device": None} if n in on else {}) for n in calls)
+
+
 def test_uninstalled_backend_is_one_error_before_any_claim(capsys):
     import importlib.util
 

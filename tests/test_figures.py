@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 import pytest
 
 from solvable import figures
@@ -42,3 +44,58 @@ def test_quick_figures_say_so(tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "stamp", lambda fig, quick: calls.append(quick))
     (path,) = figures.make("deep_linear_saxe", tmp_path, quick=True)
     assert path.is_file() and calls == [True]
+
+
+def _numbers(data, path=""):
+    """Every numeric leaf of a figure's data, by its path in the dict."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _numbers(v, f"{path}/{k}")
+    elif isinstance(data, (list, tuple)) and data and not isinstance(data[0], str):
+        for i, v in enumerate(data):
+            yield from _numbers(v, f"{path}[{i}]")
+    elif isinstance(data, (int, float, np.ndarray, np.generic)) and not isinstance(data, bool):
+        a = np.asarray(data)
+        if a.dtype.kind in "iuf":
+            yield path, a
+
+
+def test_backend_and_device_apply_to_the_driver_figures_only(tmp_path):
+    takes = figures.on_backends()
+    assert "diagonal_alpha" in takes and "lsa_svm_rank" in takes
+    # the host-only ones: their simulations are NumPy functions outside the driver
+    assert set(figures.names()) - set(takes) == {"diagonal_saddle", "deep_linear_grokking", "deep_linear_collapse"}
+    with pytest.raises(ValueError, match="'diagonal_saddle' computes on the host.*apply to \\['diagonal_alpha'"):
+        figures.make("diagonal_saddle", tmp_path, quick=True, backend="array_api_strict")
+    with pytest.raises(ValueError, match="device must name a device of backend 'array_api_strict'"):
+        figures.make("diagonal_alpha", tmp_path, quick=True, backend="array_api_strict", device="device9")
+    assert not list(tmp_path.iterdir())  # refused before anything ran or was written
+    (path,) = figures.make("deep_linear_saxe", tmp_path, quick=True, backend="array_api_strict", device="device1")
+    assert path.is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", figures.on_backends())
+def test_figure_on_a_second_device_equals_numpy(name, monkeypatch):
+    """Every driver figure on array_api_strict's second device gives NumPy's numbers, and every simulation
+    it runs ran there (each trajectory's meta says where; an array made on the default device would fail)."""
+    module = importlib.import_module(f"solvable.figures.{name}")
+    ran = []
+    families = {value for n in figures.on_backends() for value in vars(importlib.import_module(
+        f"solvable.figures.{n}")).values() if getattr(value, "__name__", "").startswith("solvable.sims.")}
+    for family in families:
+        if hasattr(family, "simulate"):
+            def simulate(*args, _real=family.simulate, **kwargs):
+                traj = _real(*args, **kwargs)
+                ran.append((traj.meta["backend"], traj.meta["device"]))
+                return traj
+
+            monkeypatch.setattr(family, "simulate", simulate)
+    strict = dict(_numbers(module.compute(quick=True, backend="array_api_strict", device="device1")))
+    assert ran and all(b == "array_api_strict" and "device1" in d for b, d in ran), ran
+    host = dict(_numbers(module.compute(quick=True)))
+    assert strict.keys() == host.keys() and host
+    for key, a in host.items():
+        # the same arithmetic (array_api_strict wraps NumPy); a loop that reads its status every 32 steps
+        # instead of every step stops at the same step, so only round-off is allowed
+        np.testing.assert_allclose(strict[key], a, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=f"{name}: {key}")
