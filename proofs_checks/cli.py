@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="hold a parameter fixed")
     c.add_argument("--full", action="store_true", help="full sizes at each point (default: quick)")
     c.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
+    c.add_argument("--device", help="the backend's device, as for verify")
     c.add_argument("--report", metavar="DIR",
                    help="report directory whose check/ folder gets the explored points, their plot and hypothesis's "
                         "example database (default ./report-quick, or ./report with --full: the next `solvable "
@@ -132,6 +133,11 @@ def _check(args: argparse.Namespace) -> int:
     if args.examples < 1:
         raise ValueError(f"--examples must be an integer >= 1; got {args.examples}")
     fixed = claim.space.point(_parse_sets(args.set))
+    try:  # an uninstalled backend or a device it lacks: one error before any point runs
+        resolve_device(namespace(args.backend), args.device)
+    except ImportError as exc:
+        print(f"solvable check: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.report or ("report" if args.full else "report-quick")) / "check"
 
     def show(probe) -> None:
@@ -144,7 +150,7 @@ def _check(args: argparse.Namespace) -> int:
           f"{'seed ' + str(args.seed) if args.seed is not None else 'fresh draws'}) over\n"
           f"{claim.space.describe()}", file=sys.stderr)
     result = search(claim, examples=args.examples, seed=args.seed, time_budget=args.time_budget,
-                    quick=not args.full, backend=args.backend, database=out / "hypothesis-db", fixed=fixed,
+                    quick=not args.full, backend=args.backend, device=args.device, database=out / "hypothesis-db", fixed=fixed,
                     progress=show, shrink_budget=args.shrink_budget,
                     min_examples=args.min_examples)
     paths = write_search(result, claim, out)

@@ -120,7 +120,7 @@ def regulariser_effective_alpha(ctx: Context) -> Evidence:
                          "2 eta lambda",
         conditions=conditions,
         details={"runs": rows, "alpha": alpha, "lambda": lam, "lr": lr, "flood_level": flood, "budget_steps": steps},
-        note=(f"mean ln(alpha_inf/alpha): " + ", ".join(f"{r['name']} {r['measured_mean']:.4f}" for r in rows)
+        note=("mean ln(alpha_inf/alpha): " + ", ".join(f"{r['name']} {r['measured_mean']:.4f}" for r in rows)
               + f". GR's first-order part is {by['GR']['first_order_mean']:.4f} of its {by['GR']['measured_mean']:.4f}; "
               "normalised SAM never converges (its ascent radius rho/||grad|| grows as the gradient vanishes) and "
               "keeps shrinking the scale for as long as it runs."),

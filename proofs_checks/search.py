@@ -82,7 +82,8 @@ def _probe(claim: Claim, ctx: Context, point: dict[str, Any]) -> Probe:
 
 
 def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_budget: float | None = None,
-           quick: bool = True, backend: str = "numpy", dtype: str = "float64", database: Path | None = None,
+           quick: bool = True, backend: str = "numpy", device: str | None = None, dtype: str = "float64",
+           database: Path | None = None,
            fixed: dict[str, Any] | None = None, progress: Callable[[Probe], None] | None = None,
            shrink_budget: float = 120.0, min_examples: int = 1) -> SearchResult:
     """Draw up to ``examples`` points of ``claim``'s space and run the claim at each; shrink a failure.
@@ -99,7 +100,7 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
         its database under a fixed seed), the claim draws with seed 0.
     time_budget : float, optional
         Seconds after which no new point is started (the search then reports what it has).
-    quick, backend, dtype
+    quick, backend, device, dtype
         As for ``solvable verify``.
     database : Path, optional
         Directory of hypothesis's example database (failures found before are tried first).
@@ -160,7 +161,7 @@ def search(claim: Claim, *, examples: int = 50, seed: int | None = None, time_bu
             if known is None:
                 return  # not run: to the shrinker, a point that does not fail
             fail(known)
-        ctx = Context(backend=backend, quick=quick, seed=seed or 0, dtype=dtype, point=_key(point))
+        ctx = Context(backend=backend, quick=quick, seed=seed or 0, dtype=dtype, device=device, point=_key(point))
         probe = _probe(claim, ctx, dict(point))
         result.probes.append(probe)
         if progress is not None:

@@ -387,7 +387,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
 
 def sweep_limit(*, d_in: int, d_out: int, hidden: list[int], alpha: float, seed: int = 0, init: str = "aligned",
                 algorithm: str = "flow", lr: float | None = None, steps: int | None = None, t_max: float = 50.0,
-                backend: str = "numpy") -> dict[str, Any]:
+                backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     r"""Sweep task ``deep_linear.limit``: one run on :meth:`Problem.random` (singular values 3..1), summarised.
 
     Returns the status, steps, stopping time, final loss, the largest error of
@@ -396,7 +396,7 @@ def sweep_limit(*, d_in: int, d_out: int, hidden: list[int], alpha: float, seed:
     """
     problem = Problem.random(d_in, d_out, tuple(hidden), seed=seed)
     traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, init=init, seed=seed,
-                    backend=backend)
+                    backend=backend, device=device)
     _, s, _ = problem.svd()
     last = {k: v[0, -1] for k, v in traj.observables.items()}  # runs that stop early repeat their final values
     layers = tuple(traj.final[f"layer_{j + 1}"] for j in range(problem.depth))

@@ -386,7 +386,8 @@ def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = 
 
 def sweep_limit(*, n: int, d: int, sparsity: int, alpha: float, noise: float = 0.0, seed: int = 0,
                 algorithm: str = "flow", lr: float | None = None, steps: int | None = None,
-                batch_size: int | None = None, t_max: float = 1e5, backend: str = "numpy") -> dict[str, Any]:
+                batch_size: int | None = None, t_max: float = 1e5, backend: str = "numpy",
+                device: str | None = None) -> dict[str, Any]:
     r"""Sweep task ``diagonal.limit``: one run on :meth:`Problem.random`, summarised.
 
     Returns the status, the step count at the stop, the stopping time, final loss, :math:`\|w\|_1` and
@@ -394,7 +395,7 @@ def sweep_limit(*, n: int, d: int, sparsity: int, alpha: float, noise: float = 0
     """
     problem = Problem.random(n, d, sparsity, noise=noise, seed=seed)
     traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, batch_size=batch_size, t_max=t_max, seed=seed,
-                    backend=backend)
+                    backend=backend, device=device)
     w = traj.final["w"][0]
     return {
         "status": str(traj.status[0]),

@@ -401,10 +401,11 @@ def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, in
 def sweep_collapse(*, n: list[int], d: int, loss: str = "mse", lambda_W: float = 5e-3, lambda_H: float = 5e-3,
                    depth: int = 1, alpha: float = 0.1, seed: int = 0, algorithm: str = "flow",
                    lr: float | None = None, steps: int | None = None, t_max: float = 1e4,
-                   backend: str = "numpy") -> dict[str, Any]:
+                   backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
     """Sweep task ``ufm.collapse``: one bias-free UFM run, summarised by its final loss and NC1-NC4."""
     problem = Problem(n=tuple(n), d=d, loss=loss, lambda_W=lambda_W, lambda_H=lambda_H, depth=depth)
-    traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, backend=backend)
+    traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, backend=backend,
+                    device=device)
     out: dict[str, Any] = {"status": str(traj.status[0]), "stop_step": int(traj.stop_step[0]),
                            "stop_time": float(traj.stop_time[0])}
     out.update({k: float(v[0, -1]) for k, v in traj.observables.items()})

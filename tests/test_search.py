@@ -277,3 +277,18 @@ def test_deep_factorisations_can_lose_to_the_nuclear_norm_outside_arora_et_al_s_
         space.point({"oversampling": 1.5})
     with pytest.raises(ValueError, match="r must be an integer in"):
         space.point({"r": 1})
+
+
+def test_search_and_check_run_on_the_chosen_device(monkeypatch, tmp_path, capsys):
+    seen = []
+    claim = _toy(lambda ctx: seen.append((ctx.backend, ctx.device)) or _evidence(0.1), SPACE)
+    search(claim, examples=3, seed=1, backend="array_api_strict", device="device1")
+    assert seen and set(seen) == {("array_api_strict", "device1")}
+    monkeypatch.setattr(registry, "get", lambda cid: claim)
+    seen.clear()
+    assert main(["check", "toy.claim", "--examples", "2", "--seed", "1", "--backend", "array_api_strict", "--device",
+                 "device1", "--report", str(tmp_path), "--no-progress"]) == 0
+    assert seen and set(seen) == {("array_api_strict", "device1")}
+    seen.clear()
+    assert main(["check", "toy.claim", "--device", "cuda", "--report", str(tmp_path), "--no-progress"]) == 2
+    assert "device must name a device of backend 'numpy'" in capsys.readouterr().err and not seen

@@ -1,5 +1,6 @@
 """Sweeps: stable keys, resumption after an interruption, atomic files, executors, safe TOML configs."""
 
+import importlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -223,3 +224,38 @@ def test_wrongly_typed_config_value_is_refused(tmp_path):
     cfg.write_text('task = "diagonal.limit"\nstore = "s"\n[fixed]\nn = 5\nd = 8\nsparsity = 2\n[grid]\nalpha = [1.0, "big"]\n')
     with pytest.raises(TypeError, match="alpha must be float"):
         sweep.load_config(cfg)
+
+
+def test_every_task_runs_on_a_second_device(monkeypatch):
+    """A task's backend and device reach its simulation: array_api_strict's second device gives NumPy's
+    numbers (an array made on the default device would fail there). The diagonal task's flow is the
+    Rosenbrock-W method, which on a device refreshes a Jacobian that falls due between two host reads at the
+    next read (``tests/test_contract.py::_assert_agree``): another valid step sequence, so where a run stops
+    on its loss threshold (its step, time and last loss) is its own, and its limit agrees to the global
+    error rtol x steps (rtol 1e-8)."""
+    points = {"diagonal.limit": dict(n=8, d=16, sparsity=2, alpha=0.5, t_max=1e3),
+              "deep_linear.limit": dict(d_in=3, d_out=2, hidden=[3], alpha=0.01, t_max=30.0),
+              "ufm.collapse": dict(n=[3, 3], d=3, t_max=500.0)}
+    assert set(points) == set(sweep.TASKS)
+    for name, p in points.items():
+        task = sweep.get_task(name)
+        host = task(**p)
+        family, ran = importlib.import_module(task.__module__), []
+
+        def simulate(*args, _real=family.simulate, **kwargs):
+            traj = _real(*args, **kwargs)
+            ran.append(traj.meta["device"])
+            return traj
+
+        monkeypatch.setattr(family, "simulate", simulate)
+        strict = task(**p, backend="array_api_strict", device="device1")
+        assert len(ran) == 1 and ran[0].endswith("('device1')"), (name, ran)
+        assert strict.keys() == host.keys() and strict["status"] == host["status"]
+        stopped_on_threshold = host["status"] == "converged"
+        tol = 1e-8 * host["stop_step"] if stopped_on_threshold else 1e-12
+        for key, value in host.items():
+            if key == "status" or (stopped_on_threshold and key in ("stop_step", "stop_time", "loss")):
+                continue
+            assert strict[key] == pytest.approx(value, rel=tol, abs=tol), (name, key)
+    with pytest.raises(ValueError, match="device must name a device of backend 'numpy'"):
+        sweep.get_task("diagonal.limit")(**points["diagonal.limit"], device="device1")
