@@ -85,3 +85,14 @@ def test_device_check_runs_without_a_device(tmp_path):
     for name in ("flow64", "gd", "flow1024", "claim"):
         assert "nothing to measure" in logs[name] and "exit 0 after" in logs[name], logs[name][-2000:]
     assert " skipped" in logs["gpu_tests"] and "error" not in logs["gpu_tests"].lower(), logs["gpu_tests"][-2000:]
+
+
+def test_claim_traffic_counts_a_claim():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "claim_traffic.py"), "--claim",
+                           "deep_linear.saxe_modes"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = [line.split() for line in proc.stdout.splitlines() if line.startswith("deep_linear.saxe_modes")]
+    verdicts, reads, uploads, ops = row[1], int(row[2]), int(row[3]), int(row[4])
+    assert verdicts == "passed/passed"
+    # every run reads its statuses back and moves its problem up at least once; the steps are operations
+    assert 0 < reads < ops and 0 < uploads < ops and ops > 10_000
