@@ -51,7 +51,11 @@ def caption(fig: object, not_converged: list[str]) -> None:
 def on_backends() -> list[str]:
     """The figures that take ``backend`` and ``device``: those whose ``compute`` runs its simulations through
     the driver (``simulate``). The others compute on the host with NumPy."""
-    return [name for name in FIGURES if "backend" in inspect.signature(_module(name).compute).parameters]
+    return [name for name in FIGURES if _takes_backend(_module(name))]
+
+
+def _takes_backend(module) -> bool:
+    return "backend" in inspect.signature(module.compute).parameters
 
 
 def _module(name: str):
@@ -76,7 +80,7 @@ def make(name: str, out_dir: str | Path, quick: bool = False, backend: str = "nu
         If ``backend``'s library is not installed.
     """
     module = _module(name)
-    takes = "backend" in inspect.signature(module.compute).parameters
+    takes = _takes_backend(module)
     if not takes and (backend != "numpy" or device is not None):
         raise ValueError(f"figure {name!r} computes on the host with NumPy (its simulations do not go through the "
                          f"driver), so backend and device do not apply; they apply to {on_backends()}")

@@ -133,10 +133,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.examples < 1:
         raise ValueError(f"--examples must be an integer >= 1; got {args.examples}")
     fixed = claim.space.point(_parse_sets(args.set))
-    try:  # an uninstalled backend or a device it lacks: one error before any point runs
-        resolve_device(namespace(args.backend), args.device)
-    except ImportError as exc:
-        print(f"solvable check: {exc}", file=sys.stderr)
+    if _backend_missing(args):
         return 2
     out = Path(args.report or ("report" if args.full else "report-quick")) / "check"
 
@@ -150,8 +147,8 @@ def _check(args: argparse.Namespace) -> int:
           f"{'seed ' + str(args.seed) if args.seed is not None else 'fresh draws'}) over\n"
           f"{claim.space.describe()}", file=sys.stderr)
     result = search(claim, examples=args.examples, seed=args.seed, time_budget=args.time_budget,
-                    quick=not args.full, backend=args.backend, device=args.device, database=out / "hypothesis-db", fixed=fixed,
-                    progress=show, shrink_budget=args.shrink_budget,
+                    quick=not args.full, backend=args.backend, device=args.device, database=out / "hypothesis-db",
+                    fixed=fixed, progress=show, shrink_budget=args.shrink_budget,
                     min_examples=args.min_examples)
     paths = write_search(result, claim, out)
     worst = result.worst
@@ -221,13 +218,20 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    try:  # an uninstalled backend is one error before any claim runs, not a table of "unsupported"
-        xp = namespace(args.backend)
+def _backend_missing(args: argparse.Namespace) -> bool:
+    """Check ``--backend`` and ``--device`` before anything runs: an uninstalled backend is one message
+    (True: exit 2), not a table of "unsupported"; a device the backend lacks raises ValueError (exit 2)."""
+    try:
+        resolve_device(namespace(args.backend), args.device)
     except ImportError as exc:
-        print(f"solvable verify: {exc}", file=sys.stderr)
+        print(f"solvable {args.command}: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if _backend_missing(args):
         return 2
-    resolve_device(xp, args.device)  # a device the backend does not have: one error, before any claim
     if args.claim:
         claims = [registry.get(c) for c in args.claim]
     else:
@@ -275,10 +279,7 @@ def _figure(args: argparse.Namespace) -> int:
         raise SystemExit("solvable figure: give a figure NAME or --all (see --list)")
     names = figures.names() if args.all else [args.name]
     on_device = args.backend != "numpy" or args.device is not None
-    try:  # an uninstalled backend or a device it lacks: one error before any figure is computed
-        resolve_device(namespace(args.backend), args.device)
-    except ImportError as exc:
-        print(f"solvable figure: {exc}", file=sys.stderr)
+    if _backend_missing(args):
         return 2
     # --all on a backend: the figures that compute on the host run there and say so; one named figure that
     # cannot take the backend is refused by figures.make

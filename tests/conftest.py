@@ -8,9 +8,10 @@ import os
 
 def _share_cores() -> None:
     """Under pytest-xdist (``-n N``), give each worker its share of the cores before any BLAS or torch pool
-    starts (or, for a pool already loaded, through threadpoolctl): N workers each running the machine's full thread count oversubscribe it (OpenBLAS's spinning
-    threads then slow a mid-size matmul several-fold). The variables reach the subprocesses the tests start
-    (notebooks, the CLI, benchmarks); a value already set is kept."""
+    starts (or, for a pool already loaded, through threadpoolctl): N workers each running the machine's full
+    thread count oversubscribe it (OpenBLAS's spinning threads then slow a mid-size matmul several-fold).
+    The variables reach the subprocesses the tests start (notebooks, the CLI, benchmarks); a value already
+    set is kept."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers > 1:
         share = str(max(1, len(os.sched_getaffinity(0)) // workers))

@@ -96,6 +96,9 @@ def test_figure_on_a_second_device_equals_numpy(name, monkeypatch):
     host = dict(_numbers(module.compute(quick=True)))
     assert strict.keys() == host.keys() and host
     for key, a in host.items():
-        # the same arithmetic (array_api_strict wraps NumPy); a loop that reads its status every 32 steps
-        # instead of every step stops at the same step, so only round-off is allowed
+        # the same arithmetic (array_api_strict wraps NumPy): explicit methods and discrete rules take the
+        # same steps however often they read their status, so only round-off is allowed. A Rosenbrock-W
+        # flow may take another valid step sequence on a device (tests/test_contract.py::_assert_agree);
+        # the figures that run one (the diagonal ones, in reduced coordinates by default) measured within
+        # this bound here (all 17 figures, 2026-11-27)
         np.testing.assert_allclose(strict[key], a, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=f"{name}: {key}")

@@ -18,8 +18,9 @@ from traffic import traffic
 
 
 @pytest.fixture
-def host_reads():
-    """Host reads (``reads``) and host data moved onto the device (``up``) while the test runs."""
+def seen():
+    """Host reads (``reads``), host data moved onto the device (``up``) and device operations (``ops``)
+    while the test runs (``tests/traffic.py``)."""
     with traffic() as count:
         yield count
 
@@ -32,16 +33,16 @@ T_FEW = np.array([0.0, 5.0, 40.0])  # few outputs, so that reads at output times
 
 
 @pytest.mark.parametrize("coordinates", ["full", "reduced"])
-def test_flow_reads_the_host_once_per_sync(host_reads, coordinates):
+def test_flow_reads_the_host_once_per_sync(seen, coordinates):
     """Explicit (full) and Rosenbrock-W (reduced) loops: reads grow as steps / sync_every, plus a
     constant for the start, the output times and the runs' retirement."""
     p, counts, iters, up = _diagonal_problem(), {}, {}, {}
     for sync in (1, 16):
-        host_reads["reads"] = host_reads["up"] = 0
+        seen["reads"] = seen["up"] = 0
         traj = diagonal.simulate(p, [0.05, 1.0], t_max=40.0, t_eval=T_FEW, coordinates=coordinates,
                                  backend="array_api_strict", sync_every=sync,
                                  rtol=1e-10 if coordinates == "full" else 1e-8)
-        counts[sync], iters[sync], up[sync] = host_reads["reads"], int(np.max(traj.stop_step)), host_reads["up"]
+        counts[sync], iters[sync], up[sync] = seen["reads"], int(np.max(traj.stop_step)), seen["up"]
     # long enough for the per-step reads to dominate (the reduced loop's step sequences differ a little)
     assert min(iters.values()) > 200
     # one read per step at sync_every=1: the counter sees what a GPU would wait for
@@ -51,13 +52,13 @@ def test_flow_reads_the_host_once_per_sync(host_reads, coordinates):
     assert up[16] <= iters[16] / 16 + 60, (up, iters)
 
 
-def test_discrete_reads_the_host_once_per_sync(host_reads):
+def test_discrete_reads_the_host_once_per_sync(seen):
     p, counts, up = _diagonal_problem(), {}, {}
     for sync in (1, 32):
-        host_reads["reads"] = host_reads["up"] = 0
+        seen["reads"] = seen["up"] = 0
         diagonal.simulate(p, [0.1, 1.0], algorithm="gd", lr=0.01, steps=640, t_eval=[0, 320, 640], loss_tol=0.0,
                           backend="array_api_strict", sync_every=sync)
-        counts[sync], up[sync] = host_reads["reads"], host_reads["up"]
+        counts[sync], up[sync] = seen["reads"], seen["up"]
     assert counts[1] >= 640
     assert counts[32] <= 640 / 32 + 30, counts
     assert up[32] <= 30, up
@@ -134,13 +135,6 @@ def test_sync_every_is_validated():
         diagonal.simulate(p, 0.5, algorithm=Flow(sync_every=4), t_max=1.0, sync_every=2)
 
 
-@pytest.fixture
-def device_ops():
-    """Arrays created by ``array_api_strict`` operations (``ops``): on a GPU, the kernel launches."""
-    with traffic() as count:
-        yield count
-
-
 # Device operations per batch step, counted on 2026-11-26 (diagonal network, n = 50, d = 200): 285 in
 # reduced coordinates (4-stage Rosenbrock-W), 276 in full ones (7-stage Dormand-Prince), 56 per GD step
 # (66 before the discrete loop's status updates were merged and a disabled loss test became -inf).
@@ -150,16 +144,16 @@ OPS_BUDGET = {"reduced": 330, "full": 320, "gd": 65}
 
 
 @pytest.mark.parametrize("case", sorted(OPS_BUDGET))
-def test_device_operations_per_step_stay_within_budget(device_ops, case):
+def test_device_operations_per_step_stay_within_budget(seen, case):
     p = diagonal.Problem.random(50, 200, 5, seed=0)
     alphas = np.logspace(-3, 0.5, 8)
     if case == "gd":
         diagonal.simulate(p, alphas, algorithm="gd", lr=1e-3, steps=200, t_eval=[0, 200], loss_tol=0.0,
                           backend="array_api_strict")
-        per_step = device_ops["ops"] / 200
+        per_step = seen["ops"] / 200
     else:
         traj = diagonal.simulate(p, alphas, t_max=1e6 if case == "reduced" else 1e3, rtol=1e-8, coordinates=case,
                                  t_eval=[0.0, 1e3], backend="array_api_strict")
-        per_step = device_ops["ops"] / int(np.max(traj.stop_step))
+        per_step = seen["ops"] / int(np.max(traj.stop_step))
     # the counter counts: a step holds at least its two products and the rule's elementwise updates
     assert 10 < per_step <= OPS_BUDGET[case], per_step
