@@ -169,21 +169,26 @@ class Trajectory:
             arrays, malformed metadata or inconsistent shapes).
         """
         try:
-            with np.load(path, allow_pickle=False) as data:
-                files = set(data.files)
-                if "format" not in files or str(data["format"]) != _FORMAT:
+            # the file is opened here, not by np.load, which leaves it open when a zip header is garbage
+            with open(path, "rb") as fh:
+                data = np.load(fh, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
                     raise ValueError(f"{path} is not a {_FORMAT} file")
-                meta = json.loads(str(data["meta"]))
-                if not isinstance(meta, dict):
-                    raise ValueError("trajectory metadata must be a JSON object")
-                return cls(
-                    times=data["times"],
-                    observables={k.split(".", 1)[1]: data[k] for k in files if k.startswith("observables.")},
-                    final={k.split(".", 1)[1]: data[k] for k in files if k.startswith("final.")},
-                    status=data["status"],
-                    stop_step=data["stop_step"],
-                    stop_time=data["stop_time"],
-                    meta=meta,
-                )
+                with data:
+                    files = set(data.files)
+                    if "format" not in files or str(data["format"]) != _FORMAT:
+                        raise ValueError(f"{path} is not a {_FORMAT} file")
+                    meta = json.loads(str(data["meta"]))
+                    if not isinstance(meta, dict):
+                        raise ValueError("trajectory metadata must be a JSON object")
+                    return cls(
+                        times=data["times"],
+                        observables={k.split(".", 1)[1]: data[k] for k in files if k.startswith("observables.")},
+                        final={k.split(".", 1)[1]: data[k] for k in files if k.startswith("final.")},
+                        status=data["status"],
+                        stop_step=data["stop_step"],
+                        stop_time=data["stop_time"],
+                        meta=meta,
+                    )
         except (OSError, KeyError, json.JSONDecodeError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"cannot read trajectory {path}: {exc}") from exc

@@ -1,4 +1,6 @@
+import gc
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
@@ -68,12 +70,16 @@ def _npy(arr):
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("content", [b"not a zip", b"PK\x03\x04garbage", pickle.dumps({"a": 1})])
+@pytest.mark.parametrize("content", [b"not a zip", b"PK\x03\x04garbage", pickle.dumps({"a": 1}), _npy(np.arange(3))])
 def test_garbage_files_raise_value_error(tmp_path, content):
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError):
-        Trajectory.load(path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError):
+            Trajectory.load(path)
+        gc.collect()  # a file left open warns when it is collected
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
 
 
 def test_foreign_npz_is_refused(tmp_path):
