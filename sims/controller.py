@@ -28,9 +28,9 @@ _TINY = float(np.finfo(np.float64).tiny)
 def error_norm(err: Any, y: Any, y_new: Any, rtol: float, atol: float) -> Any:
     """Per-run weighted RMS norm of the error estimate, in float64 ``(B,)``."""
     xp = xp_of(y)
-    scale = atol + rtol * xp.maximum(xp.abs(y), xp.abs(y_new)) + _TINY
+    scale = rtol * xp.maximum(xp.abs(y), xp.abs(y_new)) + (atol + _TINY)
     r = err / scale
-    return xp.astype(xp.sqrt(xp.mean(r * r, axis=1)), xp.float64)
+    return xp.astype(xp.sqrt(xp.mean(r * r, axis=1)), xp.float64, copy=False)
 
 
 @dataclass(frozen=True)

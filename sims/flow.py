@@ -422,7 +422,7 @@ def _move(runs: _Runs, active: Any, h: Any, trial: tuple[Any, Any, Any, Any], er
     the explicit and the Rosenbrock-W loops."""
     xp = xp_of(runs.y)
     y_new, k_new, loss_new, grad_sq_new = trial
-    finite = xp.isfinite(err) & xp.isfinite(xp.astype(loss_new, xp.float64)) & xp.isfinite(grad_sq_new)
+    finite = xp.isfinite(err) & xp.isfinite(xp.astype(loss_new, xp.float64, copy=False)) & xp.isfinite(grad_sq_new)
     accept = active & finite & (err <= 1.0)
     factor = ctl.factor(err, runs.err, order, accept, finite, runs.rejected)
     acol = xp.reshape(accept, (accept.shape[0], 1))

@@ -119,7 +119,7 @@ def integrate_stiff(
         if error_map is None:
             return error_norm(err, y, y_new, rtol, atol)
         e = error_map(layout.unpack(err), aux=a)
-        return xp.astype(xp.sqrt(xp.mean(e * e, axis=1)), xp.float64) / rtol
+        return xp.astype(xp.sqrt(xp.mean(e * e, axis=1)), xp.float64, copy=False) / rtol
 
     def factorise(z: Any, a: Any) -> EigenSolver:
         return EigenSolver.of(jacobian(layout.unpack(z), aux=a))

@@ -94,7 +94,9 @@ class Guards:
     def blown(self, loss: Any, y: Any) -> Any:
         """Loss above its cap or parameters above theirs (NaN compares false: test finiteness apart)."""
         xp = xp_of(y)
-        return (xp.astype(loss, xp.float64) > self.loss_cap) | (xp.astype(row_norm_sq(y), xp.float64) > self.norm_cap)
+        f64 = xp.float64
+        return ((xp.astype(loss, f64, copy=False) > self.loss_cap)
+                | (xp.astype(row_norm_sq(y), f64, copy=False) > self.norm_cap))
 
     def take(self, rows: Any) -> "Guards":
         """The guards of the runs ``rows`` (a device index array)."""

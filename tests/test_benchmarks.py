@@ -92,7 +92,9 @@ def test_claim_traffic_counts_a_claim():
                            "deep_linear.saxe_modes"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = [line.split() for line in proc.stdout.splitlines() if line.startswith("deep_linear.saxe_modes")]
-    verdicts, reads, uploads, ops = row[1], int(row[2]), int(row[3]), int(row[4])
+    verdicts, reads, uploads, ops, launches = row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5])
     assert verdicts == "passed/passed"
-    # every run reads its statuses back and moves its problem up at least once; the steps are operations
+    # every run reads its statuses back and moves its problem up at least once; the steps are operations,
+    # most of them launches
     assert 0 < reads < ops and 0 < uploads < ops and ops > 10_000
+    assert ops / 2 < launches < ops

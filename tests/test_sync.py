@@ -19,10 +19,46 @@ from traffic import traffic
 
 @pytest.fixture
 def seen():
-    """Host reads (``reads``), host data moved onto the device (``up``) and device operations (``ops``)
-    while the test runs (``tests/traffic.py``)."""
+    """Host reads (``reads``), host data moved onto the device (``up``), device operations (``ops``) and
+    kernel launches (``launches``) while the test runs (``tests/traffic.py``)."""
     with traffic() as count:
         yield count
+
+
+@pytest.mark.parametrize("expr, launches", [
+    ("x + 1.0", 1),  # the scalar is a kernel argument
+    ("xp.where(x > 0, x, 1.0)", 2),
+    ("xp.sum(x * x, axis=1)", 2),
+    ("xp.reshape(x, (4, 3))", 0),  # views
+    ("x[0, :]", 0),
+    ("x.T", 0),
+    ("xp.astype(x, xp.float64, copy=False)", 0),
+    ("xp.astype(x, xp.float64)", 1),  # a copy
+    ("xp.astype(x, xp.float32, copy=False)", 1),  # a cast
+    ("xp.take(x, i, axis=0)", 1),
+    ("x[x > 5.0]", 2),  # the comparison, and the mask gathers (on a GPU, after waiting for its count)
+    ("xp.zeros((2, 3))", 1),
+    ("xp.finfo(x.dtype).eps", 0),
+    ("xp.linalg.eigh(x @ x.T)", 2),  # at least one launch per routine
+])
+def test_launches_count_what_a_gpu_library_runs_as_kernels(expr, launches):
+    import array_api_strict as xp
+
+    x = xp.reshape(xp.arange(12, dtype=xp.float64), (3, 4))
+    i = xp.asarray([0, 2])
+    with traffic() as count:
+        eval(expr, {"xp": xp, "x": x, "i": i})
+    assert count["launches"] == launches
+
+
+def test_launches_count_writes_into_arrays():
+    import array_api_strict as xp
+
+    x, y = xp.zeros((2, 3)), xp.ones((3,))
+    with traffic() as count:
+        x[0, ...] = y
+        x += 1.0
+    assert count["launches"] == 2 and count["ops"] <= 1
 
 
 def _diagonal_problem():
@@ -138,9 +174,13 @@ def test_sync_every_is_validated():
 # Device operations per batch step, counted on 2026-11-26 (diagonal network, n = 50, d = 200): 285 in
 # reduced coordinates (4-stage Rosenbrock-W), 276 in full ones (7-stage Dormand-Prince), 56 per GD step
 # (66 before the discrete loop's status updates were merged and a disabled loss test became -inf).
-# A GPU runs a batch of small systems at about 10 us per operation, so these numbers are its speed;
-# the budgets leave 15 % for honest growth and catch a loop that starts doing per-run or per-stage work.
+# Kernel launches, counted on 2026-11-27 (the operations less views and same-dtype casts, one per call
+# however many arrays the library makes inside): 177 reduced, 190 full (195 before the loops' same-dtype
+# casts stopped copying), 43 GD. A GPU runs a batch of small systems at about 10 us per launch, so these
+# numbers are its speed; the budgets leave 15 % for honest growth and catch a loop that starts doing
+# per-run or per-stage work.
 OPS_BUDGET = {"reduced": 330, "full": 320, "gd": 65}
+LAUNCH_BUDGET = {"reduced": 205, "full": 220, "gd": 50}
 
 
 @pytest.mark.parametrize("case", sorted(OPS_BUDGET))
@@ -150,10 +190,13 @@ def test_device_operations_per_step_stay_within_budget(seen, case):
     if case == "gd":
         diagonal.simulate(p, alphas, algorithm="gd", lr=1e-3, steps=200, t_eval=[0, 200], loss_tol=0.0,
                           backend="array_api_strict")
-        per_step = seen["ops"] / 200
+        steps = 200
     else:
         traj = diagonal.simulate(p, alphas, t_max=1e6 if case == "reduced" else 1e3, rtol=1e-8, coordinates=case,
                                  t_eval=[0.0, 1e3], backend="array_api_strict")
-        per_step = seen["ops"] / int(np.max(traj.stop_step))
-    # the counter counts: a step holds at least its two products and the rule's elementwise updates
+        steps = int(np.max(traj.stop_step))
+    per_step, launches = seen["ops"] / steps, seen["launches"] / steps
+    # the counters count: a step holds at least its two products and the rule's elementwise updates
     assert 10 < per_step <= OPS_BUDGET[case], per_step
+    assert 10 < launches <= LAUNCH_BUDGET[case], launches
+    assert launches < per_step  # views and scalar operands are operations but no launches
