@@ -49,7 +49,7 @@ def count(claim_id: str) -> dict[str, float | int | str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--claim", action="append", help="claim id (repeatable; default diagonal.implicit_bias)")
-    parser.add_argument("--launch-us", type=float, default=10.0, help="cost of one device operation, us (default 10)")
+    parser.add_argument("--launch-us", type=float, default=10.0, help="cost of one kernel launch, us (default 10)")
     args = parser.parse_args()
     print(f"claims in quick mode; counted on array_api_strict; launches at {args.launch_us:g} us")
     print(f"{'claim':34s} {'verdicts':>19s} {'reads':>7s} {'uploads':>8s} {'operations':>11s} {'launches':>10s} "

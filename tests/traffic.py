@@ -47,7 +47,7 @@ def traffic() -> Iterator[dict[str, int]]:
             count["up"] += 1
         return original_asarray(obj, *args, **kwargs)
 
-    inside = [0, False]  # depth of our calls into the library; whether the outermost one created an array
+    inside = [False, False]  # whether one of our calls into the library is running; whether it created an array
 
     def new(cls, *args, **kwargs):
         inside[1] = True
@@ -64,8 +64,8 @@ def traffic() -> Iterator[dict[str, int]]:
         yield count
 
 
-# Calls that make a new view of the same memory, or move data between host and device, rather than compute:
-# no kernel on CuPy or torch. (A reshape of a non-contiguous array copies there; our loops reshape
+# Calls that make a new view of the same memory, allocate without writing, move data between host and device
+# or only describe dtypes, rather than compute: no kernel on CuPy or torch. (A reshape of a non-contiguous array copies there; our loops reshape
 # contiguous buffers.)
 VIEWS = {"reshape", "expand_dims", "squeeze", "permute_dims", "matrix_transpose", "broadcast_to", "broadcast_arrays",
          "asarray", "to_device", "from_dlpack", "empty", "empty_like", "finfo", "iinfo", "result_type", "can_cast",
@@ -102,19 +102,19 @@ def _count_launches(stack: contextlib.ExitStack, Array: type, count: dict[str, i
     operators that computes (not a view, see :func:`_is_view`) and creates an array or writes one (item
     assignment), once however many arrays it makes inside (scalar operands are kernel arguments on a GPU).
     A linear-algebra routine counts once though a GPU library runs several kernels for it: a lower bound.
-    ``inside``: the depth of our calls into the library and whether the outermost one created an array
-    (``Array._new`` sets it)."""
+    ``inside``: whether one of our calls into the library is running (calls it makes in turn are not ours)
+    and whether it created an array (``Array._new`` sets that)."""
     count["launches"] = 0
 
     def wrap(name, fn):
         def call(*args, **kwargs):
             if inside[0]:
                 return fn(*args, **kwargs)
-            inside[0], inside[1] = 1, False
+            inside[0], inside[1] = True, False
             try:
                 out = fn(*args, **kwargs)
             finally:
-                inside[0] = 0
+                inside[0] = False
             if (inside[1] or name in WRITES) and not _is_view(name, args, kwargs):
                 count["launches"] += 1
             return out
