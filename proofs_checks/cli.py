@@ -14,14 +14,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from solvable.sims._validate import shown
 from solvable.sims.backend import BACKENDS, DTYPES, namespace, resolve_device
 from solvable.sims.trajectory import environment
 
 from . import registry
-from .report import format_table, write_json, write_report
+from .report import FigureError, check_json_path, check_report_dir, format_table, write_json, write_report
 from .runner import run_claims
 
 __all__ = ["main"]
@@ -35,6 +35,24 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {value}")
     return value
+
+
+def _bounded(flag: str, cast: type, low: float, *, strict: bool) -> Callable[[str], Any]:
+    """An argparse type: ``cast(text)`` at least ``low`` (above it if ``strict``), else an error naming the flag
+    and the accepted range."""
+    rng = f"{'>' if strict else '>='} {low:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be {'an integer' if cast is int else 'a number'} {rng}; "
+                                             f"got {shown(text)}") from None
+        if not (value > low if strict else value >= low) or value != value:
+            raise argparse.ArgumentTypeError(f"{flag} must be {rng}; got {shown(value)}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,14 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="search a claim's hypothesis space for a counterexample and shrink it")
     c.add_argument("claim", nargs="?", help="claim id (see --list)")
     c.add_argument("--list", action="store_true", help="the claims that declare a space, with their parameters")
-    c.add_argument("--examples", type=int, default=30, help="points to try (default 30)")
+    c.add_argument("--examples", type=_bounded("--examples", int, 1, strict=False), default=30, help="points to try (default 30)")
     c.add_argument("--seed", type=_seed, help="seed of the search and of the claim's draws: a reproducible search "
                                               "(default: a fresh one that keeps its failures in the report's "
                                               "example database and replays them first)")
-    c.add_argument("--time-budget", type=float, metavar="SECONDS", help="start no new point after this")
-    c.add_argument("--min-examples", type=int, default=1, metavar="N",
+    c.add_argument("--time-budget", type=_bounded("--time-budget", float, 0, strict=True), metavar="SECONDS", help="start no new point after this")
+    c.add_argument("--min-examples", type=_bounded("--min-examples", int, 1, strict=False), default=1, metavar="N",
                    help="points run whatever the time budget (default 1)")
-    c.add_argument("--shrink-budget", type=float, default=120.0, metavar="SECONDS",
+    c.add_argument("--shrink-budget", type=_bounded("--shrink-budget", float, 0, strict=False), default=120.0,
+                   metavar="SECONDS",
                    help="seconds of shrinking after the first failure (default 120)")
     c.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="hold a parameter fixed")
     c.add_argument("--full", action="store_true", help="full sizes at each point (default: quick)")
@@ -130,12 +149,10 @@ def _check(args: argparse.Namespace) -> int:
     if claim.space is None:
         with_space = [c.id for c in registry.all_claims() if c.space is not None]
         raise ValueError(f"claim {claim.id} declares no parameter space; these do: {', '.join(with_space)}")
-    if args.examples < 1:
-        raise ValueError(f"--examples must be an integer >= 1; got {args.examples}")
     fixed = claim.space.point(_parse_sets(args.set))
     if _backend_missing(args):
         return 2
-    out = Path(args.report or ("report" if args.full else "report-quick")) / "check"
+    out = check_report_dir(args.report or ("report" if args.full else "report-quick")) / "check"
 
     def show(probe) -> None:
         if not args.no_progress:
@@ -191,9 +208,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if not args.config:
         raise ValueError("give a CONFIG.toml (or --list-tasks)")
     cfg = sweep.load_config(args.config)
-    n_jobs = cfg.n_jobs if args.n_jobs is None else args.n_jobs
-    if n_jobs == 0:
-        raise ValueError("--n-jobs must be a non-zero integer")
+    n_jobs = cfg.n_jobs if args.n_jobs is None else sweep.check_n_jobs(args.n_jobs)
     result = sweep.run(cfg.task, cfg.points(), cfg.store, executor=cfg.executor, n_jobs=n_jobs,
                        progress=not args.no_progress, retry_failed=args.retry_failed)
     out = Path(args.out) if args.out else cfg.store / "table.csv"
@@ -232,6 +247,9 @@ def _backend_missing(args: argparse.Namespace) -> bool:
 def _verify(args: argparse.Namespace) -> int:
     if _backend_missing(args):
         return 2
+    report = None if args.no_report else check_report_dir(args.report or ("report-quick" if args.quick else "report"))
+    if args.json:
+        check_json_path(args.json, report)
     if args.claim:
         claims = [registry.get(c) for c in args.claim]
     else:
@@ -251,13 +269,17 @@ def _verify(args: argparse.Namespace) -> int:
     print(format_table(results))
     meta = {"backend": args.backend, "device": args.device, "point": point, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
             "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
+    status = 0 if all(r.ok for r in results) else 1
+    if report is not None:
+        try:
+            print(f"report: {write_report(results, report, meta)}")
+        except FigureError as exc:
+            print(f"report: {exc.index} (incomplete)\nsolvable verify: {exc}", file=sys.stderr)
+            status = 1
     if args.json:
         write_json(results, args.json, meta, timing=not args.no_timing)
         print(f"results: {args.json}")
-    if not args.no_report:
-        index = write_report(results, args.report or ("report-quick" if args.quick else "report"), meta)
-        print(f"report: {index}")
-    return 0 if all(r.ok for r in results) else 1
+    return status
 
 
 def _list(args: argparse.Namespace) -> int:

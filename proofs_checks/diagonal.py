@@ -576,7 +576,7 @@ def shape_population_error(ctx: Context) -> Evidence:
     worst = max(ratios + k_ratios)
     return Evidence(
         predicted=[round(x, 6) for row in predicted for x in row], observed=[round(x, 6) for row in simulated for x in row],
-        quantity=f"population error ||w - w*||^2 per shape s in {list(shapes)} and alpha in {list(alphas)} "
+        quantity=f"population error ||w - w*||^2 per shape s in {shapes.tolist()} and alpha in {alphas.tolist()} "
                  "(isotropic features: the excess population risk)",
         error=float(worst), tolerance=1.0,
         error_measure="worst over (alpha, s) of |error(flow) - error(argmin q_k)| to its budget delta (2 sqrt(error) + "

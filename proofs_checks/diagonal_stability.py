@@ -84,7 +84,7 @@ def _quadratic_case(n: int, group: int, batch: int, ratio: float, runs: int, see
 
     steps, sq = _steps(rho, run, start, runs)
     out = _judge(sq, rho**steps)
-    out.update(model=f"quadratic, n = {n}, coherent group {group}", batch=batch, ratio=ratio, lr=lr,
+    out.update(family="quadratic", model=f"quadratic, n = {n}, coherent group {group}", batch=batch, ratio=ratio, lr=lr,
                eta_star=eta_star, gd_edge=2 / float(np.linalg.eigvalsh(problem.mean_hessian)[-1]), rho=rho,
                steps=steps, diverged=sum(diverged))
     return out
@@ -119,7 +119,7 @@ def _diagonal_case(batch: int, ratio: float, runs: int, seed: int, ctx: Context,
 
     steps, sq = _steps(rho, run, np.sum((delta0 @ q) ** 2, axis=1) / eps**2, runs)
     out = _judge(sq, rho**steps)
-    out.update(model=f"diagonal network at its flow limit, n = {n}, d = {d}", batch=batch, ratio=ratio, lr=lr,
+    out.update(family="diagonal", model=f"diagonal network at its flow limit, n = {n}, d = {d}", batch=batch, ratio=ratio, lr=lr,
                eta_star=eta_star, gd_edge=2 / float(np.linalg.eigvalsh(hessians.mean(axis=0))[-1]), rho=rho,
                steps=steps, diverged=sum(diverged),
                residual=float(np.abs(problem.X @ (u**2 - v**2) - problem.y).max()))
@@ -180,7 +180,7 @@ def _deep_linear_case(batch: int, ratio: float, runs: int, seed: int, ctx: Conte
     steps, sq = _steps(rho, run, np.sum((delta0 @ q) ** 2, axis=1) / eps**2, runs)
     out = _judge(sq, rho**steps)
     residual = float(np.abs(X @ _chain(layers, d_in).T - Y).max())
-    out.update(model=f"deep linear network at an interpolating minimum, n = {n}, widths {(d_in,) + hidden + (d_out,)}",
+    out.update(family="deep_linear", model=f"deep linear network at an interpolating minimum, n = {n}, widths {(d_in,) + hidden + (d_out,)}",
                batch=batch, ratio=ratio, lr=lr, eta_star=eta_star,
                gd_edge=2 / float(np.linalg.eigvalsh(hessians.mean(axis=0))[-1]), rho=rho, steps=steps,
                diverged=sum(diverged), residual=residual)
@@ -204,8 +204,8 @@ def _draw(fig, ev: Evidence) -> None:
     ax2.errorbar(x, [c["empirical"] for c in cases], yerr=[Z * c["standard_error"] for c in cases], fmt=".",
                  color="C3", label=f"SGD, mean over runs (+- {Z:g} s.e.)")
     ax2.axhline(1.0, color="k", lw=0.6)
-    tag = {"quadratic": "Q", "diagonal": "D", "deep": "L"}
-    ax2.set_xticks(x, [f"{tag[c['model'].split()[0]]} B{c['batch']} x{c['ratio']:g}" for c in cases],
+    tag = {"quadratic": "Q", "diagonal": "D", "deep_linear": "L"}
+    ax2.set_xticks(x, [f"{tag[c['family']]} B{c['batch']} x{c['ratio']:g}" for c in cases],
                    rotation=90, fontsize=5)
     ax2.set_ylabel("E||delta_t||^2 / E||delta_0||^2")
     ax2.set_title("below eta*: decay; above: growth (Q quadratic, D diagonal, L deep linear)", fontsize=7)

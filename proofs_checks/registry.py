@@ -37,9 +37,9 @@ import numpy as np
 from solvable.sims._json import jsonable
 from solvable.sims._validate import shown
 
-__all__ = ["KINDS", "MODELS", "Claim", "Context", "Evidence", "OutOfReach", "PrecisionError", "all_claims", "claim",
-           "clear_measurements", "get", "jsonable", "load_all", "measurement", "require_precision",
-           "symbolic_evidence"]
+__all__ = ["KINDS", "MODELS", "RESOLVES", "Claim", "Context", "Evidence", "OutOfReach", "PrecisionError", "all_claims",
+           "claim", "clear_measurements", "get", "jsonable", "load_all", "measurement", "require_precision",
+           "resolution", "symbolic_evidence"]
 
 #: Kinds of claim. ``simulation``: a simulated algorithm against a prediction;
 #: ``closed_form``: a closed form against an independent numerical reference;
@@ -57,6 +57,48 @@ BACKEND_NEEDS = ("any", "numpy", "none")
 #: Model families in the order they are listed; each has a module
 #: ``proofs_checks.<model>`` that registers its claims on import.
 MODELS = ("diagonal", "deep_linear", "matrix_sensing", "ufm", "lsa")
+
+
+#: Which changes of a headline prediction its resolution is about (see :class:`Evidence`).
+SIDES = ("both", "below", "above")
+
+#: Relative changes of a headline prediction tried by :func:`resolution`: 1e-12 up to 90 % (a factor 0.1 below).
+_DELTAS = np.geomspace(1e-12, 0.9, 241)
+
+
+def resolution(score: Callable[[float], float], tolerance: float, sides: str = "both") -> float:
+    """The smallest relative change of a prediction that the evidence rejects, beyond which every change does.
+
+    ``score(f)`` is the error the evidence gives the prediction multiplied by ``f``; a change ``delta`` is
+    rejected on a side when ``score(1 +- delta) > tolerance``. Returned: the smallest ``delta`` from which every
+    larger one on a geometric grid of 241 points from 1e-12 to 0.9 is rejected on each side asked for, refined
+    by bisection against the grid point below it; ``inf`` when a change of 90 % is not rejected.
+    """
+    if sides not in SIDES:
+        raise ValueError(f"sides must be one of {SIDES}; got {shown(sides)}")
+    signs = {"both": (1.0, -1.0), "below": (-1.0,), "above": (1.0,)}[sides]
+
+    def rejects(delta: float, sign: float) -> bool:
+        value = float(score(1.0 + sign * delta))
+        return not value <= tolerance  # NaN: rejected, as a NaN error fails
+
+    worst = 0.0
+    for sign in signs:
+        flags = np.array([rejects(float(d), sign) for d in _DELTAS])
+        if not flags[-1]:
+            return math.inf
+        held = np.flatnonzero(~flags)
+        first = 0 if held.size == 0 else int(held[-1]) + 1
+        if first == 0:
+            delta = float(_DELTAS[0])
+        else:
+            lo, hi = float(_DELTAS[first - 1]), float(_DELTAS[first])
+            for _ in range(40):
+                mid = math.sqrt(lo * hi)
+                lo, hi = (lo, mid) if rejects(mid, sign) else (mid, hi)
+            delta = hi
+        worst = max(worst, delta)
+    return worst
 
 
 @dataclass(frozen=True)
@@ -92,6 +134,24 @@ class Evidence:
     note : str
         A finding worth reporting (e.g. where the simulation departs from the
         paper). It never decides the verdict.
+    score : callable, optional
+        ``score(f)``: the error this evidence gives the headline prediction
+        multiplied by ``f`` (the same computation as ``error``, from the stored
+        observations: nothing is rerun), so that ``score(1) == error``. From it
+        :attr:`resolution` follows. Kept out of the JSON.
+    sides : {"both", "below", "above"}
+        Which changes of the headline the resolution is about: ``"both"`` for a
+        predicted value, ``"below"`` for a predicted upper bound (only a tighter
+        bound can be refuted by data), ``"above"`` for a lower bound.
+    alternatives : mapping of str to float
+        Named wrong predictions (e.g. Sigma^-1/2 in place of Sigma^-1) and the
+        error this evidence gives each, in the unit of ``error``: the
+        structural power of the check (each rejected when above the tolerance).
+    false_alarm : float, optional
+        The probability that the check fails although the statement holds:
+        0 for a deterministic budget (round-off, discretisation and truncation
+        bounds), the test's level for a statistical one (the test that bounds
+        it named in ``tolerance_reason``).
 
     The verdict :attr:`passed` is ``error <= tolerance`` (a NaN error fails)
     and every condition true.
@@ -108,13 +168,33 @@ class Evidence:
     conditions: Mapping[str, bool] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    score: Callable[[float], float] | None = field(default=None, compare=False, repr=False)
+    sides: str = "both"
+    alternatives: Mapping[str, float] = field(default_factory=dict)
+    false_alarm: float | None = None
+    resolution: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "error", float(self.error))
         object.__setattr__(self, "tolerance", float(self.tolerance))
         object.__setattr__(self, "conditions", {str(k): bool(v) for k, v in dict(self.conditions).items()})
+        object.__setattr__(self, "alternatives", {str(k): float(v) for k, v in dict(self.alternatives).items()})
         if not self.tolerance_reason.strip():
             raise ValueError("every tolerance needs its reason")
+        if self.sides not in SIDES:
+            raise ValueError(f"sides must be one of {SIDES}; got {shown(self.sides)}")
+        if self.false_alarm is not None and not 0.0 <= self.false_alarm < 1.0:
+            raise ValueError(f"false_alarm must be a probability in [0, 1); got {shown(self.false_alarm)}")
+        if self.score is not None:
+            again = float(self.score(1.0))
+            if not (again == self.error or abs(again - self.error) <= 1e-9 * max(abs(self.error), 1e-300)):
+                raise ValueError(f"score(1) must reproduce the error: {again!r} against {self.error!r}")
+            object.__setattr__(self, "resolution", resolution(self.score, self.tolerance, self.sides))
+
+    @property
+    def rejected_alternatives(self) -> list[str]:
+        """The named alternatives this evidence rejects (their error above the tolerance)."""
+        return [name for name, err in self.alternatives.items() if not err <= self.tolerance]
 
     @property
     def within_tolerance(self) -> bool:
@@ -182,6 +262,10 @@ class Context:
 
 #: A pass whose margin is below this fraction of its tolerance is flagged in the table and the report.
 NEAR_LIMIT = 0.1
+
+#: The resolution every numeric claim promises, quick and full mode: a headline prediction off by 5 % (quick)
+#: or 2 % (full) is rejected. A claim that promises less says why in ``resolves_reason``.
+RESOLVES = (0.05, 0.02)
 
 Check = Callable[[Context], Evidence]
 Figure = Callable[[Any, Evidence], None]
@@ -262,6 +346,12 @@ class Claim:
     precision: tuple[float, str] | None = None
     formula: str = ""
     space: Any = field(default=None, compare=False, repr=False)
+    resolves: tuple[float, float] | None = RESOLVES
+    resolves_reason: str = ""
+
+    def resolution_target(self, quick: bool) -> float | None:
+        """The resolution this claim promises in quick or full mode (None: its prediction is not a number)."""
+        return None if self.resolves is None else self.resolves[0 if quick else 1]
 
     def run(self, ctx: Context) -> Evidence:
         """The claim's check under ``ctx``, after its precision requirement (:class:`PrecisionError` if unmet)
@@ -286,7 +376,8 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "any",
           figure: Figure | None = None, precision: tuple[float, str] | None = None,
-          formula: str = "", space: Any = None) -> Callable[[Check], Check]:
+          formula: str = "", space: Any = None, resolves: tuple[float, float] | None = RESOLVES,
+          resolves_reason: str = "") -> Callable[[Check], Check]:
     """Register ``check(ctx: Context) -> Evidence`` as a claim.
 
     The model is the part of ``id`` before the dot. ``figure(fig, evidence)``,
@@ -297,6 +388,10 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
     ``formula``: the statement's central formula in LaTeX (the report renders it as MathML).
     ``space``: the :class:`~proofs_checks.space.Space` the theorem covers, which ``verify --set`` and
     ``solvable check`` explore; the check then reads its parameters with ``ctx.param(name, default)``.
+    ``resolves=(quick, full)``: the relative change of the headline prediction that the evidence rejects in each
+    mode (its :attr:`Evidence.resolution`; default 5 % and 2 %); ``None`` when the prediction is not a number
+    (a symbolic identity; a structure tested against named alternatives). Anything but the default needs
+    ``resolves_reason``: why the check does not resolve finer, and what it does resolve.
     """
     if not _ID.match(id):
         raise ValueError(f"claim id must look like 'model.name' in lower case; got {shown(id)}")
@@ -306,13 +401,23 @@ def claim(*, id: str, source: str, statement: str, kind: str, backends: str = "a
         raise ValueError(f"backends must be one of {BACKEND_NEEDS}; got {shown(backends)}")
     if not source.strip() or not statement.strip():
         raise ValueError("a claim needs a source and a statement")
+    if kind == "symbolic" and resolves == RESOLVES:  # a proof has no tolerance to resolve
+        resolves, resolves_reason = None, resolves_reason or (
+            "an identity proved by sympy: exact, no tolerance to resolve; the numeric code is held to the symbolic "
+            "expression at 1e-12 relative")
+    if resolves is not None and (len(resolves) != 2 or not all(0 < r < 1 for r in resolves)):
+        raise ValueError(f"resolves must be (quick, full) relative changes in (0, 1), or None; got {shown(resolves)}")
+    if resolves != RESOLVES and not resolves_reason.strip():
+        raise ValueError(f"claim {shown(id)} promises resolution {shown(resolves)}, not {RESOLVES}: say why in "
+                         "resolves_reason")
 
     def register(check: Check) -> Check:
         if id in _REGISTRY and _REGISTRY[id].check.__qualname__ != check.__qualname__:
             raise ValueError(f"claim {shown(id)} is registered twice")
         _REGISTRY[id] = Claim(id=id, model=id.split(".")[0], source=source, statement=statement,
                               kind=kind, check=check, backends=backends, figure=figure, precision=precision,
-                              formula=formula, space=space)
+                              formula=formula, space=space, resolves=None if resolves is None else tuple(resolves),
+                              resolves_reason=resolves_reason)
         return check
 
     return register

@@ -5,19 +5,51 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
 from .registry import jsonable
 from .runner import Result
 
-__all__ = ["draw_evidence", "format_table", "mathml", "results_document", "write_json", "write_report"]
+__all__ = ["FigureError", "check_json_path", "check_report_dir", "draw_claim", "draw_evidence", "format_table", "mathml", "results_document", "write_json", "write_report"]
+
+#: The files a report writes at its top level, removed before it is written again: a report that stops half way
+#: never leaves the last run's page beside this run's results.
+REPORT_FILES = ("index.html", "summary.md", "results.json")
+
+
+class FigureError(RuntimeError):
+    """Claims' figures that could not be drawn; raised by :func:`write_report` after the whole report is written
+    (each such claim's section says why), so that a fault in one figure neither loses the run nor passes unseen.
+
+    Attributes
+    ----------
+    index : Path
+        The report's ``index.html``.
+    failures : dict of str -> str
+        Claim id -> the exception, as one line.
+    """
+
+    def __init__(self, index: Path, failures: dict[str, str]) -> None:
+        super().__init__(f"{len(failures)} claim figure(s) could not be drawn: " + "; ".join(
+            f"{cid}: {msg}" for cid, msg in failures.items()))
+        self.index = index
+        self.failures = failures
+
+
+#: LaTeX that latex2mathml passes through as literal text, and what it renders instead (\\arg\\min became the
+#: identifier "\\arg" followed by "min").
+_MATHML_REWRITES = ((r"\arg\min", r"\operatorname*{argmin}"), (r"\arg\max", r"\operatorname*{argmax}"),
+                    (r"\arg", r"\operatorname{arg}"))
 
 
 def mathml(latex: str) -> str:
     """A claim's LaTeX formula as MathML (rendered by the browser itself: the report needs no script, works offline)."""
     from latex2mathml.converter import convert
 
+    for old, new in _MATHML_REWRITES:
+        latex = latex.replace(old, new)
     return convert(latex, display="block")
 
 
@@ -99,13 +131,37 @@ def results_document(results: Sequence[Result], meta: dict[str, Any], timing: bo
     })
 
 
+def check_report_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a report directory: absent (it will be made) or a directory; a file there is a ValueError."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--report must name a directory; {path} is a file")
+    return path
+
+
+def check_json_path(path: str | os.PathLike, report: str | os.PathLike | None = None) -> Path:
+    """``path`` as the JSON results file: its directory must exist (or be the report directory, which the run
+    makes), and it must not be a directory; otherwise a ValueError, before any claim runs."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--json must name a file; {path} is a directory")
+    parent = path.parent
+    if not parent.is_dir() and (report is None or parent.resolve() != Path(report).resolve()):
+        raise ValueError(f"--json: the directory {parent} does not exist (create it first, or give --report "
+                         f"{parent} so that the run makes it)")
+    return path
+
+
 def write_json(results: Sequence[Result], path: str | os.PathLike, meta: dict[str, Any], timing: bool = True) -> Path:
     """Write :func:`results_document` to ``path`` (sorted keys, stable formatting)."""
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results_document(results, meta, timing), indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _prose(text: str) -> str:
+    """Escaped text for the HTML page, with Markdown's `inline code` as <code> (the claims' texts use it)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def _anchor(claim_id: str) -> str:
@@ -163,18 +219,28 @@ def draw_evidence(fig: Any, ev: Any) -> None:
     ax2.legend(fontsize=7, loc="lower right")
 
 
-def _draw(result: Result, fig_dir: Path, quick: bool = False) -> Path | None:
+def draw_claim(result: Result, path: str | os.PathLike, quick: bool = False) -> Path | None:
+    """Draw ``result``'s figure (the claim's own, or :func:`draw_evidence`) to ``path``; None without evidence."""
     ev = result.evidence
     if ev is None:
         return None
     draw = result.claim.figure or draw_evidence
     from solvable.figures._style import figure
 
-    path = fig_dir / f"{result.claim.id}.png"
+    path = Path(path)
     with figure(path, (6.4, 4.0), dpi=110) as fig:
         draw(fig, ev)
         fig.suptitle(result.claim.id + (" (quick mode: small sizes)" if quick else ""), fontsize=10)
     return path
+
+
+def _draw(result: Result, fig_dir: Path, quick: bool, failures: dict[str, str]) -> Path | None:
+    """:func:`draw_claim` into ``fig_dir``; an exception is kept in ``failures`` (the report goes on)."""
+    try:
+        return draw_claim(result, fig_dir / f"{result.claim.id}.png", quick)
+    except Exception as exc:  # noqa: BLE001 - any fault of one figure is reported, after the rest is written
+        failures[result.claim.id] = f"{type(exc).__name__}: {exc}"
+        return None
 
 
 def _explored(claim: Any, out: Path) -> tuple[list[str], str | None]:
@@ -210,13 +276,21 @@ def _explored(claim: Any, out: Path) -> tuple[list[str], str | None]:
 def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write ``results.json``, ``summary.md``, ``index.html`` and ``figures/*.png`` to ``out_dir``.
 
-    Returns the path of ``index.html``.
+    The last run's files there are removed first (``check/``, which ``solvable check`` writes, is kept).
+    Returns the path of ``index.html``; raises :class:`FigureError` after writing everything if a claim's
+    figure could not be drawn.
     """
     out = Path(out_dir)
+    check_report_dir(out)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
+    for old in fig_dir.glob("*.png"):
+        old.unlink()
     write_json(results, out / "results.json", meta)
-    figures = {r.claim.id: _draw(r, fig_dir, bool(meta.get("quick"))) for r in results}
+    failures: dict[str, str] = {}
+    figures = {r.claim.id: _draw(r, fig_dir, bool(meta.get("quick")), failures) for r in results}
 
     md = ["# solvable verify", "",
           f"backend `{meta.get('backend')}`, {'quick' if meta.get('quick') else 'full'} mode, seed {meta.get('seed')}", "",
@@ -251,6 +325,8 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         md += [f"- {line}" for line in space_lines]
         if figures.get(r.claim.id):
             md += ["", f"![{r.claim.id}](figures/{r.claim.id}.png)"]
+        if r.claim.id in failures:
+            md += ["", f"- FIGURE FAILED: {failures[r.claim.id]}"]
         if space_plot:
             md += ["", f"![explored region of {r.claim.id}]({space_plot})"]
         md.append("")
@@ -263,7 +339,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         colour = {"passed": "#d7f5d7", "unsupported": "#eeeeee"}.get(r.verdict, "#f8d0d0")
         if ev is not None and ev.near_limit:
             colour = "#fff1c2"
-        cells = [f"<a href='#{_anchor(r.claim.id)}'><code>{esc(r.claim.id)}</code></a>", esc(ev.quantity) if ev else "-",
+        cells = [f"<a href='#{_anchor(r.claim.id)}'><code>{esc(r.claim.id)}</code></a>", _prose(ev.quantity) if ev else "-",
                  esc(_short(ev.predicted, 40)) if ev else "-", esc(_short(ev.observed, 40)) if ev else "-",
                  esc(_short(ev.error)) if ev else "-", esc(_short(ev.tolerance)) if ev else "-",
                  esc(ev.unit) if ev else "-", esc(_margin(ev)), esc(_verdict(r))]
@@ -272,28 +348,30 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
     for r in results:
         ev = r.evidence
         body = [f"<h2 id='{_anchor(r.claim.id)}'>{esc(r.claim.id)}</h2>",
-                f"<p><em>{esc(r.claim.source)}</em> — {esc(r.claim.statement)}</p>"]
+                f"<p><em>{_prose(r.claim.source)}</em> — {_prose(r.claim.statement)}</p>"]
         if r.claim.formula:
             body.append(mathml(r.claim.formula))
         if ev is not None:
-            body.append(f"<p>{esc(ev.quantity)}: predicted {esc(_short(ev.predicted, 300))}; observed "
+            body.append(f"<p>{_prose(ev.quantity)}: predicted {esc(_short(ev.predicted, 300))}; observed "
                         f"{esc(_short(ev.observed, 300))}.</p>")
-            body.append(f"<p>Error {ev.error:.4g} {esc(ev.unit)}: {esc(ev.error_measure)}.<br>Tolerance "
-                        f"{ev.tolerance:.4g} {esc(ev.unit)}: {esc(ev.tolerance_reason)}.<br>Margin {esc(_margin(ev))} "
+            body.append(f"<p>Error {ev.error:.4g} {esc(ev.unit)}: {_prose(ev.error_measure)}.<br>Tolerance "
+                        f"{ev.tolerance:.4g} {esc(ev.unit)}: {_prose(ev.tolerance_reason)}.<br>Margin {esc(_margin(ev))} "
                         f"of the tolerance{' (near limit)' if ev.near_limit else ''}.</p>")
             if ev.conditions:
-                items = "".join(f"<li>{'holds' if ok else '<strong>FAILS</strong>'}: {esc(name)}</li>"
+                items = "".join(f"<li>{'holds' if ok else '<strong>FAILS</strong>'}: {_prose(name)}</li>"
                                 for name, ok in ev.conditions.items())
                 body.append(f"<p>Conditions:</p><ul>{items}</ul>")
             if ev.note:
-                body.append(f"<p><strong>Note:</strong> {esc(ev.note)}</p>")
+                body.append(f"<p><strong>Note:</strong> {_prose(ev.note)}</p>")
         if r.message:
-            body.append(f"<p><strong>{esc(r.verdict)}:</strong> {esc(r.message)}</p>")
+            body.append(f"<p><strong>{esc(r.verdict)}:</strong> {_prose(r.message)}</p>")
         if figures.get(r.claim.id):
             body.append(f"<img src='figures/{esc(r.claim.id)}.png' alt='{esc(r.claim.id)}' style='max-width:640px'>")
+        if r.claim.id in failures:
+            body.append(f"<p><strong>Figure failed:</strong> {_prose(failures[r.claim.id])}</p>")
         space_lines, space_plot = _explored(r.claim, out)
         if space_lines:
-            body.append("<p>" + "<br>".join(esc(line) for line in space_lines) + "</p>")
+            body.append("<p>" + "<br>".join(_prose(line) for line in space_lines) + "</p>")
         if space_plot:
             body.append(f"<img src='{esc(space_plot)}' alt='explored region of {esc(r.claim.id)}' "
                         "style='max-width:480px'>")
@@ -311,4 +389,6 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
     )
     index = out / "index.html"
     index.write_text(page)
+    if failures:
+        raise FigureError(index, failures)
     return index

@@ -7,7 +7,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from solvable.sims._validate import shown
+from solvable.sims._validate import DtypeTooCoarse, shown
 from solvable.sims.backend import BACKENDS, DTYPES, check_seed
 
 from .registry import Claim, Context, Evidence, OutOfReach, PrecisionError, jsonable
@@ -79,7 +79,7 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
     try:
         evidence = claim.run(Context(backend=backend, quick=quick, seed=seed, dtype=dtype, device=device,
                                      point=tuple(sorted((point or {}).items()))))
-    except (ImportError, PrecisionError, OutOfReach) as exc:
+    except (ImportError, PrecisionError, DtypeTooCoarse, OutOfReach) as exc:
         return Result(claim, "unsupported", where, time.perf_counter() - start, message=str(exc))
     except Exception as exc:  # a failing check is a result, not a crash
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()

@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["shown", "real_array", "positive_int", "positive_float", "nonneg_float", "choice", "positive_array", "scale_array"]
+__all__ = ["DtypeTooCoarse", "shown", "real_array", "positive_int", "positive_float", "nonneg_float", "choice", "positive_array", "scale_array"]
+
+
+class DtypeTooCoarse(ValueError):
+    """The accuracy asked of a simulation (an integrator's rtol) is finer than its dtype resolves.
+
+    A ValueError, so that a direct call fails like any bad argument; the claims' runner reports it as
+    "unsupported" under that dtype (as it does a claim's own precision requirement), not as an error.
+    """
 
 
 def real_array(name: str, a: Any, ndim: int | tuple[int, ...], *, allow_empty: bool = False) -> np.ndarray:

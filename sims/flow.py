@@ -52,7 +52,7 @@ from .status import FINITE, Status
 from .sync import sync_steps
 from .stopping import Guards, StopRule
 from .tableau import DOPRI5, ButcherTableau
-from ._validate import shown
+from ._validate import DtypeTooCoarse, shown
 
 __all__ = [
     "Algorithm", "ButcherTableau", "DOPRI5", "Flooding", "Flow", "ROS34PW2", "RosenbrockTableau", "GD", "GradientRegularized",
@@ -220,7 +220,7 @@ def _check_precision(rtol: float, y: Any) -> None:
     name = "float64" if y.dtype == xp.float64 else "float32"
     eps = float(np.finfo(name).eps)
     if rtol < 10 * eps:
-        raise ValueError(f"rtol={rtol:g} is below what {name} resolves: rtol must be >= {10 * eps:.1e} "
+        raise DtypeTooCoarse(f"rtol={rtol:g} is below what {name} resolves: rtol must be >= {10 * eps:.1e} "
                          f"(10 eps); use float64 or a larger rtol")
 
 

@@ -45,11 +45,11 @@ from concurrent.futures import Executor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .sweep_config import TASKS, SweepConfig, check_params, get_task, grid, load_config
+from .sweep_config import TASKS, SweepConfig, check_n_jobs, check_params, get_task, grid, load_config
 from .sweep_store import Store, canonical, json_result, point_key
 from ._validate import shown
 
-__all__ = ["TASKS", "SweepConfig", "Store", "check_params", "get_task", "grid", "load_config", "point_key", "run",
+__all__ = ["TASKS", "SweepConfig", "Store", "check_n_jobs", "check_params", "get_task", "grid", "load_config", "point_key", "run",
            "table", "task_id"]
 
 
@@ -182,6 +182,7 @@ def run(
     from tqdm import tqdm
 
     name, fn = _resolve(task)
+    check_n_jobs(n_jobs)
     st = store if isinstance(store, Store) else Store(Path(store))
     pts = [dict(p) for p in points]
     keys = [point_key(name, p) for p in pts]

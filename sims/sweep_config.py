@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 from .sweep_store import canonical
 from ._validate import shown
 
-__all__ = ["TASKS", "SweepConfig", "check_params", "get_task", "grid", "load_config"]
+__all__ = ["TASKS", "SweepConfig", "check_n_jobs", "check_params", "get_task", "grid", "load_config"]
 
 #: Sweepable tasks by name (what a TOML config may ask for), as ``module:function`` under ``solvable.sims``.
 TASKS: dict[str, str] = {
@@ -90,6 +90,17 @@ def check_params(task: str, names: Iterable[str], values: Mapping[str, Any] | No
             raise TypeError(f"task {shown(task)}: {name} must be {ann}; got {shown(value)}")
 
 
+def check_n_jobs(n_jobs: Any) -> int:
+    """``n_jobs`` as joblib reads it, or a ValueError naming the accepted range: 1 .. cores for that many
+    workers, -1 .. -cores for all cores but ``-n_jobs - 1`` (joblib's convention); 0 and a negative value beyond
+    the cores (which joblib would turn into no worker at all) are refused."""
+    cores = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -cores:
+        raise ValueError(f"n_jobs must be an integer in 1 .. N (N workers) or -1 .. -{cores} (all {cores} cores but "
+                         f"-n_jobs - 1); got {shown(n_jobs)}")
+    return n_jobs
+
+
 def load_config(path: str | os.PathLike) -> SweepConfig:
     """Read a TOML sweep description::
 
@@ -121,9 +132,7 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     store = doc.get("store")
     if not isinstance(store, str) or not store:
         raise ValueError("store must be a directory path (a string)")
-    n_jobs = doc.get("n_jobs", -1)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer; got {shown(n_jobs)}")
+    n_jobs = check_n_jobs(doc.get("n_jobs", -1))
     executor = doc.get("executor", "loky")
     if executor not in ("loky", "threading", "sequential"):
         raise ValueError(f"executor must be 'loky', 'threading' or 'sequential' in a config; got {shown(executor)}")

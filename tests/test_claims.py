@@ -1,23 +1,37 @@
 """Every registered claim passes in quick mode; the registry refuses malformed claims."""
 
+import json
 import math
+import re
 
 import pytest
 
 from solvable.proofs_checks import registry
 from solvable.proofs_checks.registry import Evidence
+from solvable.proofs_checks.report import draw_claim
 from solvable.proofs_checks.runner import run_claim
 
 CLAIMS = registry.all_claims()
 
 
+NUMPY_REPR = re.compile(r"np\.(float|int|bool|str)\w*\(|array\(")
+
+
 @pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
-def test_claim_passes_quick(claim):
+def test_claim_passes_quick(claim, tmp_path):
+    """Each claim in quick mode: it passes, its texts read as numbers, its figure draws from its evidence (the
+    report draws every one: a figure that cannot be drawn ended `make verify`), and its JSON record is plain."""
     result = run_claim(claim, "numpy", quick=True)
     assert result.verdict == "passed", (result.message, result.evidence)
     ev = result.evidence
     assert ev.tolerance_reason and ev.error_measure
     assert math.isfinite(ev.error) and ev.error <= ev.tolerance
+    texts = [ev.quantity, ev.error_measure, ev.tolerance_reason, ev.note, *ev.conditions, str(ev.predicted),
+             str(ev.observed)]
+    assert not any(NUMPY_REPR.search(t) for t in texts), [t for t in texts if NUMPY_REPR.search(t)]
+    png = draw_claim(result, tmp_path / "claim.png", quick=True)
+    assert png.stat().st_size > 5_000
+    json.dumps(result.to_json(), allow_nan=False)
 
 
 @pytest.mark.slow

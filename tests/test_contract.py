@@ -70,15 +70,19 @@ def _assert_agree(ref, other, tight: float) -> None:
     relative to the entry, or to ``tight`` times the largest entry of the array (a parameter that
     decays to 1e-10 carries the round-off of the O(1) ones around it).
 
-    Explicit methods and discrete rules take the same operations in the same order whatever the
-    backend and however often it syncs, so they agree to ``tight`` (round-off, from BLAS blocking).
-    The Rosenbrock-W method refactorises a Jacobian that falls due between two host reads at the next
-    read (``sims.sync``): another valid sequence of steps, each within ``rtol``, so the two runs agree
-    to the global error ``rtol x steps``.
+    ``tight`` is the round-off of one sequence of operations taken on both paths: discrete rules, and an
+    adaptive method whose runs took the same steps. An adaptive method may take another sequence of steps:
+    the Rosenbrock-W method refactorises a Jacobian that falls due between two host reads at the next read
+    (``sims.sync``), and an explicit method's step-size controller turns a round-off difference of the two
+    backends' reductions into another accept/reject decision where the error estimate sits at its threshold
+    (at a ReLU's kink it does: the deep ReLU UFM took 669 and 680 steps). Each sequence is a valid
+    integration, every step within ``rtol``, so the two runs then agree to the global error ``rtol x steps``.
     """
     assert list(ref.status) == list(other.status)
-    if ref.meta.get("method", "").startswith("ros"):
-        tight = max(tight, ref.meta["rtol"] * float(np.max(ref.stop_step)))
+    rtol = ref.meta.get("rtol")
+    if rtol is not None and (ref.meta.get("method", "").startswith("ros")
+                             or not np.array_equal(ref.stop_step, other.stop_step)):
+        tight = max(tight, float(rtol) * float(np.max(np.maximum(ref.stop_step, other.stop_step))))
     for k in ref.final:
         scale = float(np.max(np.abs(ref.final[k]))) or 1.0
         np.testing.assert_allclose(other.final[k], ref.final[k], rtol=tight, atol=tight * scale)

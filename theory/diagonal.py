@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import newton
 from .convex import ConvexSolution, SolverError, check_matrix, check_vector, solve
 from ._format import shown
 
@@ -115,7 +116,8 @@ def _polish_dual(X: np.ndarray, y: np.ndarray, log_a2: np.ndarray, nu: np.ndarra
     :math:`\|Xw - y\|` at percents. Newton's method on
     :math:`D(\nu) = \sum \alpha^2 (e^{z} + e^{-z}) - y^\top\nu` (gradient
     :math:`Xw(\nu) - y`, Hessian :math:`X \operatorname{diag}(2\alpha^2\cosh z) X^\top`)
-    with Armijo backtracking converges quadratically from there.
+    with Armijo backtracking converges quadratically from there (:func:`theory.newton.minimise`, which also
+    accepts a step that shrinks the gradient once the objective's change drowns in rounding).
     """
 
     def objective(v: np.ndarray) -> float:
@@ -126,34 +128,12 @@ def _polish_dual(X: np.ndarray, y: np.ndarray, log_a2: np.ndarray, nu: np.ndarra
     def gradient(v: np.ndarray) -> np.ndarray:
         return X @ _w_of_z(X.T @ v, log_a2) - y
 
-    f = objective(nu)
-    grad = gradient(nu)
-    for _ in range(iters):
-        z = X.T @ nu
-        if np.linalg.norm(grad) <= 1e-15 * max(np.linalg.norm(y), 1.0):
-            break
-        curv = np.exp(np.abs(z) + log_a2) * (1.0 + np.exp(-2.0 * np.abs(z)))
-        hess = (X * curv) @ X.T
-        try:
-            step = -np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            step = -np.linalg.lstsq(hess, grad, rcond=None)[0]
-        # Near the optimum the objective's change drowns in rounding, so a full
-        # step is also accepted when it shrinks the gradient (the quantity we certify).
-        t = 1.0
-        while t > 1e-10:
-            cand = nu + t * step
-            with np.errstate(over="ignore", invalid="ignore"):  # an overflowing trial step is rejected below
-                f_cand, g_cand = objective(cand), gradient(cand)
-            if np.isfinite(f_cand) and (
-                f_cand <= f + 1e-4 * t * float(grad @ step) or np.linalg.norm(g_cand) < np.linalg.norm(grad)
-            ):
-                break
-            t *= 0.5
-        else:
-            break  # no further progress possible at this precision
-        nu, f, grad = cand, f_cand, g_cand
-    return nu
+    def hessian(v: np.ndarray) -> np.ndarray:
+        z = np.abs(X.T @ v)
+        return (X * (np.exp(z + log_a2) * (1.0 + np.exp(-2.0 * z)))) @ X.T
+
+    return newton.minimise(objective, gradient, hessian, nu, gtol=1e-15 * max(np.linalg.norm(y), 1.0),
+                           max_iter=iters).x
 
 
 def implicit_bias(X: Any, y: Any, alpha: Any, *, solver: str | None = None) -> ConvexSolution:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import newton
 from .convex import ConvexSolution, SolverError, check_matrix, check_vector, solve
 from ._format import shown
 
@@ -299,7 +300,8 @@ def commuting_limit(a: Any, y: Any, alpha: float) -> ConvexSolution:
     :math:`\ln(1/\alpha^2)` times the trace dominating the entropy). ``a`` is ``(m, n)``, the diagonals.
 
     Solved through the concave dual :math:`\max_\nu\, y^\top\nu - \alpha^2\sum_j e^{(a^\top\nu)_j}`
-    by Newton's method with a backtracking line search; the KKT residuals are the primal residual
+    by damped Newton steps (:func:`theory.newton.minimise`, which stops on the gradient, not on dual values
+    that no longer change in float64); the KKT residuals are the primal residual
     :math:`\|a w - y\|/\|y\|` and the stationarity of :math:`\ln(w/\alpha^2) = a^\top\nu` (exact by construction).
     """
     a = check_matrix("a", a)
@@ -308,27 +310,19 @@ def commuting_limit(a: Any, y: Any, alpha: float) -> ConvexSolution:
     if y.shape[0] != a.shape[0]:
         raise ValueError(f"y must have length m={a.shape[0]}; got {y.shape[0]}")
     log_a2 = 2 * np.log(alpha)
-    nu = np.zeros(a.shape[0])
 
-    def dual(v: np.ndarray) -> float:
-        with np.errstate(over="ignore"):  # a trial step that overflows is rejected by the line search
-            return float(y @ v - np.sum(np.exp(log_a2 + a.T @ v)))
+    # the negated dual, minimised: f(nu) = alpha^2 sum exp(a^T nu) - y^T nu, gradient a w - y, Hessian a diag(w) a^T
+    def weights(v: np.ndarray) -> np.ndarray:
+        return np.exp(log_a2 + a.T @ v)
 
-    for _ in range(500):
-        w = np.exp(log_a2 + a.T @ nu)
-        g = y - a @ w
-        if np.linalg.norm(g) <= 1e-14 * max(np.linalg.norm(y), 1e-300):
-            break
-        H = (a * w) @ a.T
-        step = np.linalg.solve(H + 1e-300 * np.eye(len(y)), g)
-        f0, t = dual(nu), 1.0
-        while dual(nu + t * step) < f0 + 1e-4 * t * float(g @ step) and t > 1e-12:
-            t /= 2
-        nu = nu + t * step
+    result = newton.minimise(lambda v: float(np.sum(weights(v)) - y @ v), lambda v: a @ weights(v) - y,
+                             lambda v: (a * weights(v)) @ a.T, np.zeros(a.shape[0]),
+                             gtol=1e-14 * max(np.linalg.norm(y), 1e-300))
+    nu = result.x
     w = np.exp(log_a2 + a.T @ nu)
     residuals = {"primal": float(np.linalg.norm(a @ w - y) / max(np.linalg.norm(y), 1e-300)), "stationarity": 0.0}
     if residuals["primal"] > 1e-9:
-        raise SolverError(f"the commuting-limit dual did not converge (primal residual {residuals['primal']:.2e})",
-                          "not_converged")
+        raise SolverError(f"the commuting-limit dual did not converge (primal residual {residuals['primal']:.2e}, "
+                          f"Newton {result.reason} after {result.iterations} steps)", "not_converged")
     value = float(np.sum(w * (np.log(w) - log_a2) - w))
     return ConvexSolution.certified(w, value, residuals, dual=nu, status="optimal", solver="newton (dual)")
