@@ -10,6 +10,7 @@ import numpy as np
 from solvable.sims import deep_linear_bw as sim
 from solvable.theory import deep_linear_bw as th
 
+from . import power
 from .registry import Context, Evidence, claim
 from .space import Param, Space
 
@@ -154,14 +155,15 @@ def bw_critical_points(ctx: Context) -> Evidence:
             p1 = w1 + 1e-3 * np.linalg.norm(w1) * rng.standard_normal(w1.shape) / np.sqrt(w1.size)
             p2 = w2 + 1e-3 * np.linalg.norm(w2) * rng.standard_normal(w2.shape) / np.sqrt(w2.size)
             rises.append((_loss(root, p1, p2, tau) - base) / loss_budget)
-    ratio = max(max(abs(r["observed"] - r["predicted"]) / r["loss_budget"], r["grad_norm"] / r["grad_budget"])
-                for r in rows)
+    score = power.worst(power.absolute([r["observed"] for r in rows], [r["predicted"] for r in rows],
+                                       [r["loss_budget"] for r in rows]),
+                        power.fixed(max(r["grad_norm"] / r["grad_budget"] for r in rows)))
     saddles = [r for r in rows if not r["minimiser"]]
     return Evidence(
         predicted=[round(r["predicted"], 6) for r in rows], observed=[round(r["observed"], 6) for r in rows],
         quantity=f"loss at each critical point (d = {d}, k = {k}, tau = {', then '.join(map(str, taus))}; "
                  f"{len(rows)} points)",
-        error=float(ratio), tolerance=1.0,
+        error=score(1.0), tolerance=1.0, score=score, false_alarm=0.0,
         error_measure="worst ratio, over the critical points realised as factors on random frames, of |loss - "
                       "predicted loss| to the loss's round-off budget and of ||hand-written gradient|| to the "
                       "gradient's",
@@ -254,7 +256,7 @@ def bw_convergence(ctx: Context) -> Evidence:
     problem = sim.Problem.random(d, hidden=hidden, latent=d, seed=ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     lr, t_max, tol = 0.05, 100.0, 1e-6
-    rows, flows, small = [], [], []
+    rows, flows, small, covs, targets = [], [], [], [], []
     for tau in taus:
         star = th.bw_minimiser(problem.covariance, k, tau)
         critical = [c.loss for c in th.bw_critical_points(problem.covariance, k, tau)]
@@ -274,6 +276,7 @@ def bw_convergence(ctx: Context) -> Evidence:
             traj = sim.simulate(problem, algorithm=alg, tau=tau, seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype,
                                 device=ctx.device, **start, **kw)
             cov = traj.final["covariance"][0]
+            covs.append(cov), targets.append(star.covariance)
             layers = tuple(traj.final[f"layer_{j + 1}"][:1] for j in range(problem.depth))
             _, grads = sim.loss_grad(problem.root(), layers, tau)
             rows.append({"tau": tau, "run": label, "start_loss": l0 if "random" not in label else None,
@@ -290,6 +293,7 @@ def bw_convergence(ctx: Context) -> Evidence:
                                 seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
             small.append({"tau": tau, "distance": float(np.linalg.norm(traj.final["covariance"][0] - star.covariance)
                                                          / np.linalg.norm(star.covariance))})
+    score = power.relative(np.stack(covs), np.stack(targets), tol, axis=(1, 2))
     worst = max(r["distance"] for r in rows)
     note = ""
     if small:
@@ -307,7 +311,7 @@ def bw_convergence(ctx: Context) -> Evidence:
         predicted=[round(r["minimum"], 8) for r in rows], observed=[round(r["final_loss"], 8) for r in rows],
         quantity=f"final loss of each run (d = {d}, k = {k}, depth {depth}, tau = {', then '.join(map(str, taus))}; "
                  "predicted: L* of Sigma*)",
-        error=worst / tol, tolerance=1.0,
+        error=score(1.0), tolerance=1.0, score=score, false_alarm=0.0,
         error_measure="worst relative distance ||WW^T - Sigma*||_F / ||Sigma*||_F over the runs, in units of 1e-6",
         tolerance_reason="1e-6 separates reaching Sigma* from stopping anywhere else by five orders: every other "
                          f"critical point lies at relative distance >= {min(r['separation'] for r in rows):.2f}; the "
