@@ -16,7 +16,9 @@ from solvable.sims import lsa as sim
 from solvable.sims import lsa_softmax as soft
 from solvable.theory import lsa as th
 
+from . import power
 from .registry import Context, Evidence, claim, measurement, symbolic_evidence
+from .stats import SIZE, bonferroni_level, bonferroni_z, skew_corrected_t, weighted_chi2_quantile
 from .space import Param, Space
 
 ZFB = "Zhang, Frei & Bartlett 2024, Trained Transformers Learn Linear Models In-Context (JMLR 25)"
@@ -29,17 +31,28 @@ TLZO = "Tarzanagh, Li, Zhang & Oymak 2023, Max-Margin Token Selection in Attenti
 RTOL = 1e-10
 #: Relative accuracy asked of a population flow limit (see the claims' tolerance reasons).
 FLOW_TOL = 1e-7
-#: Quantile of the statistical budgets: a correct prediction fails one in a thousand times.
-LEVEL = 0.999
+#: Quantile of a claim's excess budget: with the one-parameter test beside it (Bonferroni over two), a correct
+#: prediction fails a claim at rate stats.SIZE = 1e-4.
+LEVEL = bonferroni_level(2)
 
 
-def _quantile_factor(lam: np.ndarray) -> float:
-    """Upper LEVEL quantile over the mean of sum_i lam_i chi2_1 (Satterthwaite: a scaled chi2 with k_eff dof)."""
-    from scipy.stats import chi2
+def _sandwich(features: np.ndarray, residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """H^+ and V of the least-squares fit's sandwich covariance H^+ V H^+ / P (see :func:`_excess_budget`)."""
+    P = features.shape[0]
+    H = features.T @ features / P
+    wf = features * residuals[:, None]
+    return np.linalg.pinv(H, rcond=1e-10, hermitian=True), wf.T @ wf / P
 
-    lam = np.clip(np.real(lam), 0.0, None)
-    k = lam.sum() ** 2 / max(float(np.sum(lam**2)), 1e-300)
-    return float(chi2.ppf(LEVEL, k) / k)
+
+def _functional_se(features: np.ndarray, residuals: np.ndarray, c: np.ndarray) -> float:
+    """The standard error of c^T theta_fit, a linear functional of the least-squares fit: sqrt(c^T H^+ V H^+ c / P).
+
+    A one-parameter test along the direction of the alternative (a wrong coefficient, a scaled preconditioner)
+    has far more power than the excess over every parameter: its statistic is not diluted over the d^2 (or more)
+    directions the alternative does not move."""
+    Hp, V = _sandwich(features, residuals)
+    u = Hp @ c
+    return float(np.sqrt(max(u @ V @ u, 0.0) / features.shape[0]))
 
 
 def _excess_budget(features: np.ndarray, residuals: np.ndarray) -> tuple[float, float]:
@@ -47,15 +60,14 @@ def _excess_budget(features: np.ndarray, residuals: np.ndarray) -> tuple[float, 
 
     Asymptotically the fitted parameters are N(theta*, H^+ V H^+ / P) with H = E[phi phi^T] and
     V = E[e^2 phi phi^T] (the sandwich; Gauss-Newton for a model non-linear in its parameters), so the excess
-    is sum_i lam_i chi2_1 / P with lam the eigenvalues of H^+ V.
+    is sum_i lam_i chi2_1 / P with lam the eigenvalues of H^+ V; its quantile by the saddlepoint approximation
+    (:func:`~proofs_checks.stats.weighted_chi2_quantile`: Satterthwaite's scaled chi-square put it 8 % too low here,
+    and the sample excess exceeded it in 1 of 400 draws where 1 in 1000 was promised).
     """
     P = features.shape[0]
-    H = features.T @ features / P
-    wf = features * residuals[:, None]
-    V = wf.T @ wf / P
-    lam = np.linalg.eigvals(np.linalg.pinv(H, rcond=1e-10, hermitian=True) @ V)
-    mean = float(np.sum(np.clip(np.real(lam), 0, None)) / P)
-    return mean, mean * _quantile_factor(lam)
+    Hp, V = _sandwich(features, residuals)
+    lam = np.clip(np.real(np.linalg.eigvals(Hp @ V)), 0.0, None)
+    return float(np.sum(lam) / P), weighted_chi2_quantile(LEVEL, lam) / P
 
 
 def _reduced_features(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +172,7 @@ def _draw_minimiser(fig, ev: Evidence) -> None:
 def global_minimiser(ctx: Context) -> Evidence:
     flows = population_flows(ctx)
     ratios, conditions, rows = [], {}, []
+    population = power.worst(*(power.relative(res["A"], res["A_star"], FLOW_TOL) for _, _, _, res in flows))
     for name, Lam, N, res in flows:
         scale = np.linalg.norm(res["A_star"])
         ratios.append(res["error"] / scale / FLOW_TOL)
@@ -174,7 +187,7 @@ def global_minimiser(ctx: Context) -> Evidence:
         return Evidence(
             predicted=0.0, observed=float(f"{rows[0]['relative_error']:.3g}"),
             quantity=f"||u U11^T - Gamma^-1||_F / ||Gamma^-1||_F ({name0})",
-            error=float(ratios[0]), tolerance=1.0,
+            error=population(1.0), tolerance=1.0, score=population, false_alarm=0.0,
             error_measure="the flow limit's relative distance to Gamma^-1, in units of its budget 1e-7",
             tolerance_reason="the flow stops once the gradient is below 1e-9; the certificate ||grad_A L|| / mu bounds "
                              "the distance left (a condition), and 1e-7 leaves room for the integrator's rtol 1e-10",
@@ -187,13 +200,19 @@ def global_minimiser(ctx: Context) -> Evidence:
     A_star = th.minimiser(problem.Lambda, problem.N)
     phi, yq = _reduced_features(problem.X, problem.y)
     mean, quantile = _excess_budget(phi, phi @ A_star.reshape(-1) - yq)
-    D = s["A_fit"] - A_star
-    excess = float(np.trace(D.T @ problem.Lambda @ D @ th.second_moment(problem.Lambda, problem.N)))
-    ratios.append(excess / quantile)
+    C2 = th.second_moment(problem.Lambda, problem.N)
+
+    def sample_excess(f: float) -> float:
+        """The sampled fit's excess prediction error against f Gamma^-1, over its LEVEL quantile."""
+        D = s["A_fit"] - f * A_star
+        return float(np.trace(D.T @ problem.Lambda @ D @ C2)) / quantile
+
+    excess = sample_excess(1.0) * quantile
+    score = power.worst(population, sample_excess)
     return Evidence(
         predicted=0.0, observed=float(f"{max(r['relative_error'] for r in rows):.3g}"),
         quantity="||u U11^T - Gamma^-1||_F / ||Gamma^-1||_F (worst population case)",
-        error=float(max(ratios)), tolerance=1.0,
+        error=score(1.0), tolerance=1.0, score=score, false_alarm=1 - LEVEL,
         error_measure="worst ratio to its budget of: the flow limit's relative distance to Gamma^-1 (each population "
                       "case, budget 1e-7), and the excess prediction error E(x_q^T (A_fit - Gamma^-1) h)^2 of the "
                       "sampled fit",
@@ -236,7 +255,7 @@ def _full_features(problem: sim.Problem, A: np.ndarray) -> tuple[np.ndarray, np.
 def sampled_full(ctx: Context) -> dict:
     """The full one-layer LSA (every parameter), trained by GD on sampled prompts from ZFB's start:
     non-isotropic covariates with a linear link, and isotropic covariates with a tanh link."""
-    d, N, P, steps = (3, 5, 3000, 3000) if ctx.quick else (3, 5, 30000, 4000)
+    d, N, P, steps = (3, 20, 6000, 3000) if ctx.quick else (3, 20, 30000, 4000)
     N = int(ctx.param("N", N))
     P_test = 20000
     cases = {"linear, rotated (2, 1, 0.5)": dict(Lambda=sim.rotated_covariance([2.0, 1.0, 0.5], ctx.seed), link="linear"),
@@ -270,7 +289,8 @@ def sampled_full(ctx: Context) -> dict:
        space=Space((Param("N", 2, 30, integer=True, doc="training prompt length (d = 3)"),), key="N"))
 def one_step_gd(ctx: Context) -> Evidence:
     runs = sampled_full(ctx)
-    ratios, conditions, rows = [], {}, {}
+    parts, conditions, rows = [], {}, {}
+    z = bonferroni_z(2 * len(runs))
     for name, r in runs.items():
         problem, test, traj = r["problem"], r["test"], r["traj"]
         pred = sim.predict(traj.final, test.X, test.y, architecture="full")[0]
@@ -282,10 +302,16 @@ def one_step_gd(ctx: Context) -> Evidence:
         mean, quantile = _excess_budget(phi, yhat - problem.y[:, N])
         # Monte Carlo error of the test mean (relative sqrt(2 / P_test) for a chi-square-like quantity)
         budget = quantile * (1 + 4 * np.sqrt(2 / test.n_prompts))
-        ratios.append(diff / budget)
+        # one parameter along the alternative: the slope b of the LSA's outputs on the one-step predictor's, a
+        # functional of the fitted parameters with gradient E[phi_test y_ref] / E[y_ref^2] (Gauss-Newton features)
+        slope = float(pred @ ref / (ref @ ref))
+        phi_test, _ = _full_features(test, r["A_ref"])
+        se = _functional_se(phi, yhat - problem.y[:, N], phi_test.T @ ref / (ref @ ref))
+        parts += [lambda f, pred=pred, ref=ref, budget=budget: float(np.mean((pred - f * ref) ** 2)) / budget,
+                  lambda f, slope=slope, se=se: abs(slope - f) / se / z]
         conditions[f"{name}: GD did not diverge"] = traj.status[0] != "diverged"
         rows[name] = {"mean_sq_difference": diff, "budget": budget, "budget_mean": mean,
-                      "relative_rms": float(np.sqrt(diff / np.mean(ref**2)))}
+                      "relative_rms": float(np.sqrt(diff / np.mean(ref**2))), "slope": slope, "slope_se": se}
     rng = np.random.default_rng(ctx.seed)
     d, N, eta = 4, 8, 0.3
     Pre = sim.rotated_covariance([1.0, 0.5, 2.0, 1.5], ctx.seed)
@@ -296,16 +322,20 @@ def one_step_gd(ctx: Context) -> Evidence:
     gd_pred = th.preconditioned_gd(X[:, :N], y[:, :N], X[:, N], (eta * Pre)[None])
     construction = float(np.max(np.abs(lsa_pred - gd_pred)) / np.max(np.abs(gd_pred)))
     conditions["von Oswald's construction = one preconditioned GD step (1e-12)"] = construction < 1e-12
+    score = power.worst(*parts)
     return Evidence(
+        score=score, false_alarm=SIZE,
         predicted=0.0, observed=[float(f"{v['relative_rms']:.3g}") for v in rows.values()],
         quantity="RMS(y_hat_LSA - y_hat_one_step) / RMS(y_hat_one_step) on fresh prompts (linear, tanh)",
-        error=float(max(ratios)), tolerance=1.0,
-        error_measure="worst ratio of the mean squared difference between the trained LSA's and the one-step "
-                      "predictor's outputs on 20000 fresh prompts to its statistical budget",
-        tolerance_reason=f"the {LEVEL} quantile of the excess prediction error of a least-squares fit of every LSA "
+        error=score(1.0), tolerance=1.0,
+        error_measure="worst, over the two links, of: the mean squared difference between the trained LSA's and the "
+                      "one-step predictor's outputs on 20000 fresh prompts over its statistical budget; |slope of the "
+                      f"LSA's outputs on the one-step predictor's - 1| over {z:.3g} standard errors",
+        tolerance_reason=f"the {LEVEL:.6g} quantile of the excess prediction error of a least-squares fit of every LSA "
                          "parameter on P prompts (Gauss-Newton sandwich at the one-step optimum; the scale symmetry "
                          "r -> c r, W^KQ -> W^KQ / c handled by a pseudo-inverse), times 1 + 4 sqrt(2/P_test) for the "
-                         "Monte Carlo error of the test mean",
+                         "Monte Carlo error of the test mean; the slope's standard error from the same sandwich; "
+                         f"{z:.3g} keeps the four tests at a false-alarm rate of {SIZE:g} together (Bonferroni)",
         conditions=conditions,
         details={"rows": rows, "construction_gap": construction},
         note="tanh is odd: w -> -w symmetry keeps the extra LSA terms (y_i^2, the query column) from helping, so "
@@ -317,18 +347,33 @@ def one_step_gd(ctx: Context) -> Evidence:
 # Test risk against prompt length, and distribution shift (ZFB Thm 4.2, Cor. 4.3, Sec. 4.2)
 # ---------------------------------------------------------------------------
 def _mc_risk(A: np.ndarray, Lam: np.ndarray, M: int, P: int, seed: int, *, Lambda_query=None, task="gaussian",
-             scale: float = 1.0) -> tuple[float, float]:
-    """Monte Carlo mean squared error of y_hat = x_q^T A h on P prompts of length M, and its standard error."""
+             scale: float = 1.0) -> np.ndarray:
+    """Per prompt, the squared error of y_hat = x_q^T A h averaged over the query exactly (and, for Gaussian tasks,
+    over the task too): the Monte Carlo samples of the risk at prompt length M, one per drawn prompt.
+
+    With noiseless labels h = Lambda_hat w (Lambda_hat = X^T X / M of the drawn covariates), so the error given the
+    prompt is (A Lambda_hat w - w)^T Lambda_q (A Lambda_hat w - w), and for w ~ N(0, I) its mean over w is
+    tr((A Lambda_hat - I)^T Lambda_q (A Lambda_hat - I)). Integrating out what has a closed form (conditional Monte
+    Carlo, Rao-Blackwell) leaves an unbiased estimator with far lighter tails: the plain one (query and task drawn
+    too) is a degree-8 polynomial of Gaussians whose skewness made its z-statistic fall below -3 in 2.4 % of the
+    draws at M = 1 (0.13 % promised); what remains drawn is the Wishart fourth moment the closed form rests on.
+    """
     rng = np.random.default_rng(seed)
     d = Lam.shape[0]
     root = np.linalg.cholesky(Lam) * np.sqrt(scale)
-    rootq = root if Lambda_query is None else np.linalg.cholesky(Lambda_query)
+    Lq = scale * Lam if Lambda_query is None else np.asarray(Lambda_query, dtype=float)  # the query as the prompt
     X = rng.standard_normal((P, M, d)) @ root.T
-    xq = rng.standard_normal((P, d)) @ rootq.T
-    w = rng.standard_normal((P, d)) if task == "gaussian" else rng.choice([-1.0, 1.0], (P, d))
-    h = np.einsum("pn,pnd->pd", np.einsum("pnd,pd->pn", X, w), X) / M
-    err = (np.einsum("pd,de,pe->p", xq, A, h) - np.einsum("pd,pd->p", xq, w)) ** 2
-    return float(err.mean()), float(err.std() / np.sqrt(P))
+    B = A @ (np.einsum("pni,pnj->pij", X, X) / M) - np.eye(d)  # A Lambda_hat - I, per prompt
+    if task == "gaussian":
+        return np.einsum("pji,jk,pki->p", B, Lq, B)
+    w = rng.choice([-1.0, 1.0], (P, d))
+    Bw = np.einsum("pij,pj->pi", B, w)
+    return np.einsum("pi,ij,pj->p", Bw, Lq, Bw)
+
+
+def _risk_score(samples: list[np.ndarray], predicted: list[float]) -> power.Score:
+    """``f ->`` the largest skew-corrected |t| of the Monte Carlo samples against f x each predicted risk."""
+    return lambda f: max(abs(skew_corrected_t(x, f * p)) for x, p in zip(samples, predicted))
 
 
 @claim(id="lsa.test_error", kind="simulation",
@@ -342,22 +387,31 @@ def risk_against_length(ctx: Context) -> Evidence:
     flows = population_flows(ctx)
     Ms = [1, 3, 10, 30, 100] if ctx.quick else [1, 2, 5, 10, 20, 50, 100, 200]
     P = 4000 if ctx.quick else 40000
-    zs, rows = [], []
+    samples, preds, rows = [], [], []
     for k, (name, Lam, N, res) in enumerate(flows):
         for j, M in enumerate(Ms):
-            mc, se = _mc_risk(res["A"], Lam, M, P, ctx.seed + 17 * k + j)
+            x = _mc_risk(res["A"], Lam, M, P, ctx.seed + 17 * k + j)
             pred = th.test_risk(res["A"], Lam, M)
-            zs.append(abs(mc - pred) / se)
-            rows.append({"case": name, "M": M, "predicted": pred, "simulated": mc, "se": se})
+            samples.append(x), preds.append(pred)
+            rows.append({"case": name, "M": M, "predicted": pred, "simulated": float(x.mean()),
+                         "se": float(x.std(ddof=1) / np.sqrt(x.size)), "t": skew_corrected_t(x, pred)})
+    score = _risk_score(samples, preds)
+    z = bonferroni_z(len(samples))
     first = [r for r in rows if r["case"] == flows[0][0]]
     name0, Lam0, N0, res0 = flows[0]
     return Evidence(
         predicted=[float(f"{r['predicted']:.4g}") for r in first], observed=[float(f"{r['simulated']:.4g}") for r in first],
         quantity=f"risk at M = {Ms} ({name0})", unit="standard errors",
-        error=float(max(zs)), tolerance=4.0,
-        error_measure="largest |simulated - predicted| risk over cases and M, in Monte Carlo standard errors",
-        tolerance_reason=f"{len(zs)} comparisons of Monte Carlo means: 4 standard errors bounds each with probability "
-                         "> 0.9999 (the flow's A is certified to 1e-8, far below)",
+        error=score(1.0), tolerance=z, score=score, false_alarm=SIZE,
+        error_measure="largest skew-corrected t-statistic (Hall 1992) of the simulated risk against the predicted one, "
+                      "over cases and M; each prompt's error averaged exactly over its query and task (conditional "
+                      "Monte Carlo)",
+        tolerance_reason=f"{len(samples)} comparisons of Monte Carlo means of {P} prompts: {z:.3g} (the two-sided "
+                         f"normal quantile at {SIZE:g} over them) on the skew-corrected "
+                         "t-statistic, which is normal to O(1/P) whatever the skewness (measured "
+                         "over 2000 draws at M = 1, P = 4000: |t| > 3 in 0.30 % against 0.27 % for the normal, where "
+                         "the plain z-statistic of the plain estimator had 2.4 %); the flow's A is certified to 1e-8, "
+                         "far below",
         conditions={"risk decreases with M": all(np.all(np.diff([r["predicted"] for r in rows if r["case"] == c]) < 0)
                                                   for c in {r["case"] for r in rows}),
                     "risk at M = N is twice the minimal loss (1e-10)": abs(
@@ -389,21 +443,27 @@ def covariate_shift(ctx: Context) -> Evidence:
              "covariates x 2": (dict(Lambda=2 * Lam), dict(scale=2.0)),
              "covariates x 0.5": (dict(Lambda=0.5 * Lam), dict(scale=0.5)),
              "covariates: another Lambda": (dict(Lambda=other, Lambda_query=other), dict(Lam_test=other))}
-    rows, zs = {}, []
+    rows, samples, preds = {}, [], []
     for k, (case, (th_kw, mc_kw)) in enumerate(cases.items()):
         L = th_kw.pop("Lambda", Lam)
         pred = th.test_risk(A, L, M, **th_kw)
-        mc, se = _mc_risk(A, mc_kw.pop("Lam_test", Lam), M, P, ctx.seed + 31 * k, **mc_kw)
-        rows[case] = {"predicted": pred, "simulated": mc, "se": se}
-        zs.append(abs(mc - pred) / se)
+        x = _mc_risk(A, mc_kw.pop("Lam_test", Lam), M, P, ctx.seed + 31 * k, **mc_kw)
+        rows[case] = {"predicted": pred, "simulated": float(x.mean()), "se": float(x.std(ddof=1) / np.sqrt(x.size)),
+                      "t": skew_corrected_t(x, pred)}
+        samples.append(x), preds.append(pred)
+    score = _risk_score(samples, preds)
+    z = bonferroni_z(len(samples))
     base = rows["none"]["predicted"]
     return Evidence(
         predicted=[float(f"{r['predicted']:.4g}") for r in rows.values()],
         observed=[float(f"{r['simulated']:.4g}") for r in rows.values()],
         quantity=f"risk at M = {M}: " + ", ".join(rows), unit="standard errors",
-        error=float(max(zs)), tolerance=4.0,
-        error_measure="largest |simulated - predicted| risk over the shifts, in Monte Carlo standard errors",
-        tolerance_reason="six Monte Carlo means: 4 standard errors bounds each with probability > 0.9999; the "
+        error=score(1.0), tolerance=z, score=score, false_alarm=SIZE,
+        error_measure="largest skew-corrected t-statistic (Hall 1992) of the simulated risk against the predicted one "
+                      "over the shifts (each prompt's error averaged exactly over its query, and its task when "
+                      "Gaussian)",
+        tolerance_reason=f"six Monte Carlo means: {z:.3g} on the skew-corrected t-statistic (the two-sided normal "
+                         f"quantile at {SIZE:g} over them, as for lsa.test_error); the "
                          "conditions are the statement: the prediction scales like c^3 while the target scales like "
                          "c, so as M, N grow the shifted risk tends to (c^2 - 1)^2 c^2 tr(Lambda) while the "
                          "in-distribution risk tends to 0",
@@ -419,8 +479,9 @@ def covariate_shift(ctx: Context) -> Evidence:
 # ---------------------------------------------------------------------------
 @measurement
 def random_covariance_run(ctx: Context) -> dict:
-    """Reduced GD on prompts that each draw lambda_j ~ U(0.5, 1.5) i.i.d."""
-    d, N, P, steps = (3, 10, 4000, 3000) if ctx.quick else (3, 10, 40000, 4000)
+    """Reduced GD on prompts that each draw lambda_j ~ U(0.5, 1.5) i.i.d. (P prompts: the coefficient's standard
+    error is about 1.35 / sqrt(P) relative, so 16 000 resolve 5 % and 120 000 resolve 2 % at z ~ 4)."""
+    d, N, P, steps = (3, 10, 16000, 3000) if ctx.quick else (3, 10, 120000, 4000)
     d, N = int(ctx.param("d", d)), int(ctx.param("N", N))
     problem = sim.Problem.random(d, N, n_prompts=P, random_covariance=(0.5, 1.5), seed=ctx.seed)
     traj = sim.simulate(problem, 0.1, "gd", lr=0.05, steps=steps, t_eval=[0, steps], seed=ctx.seed,
@@ -428,7 +489,10 @@ def random_covariance_run(ctx: Context) -> dict:
     return {"problem": problem, "traj": traj}
 
 
-@claim(id="lsa.random_covariance_shrinkage", kind="simulation",
+@claim(id="lsa.random_covariance_shrinkage", kind="simulation", resolves=(0.08, 0.03),
+       resolves_reason="sampling over prompts with random covariances: the coefficient's standard error is about "
+                       "1.35 / sqrt(P) relative, and the test allows 4.05 of them (a false-alarm rate of 1e-4 shared "
+                       "with the excess test); 16 000 prompts (quick) resolve about 6 %, 120 000 (full) about 2.2 %",
        formula=r"A^* = aI,\quad a = \frac{m_2}{(1 + \frac2N)m_3 + \frac{d-1}{N}m_1m_2},\ m_k = E\lambda^k",
        source=f"{ZFB}, Sec. 4.3 and Thm 4.5 (prompts with random covariances); coefficient derived in "
               f"theory.lsa.random_covariance_coefficient",
@@ -447,22 +511,29 @@ def random_covariance_shrinkage(ctx: Context) -> Evidence:
     A = traj.final["A"][0]
     phi, yq = _reduced_features(problem.X, problem.y)
     mean, quantile = _excess_budget(phi, phi @ A_pred.reshape(-1) - yq)
-    D = A - A_pred
     # the excess under the prompts' own distribution, estimated on the training prompts themselves
-    excess = float(np.mean((phi @ D.reshape(-1)) ** 2))
+    excess = lambda f: float(np.mean((phi @ (A - f * A_pred).reshape(-1)) ** 2))  # noqa: E731
     fixed = th.one_step_coefficient(problem.d, problem.N)
     learned = float(np.trace(A) / problem.d)
+    # the coefficient itself, tr(A)/d, a linear functional of the fit: one parameter, the alternative's direction
+    se = _functional_se(phi, phi @ A_pred.reshape(-1) - yq, np.eye(problem.d).reshape(-1) / problem.d)
+    z = bonferroni_z(2)
+
+    def score(f: float) -> float:
+        return max(excess(f) / quantile, abs(learned - f * a) / se / z)
+
     return Evidence(
         predicted=float(f"{a:.5g}"), observed=float(f"{learned:.5g}"), quantity="learned coefficient a (tr A / d)",
-        error=excess / quantile, tolerance=1.0,
-        error_measure="mean squared difference between the trained predictor's and a x_q^T h's outputs on the "
-                      "prompts, over its statistical budget",
-        tolerance_reason=f"the {LEVEL} quantile of the excess of a least-squares fit of d^2 coefficients on P prompts "
-                         "(sandwich covariance at the predicted a I)",
+        error=score(1.0), tolerance=1.0, score=score, false_alarm=SIZE,
+        error_measure="the larger of: the mean squared difference between the trained predictor's and a x_q^T h's "
+                      f"outputs on the prompts over its statistical budget; |tr(A)/d - a| over {z:.3g} standard errors",
+        tolerance_reason=f"the {LEVEL:.6g} quantile of the excess of a least-squares fit of d^2 coefficients on P prompts "
+                         f"(sandwich covariance at the predicted a I), and {z:.3g} sandwich standard errors of the "
+                         f"coefficient tr(A)/d: the two tests together at a false-alarm rate of {SIZE:g} (Bonferroni)",
         conditions={"a is below the fixed-covariance optimum N/(N + d + 1) (shrinkage)": a < fixed,
                     "GD did not diverge": traj.status[0] != "diverged"},
         details={"a_predicted": a, "a_learned": learned, "fixed_covariance": fixed, "moments": moments,
-                 "A": A, "budget_mean": mean},
+                 "A": A, "budget_mean": mean, "coefficient_se": se},
     )
 
 
@@ -496,7 +567,7 @@ def noise_flows(ctx: Context) -> list:
        space=Space((Param("d", 2, 5, integer=True, doc="dimension"), Param("N", 2, 100, integer=True, doc="prompt length"),
                     Param("s", 0.0, 3.0, doc="label-noise standard deviation")), key="s"))
 def optimal_step_noise(ctx: Context) -> Evidence:
-    ratios, conditions, rows = [], {}, {}
+    ratios, conditions, rows, parts = [], {}, {}, []
     for name, p, res in noise_flows(ctx):
         if p.task == "isotropic":
             A_pred = th.one_step_coefficient(p.d, p.N, p.noise) * np.eye(p.d)
@@ -505,6 +576,7 @@ def optimal_step_noise(ctx: Context) -> Evidence:
         err = float(np.linalg.norm(res["A"] - A_pred))
         scale = float(np.linalg.norm(A_pred))
         ratios.append(err / scale / FLOW_TOL)
+        parts.append(power.relative(res["A"], A_pred, FLOW_TOL))
         conditions[f"{name}: within the strong-convexity certificate ||grad_A L|| / mu"] = (
             err <= res["bound"] + 1e-12 * scale)
         # the coefficient is tr(Sigma A) / d in both cases: A* = c I, or A* = c Sigma^-1 with Sigma = Lambda
@@ -515,7 +587,7 @@ def optimal_step_noise(ctx: Context) -> Evidence:
         predicted=[float(f"{r['predicted_coefficient']:.9g}") for r in rows.values()],
         observed=[float(f"{r['flow_coefficient']:.9g}") for r in rows.values()],
         quantity="the step's coefficient c (A = c I, or c Sigma^-1 preconditioned: tr(Sigma A) / d), per case",
-        error=float(max(ratios)), tolerance=1.0,
+        error=float(max(ratios)), tolerance=1.0, score=power.worst(*parts), false_alarm=0.0,
         error_measure="worst relative distance ||A_flow - A*||_F / ||A*||_F over the cases, in units of 1e-7",
         tolerance_reason="the flow stops once the gradient is below 1e-9; by strong convexity in A the distance left "
                          "is <= ||grad_A L|| / (lambda_min(Lambda) lambda_min(C)), about 1e-8 relative (each case's "
@@ -529,28 +601,66 @@ def optimal_step_noise(ctx: Context) -> Evidence:
 # ---------------------------------------------------------------------------
 @measurement
 def multilayer_runs(ctx: Context) -> dict:
-    """Ahn et al.'s sparse L-layer LSA trained by GD on two independent prompt samples (x ~ N(0, Sigma),
-    w ~ N(0, Sigma^-1))."""
-    d, n, L, P, steps = (3, 10, 2, 2000, 1000) if ctx.quick else (3, 10, 3, 20000, 2000)
+    """Ahn et al.'s sparse L-layer LSA (L = 2) trained by GD to a stationary point of the empirical loss on prompts
+    with x ~ N(0, Sigma), w ~ N(0, Sigma^-1): step 0.1 (0.02 left a layer nearer Sigma^-1/2 than Sigma^-1 after 2000
+    steps; at 0.1 the loss settles to 1e-7 relative within 1500), prompts of length 20 (half the sampling noise of
+    length 10 at the same cost)."""
+    d, n, L, P, steps = (3, 20, 2, 4000, 1500) if ctx.quick else (3, 20, 2, 12000, 2000)
     L, n = int(ctx.param("L", L)), int(ctx.param("n", n))
     kappa = float(ctx.param("kappa", 4.0))
     Sig = np.diag(np.geomspace(kappa, 1.0, 3) / kappa ** 0.5)  # (2, 1, 0.5) at kappa = 4
-    # GD at a fixed step slows with the conditioning: at kappa = 10 the search found the second layer at cosine
-    # 0.969 with Sigma^-1 after 1000 steps, 0.997-0.999 after 4000; the budget grows like (kappa / 4)^2
-    steps = int(steps * max(1.0, (kappa / 4.0) ** 2))
-    runs = []
-    for k in range(2):
-        problem = sim.Problem.random(d, n, n_prompts=P, Lambda=Sig, task="inverse", seed=ctx.seed + k)
-        runs.append(sim.simulate(problem, 0.1, "gd", architecture="ahn", layers=L, lr=0.02, steps=steps,
-                                 t_eval=[0, steps], seed=ctx.seed + k, backend=ctx.backend, dtype=ctx.dtype, device=ctx.device))
-    return {"Sigma": Sig, "runs": runs, "L": L}
+    # GD at a fixed step slows with the conditioning and the depth: the budget grows like (kappa / 4)^2 and L
+    steps = int(steps * max(1.0, (kappa / 4.0) ** 2) * max(1.0, L / 2))
+    problem = sim.Problem.random(d, n, n_prompts=P, Lambda=Sig, task="inverse", seed=ctx.seed)
+    traj = sim.simulate(problem, 0.1, "gd", architecture="ahn", layers=L, lr=0.1, steps=steps,
+                        t_eval=[steps - steps // 10, steps], seed=ctx.seed, backend=ctx.backend, dtype=ctx.dtype,
+                        device=ctx.device)
+    return {"Sigma": Sig, "problem": problem, "traj": traj, "L": L}
+
+
+def _ahn_features(X: np.ndarray, y: np.ndarray, xq: np.ndarray, As: np.ndarray) -> np.ndarray:
+    """Gauss-Newton features d y_hat / d A_m[i, j] of the sparse L-layer LSA, preconditioned GD from w_0 = 0
+    (theory.lsa.preconditioned_gd), by forward differentiation of w_(l+1) = w_l - g_l A_l, g_l = w_l S - b
+    (S = X^T X / n, b = X^T y / n per prompt): a change dA_m starts dw = -g_m dA_m after layer m, and every later
+    layer maps dw -> dw (I - S A_l). Returns (P, L d^2), ordered as As.reshape(-1)."""
+    P, n, d = X.shape
+    S = np.einsum("pni,pnj->pij", X, X) / n
+    b = np.einsum("pn,pni->pi", y, X) / n
+    w, gs = np.zeros((P, d)), []
+    for A in As:
+        g = np.einsum("pi,pij->pj", w, S) - b
+        gs.append(g)
+        w = w - g @ A
+    feats = []
+    for m in range(len(As)):
+        # D[p, i, j, :] = d w / d A_m[i, j] after layer m: -g_m[p, i] e_j
+        D = -gs[m][:, :, None, None] * np.eye(d)[None, None, :, :]
+        for A in As[m + 1:]:
+            D = D - np.einsum("pijk,pkl,lm->pijm", D, S, A)
+        feats.append(np.einsum("pijk,pk->pij", D, xq).reshape(P, d * d))
+    return np.concatenate(feats, axis=1)
+
+
+def _wald_direction(A: np.ndarray, target: np.ndarray, cov: np.ndarray) -> tuple[float, int]:
+    """Wald statistic of "A is a multiple of ``target``": the part of vec(A) orthogonal to vec(target), r = Pi vec(A)
+    (linear in A), against its covariance Pi C Pi: r^T (Pi C Pi)^+ r, chi-square with rank(Pi C Pi) degrees of
+    freedom when A's population value is a multiple of ``target``."""
+    t = target.reshape(-1) / np.linalg.norm(target)
+    Pi = np.eye(t.size) - np.outer(t, t)
+    r = Pi @ A.reshape(-1)
+    C = Pi @ cov @ Pi
+    evals = np.linalg.eigvalsh((C + C.T) / 2)
+    rank = int(np.sum(evals > 1e-10 * evals.max()))
+    return float(r @ np.linalg.pinv(C, rcond=1e-10, hermitian=True) @ r), rank
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-@claim(id="lsa.multilayer_preconditioned_gd", kind="simulation",
+@claim(id="lsa.multilayer_preconditioned_gd", kind="simulation", resolves=None,
+       resolves_reason="a structure (every preconditioner a multiple of Sigma^-1), tested against the named "
+                       "alternatives Sigma^-1/2 and the identity, each rejected by the same Wald statistic",
        formula=r"P_l = \begin{bmatrix}0&0\\0&1\end{bmatrix},\ Q_l = -\begin{bmatrix}A_l&0\\0&0\end{bmatrix}:\ "
                r"\hat y = \langle w_L, x_q\rangle,\ w_{l+1} = w_l - A_l^\top\nabla R(w_l);\ \ A_l \propto \Sigma^{-1}",
        source=f"{AHN}, Lemma 1 (the sparse layers are preconditioned GD steps) and Thm 3 (trained preconditioners "
@@ -583,25 +693,49 @@ def multilayer_preconditioned_gd(ctx: Context) -> Evidence:
     back = th.zfb_from_ahn(P_, Q_)
     round_trip = float(max(np.abs(back[0] - W_pv).max(), np.abs(back[1] - W_kq).max()))
     m = multilayer_runs(ctx)
+    traj, prob, L = m["traj"], m["problem"], m["L"]
     Sinv = np.linalg.inv(m["Sigma"])
-    finals = [r.final["A"][0] for r in m["runs"]]
-    devs = [1 - _cos(A_l, Sinv) for A_l in finals[0]]
-    spread = max(np.linalg.norm(a / np.linalg.norm(a) - b / np.linalg.norm(b)) for a, b in zip(*finals))
-    # deviation of the direction from Sigma^-1 in the same (chordal) measure as the spread
-    chord = max(np.linalg.norm(a / np.linalg.norm(a) - Sinv / np.linalg.norm(Sinv)) for a in finals[0])
+    As = traj.final["A"][0]
+    n = prob.N
+    X, y, xq, yq = prob.X[:, :n], prob.y[:, :n], prob.X[:, n], prob.y[:, n]
+    phi = _ahn_features(X, y, xq, As)
+    Hp, V = _sandwich(phi, th.preconditioned_gd(X, y, xq, As) - yq)
+    cov = Hp @ V @ Hp / phi.shape[0]
+    k = As[0].size
+    from scipy.stats import chi2
+
+    def wald(target: np.ndarray) -> float:
+        """The worst layer's Wald statistic over its chi-square quantile at SIZE / L (Bonferroni)."""
+        out = []
+        for l in range(L):
+            stat, rank = _wald_direction(As[l], target, cov[l * k:(l + 1) * k, l * k:(l + 1) * k])
+            out.append(stat / chi2.isf(SIZE / L, rank))
+        return max(out)
+
+    loss = traj.observables["loss"][0]
+    settled = abs(loss[-1] / loss[-2] - 1)
+    cosines = [_cos(A_l, Sinv) for A_l in As]
     return Evidence(
-        predicted=1.0, observed=[float(f"{1 - x:.6g}") for x in devs],
-        quantity="cosine of each learned A_l with Sigma^-1", unit="replicate spreads",
-        error=chord / max(spread, 1e-300), tolerance=3.0,
-        error_measure="largest distance of a learned A_l/||A_l|| from Sigma^-1/||Sigma^-1||, in units of the largest "
-                      "distance between the two independent replicates' A_l/||A_l||",
-        tolerance_reason="two fits on independent samples differ by sqrt(2) times one fit's sampling error; a fit's "
-                         "deviation from the population answer is then below 3 spreads with overwhelming probability",
+        predicted=1.0, observed=[float(f"{c:.6g}") for c in cosines],
+        quantity="cosine of each learned A_l with Sigma^-1", unit="chi-square quantiles",
+        error=wald(Sinv), tolerance=1.0, false_alarm=SIZE,
+        alternatives={"every A_l a multiple of Sigma^-1/2": wald(np.diag(np.diag(Sinv) ** 0.5)),
+                      "every A_l a multiple of the identity": wald(np.eye(Sinv.shape[0]))},
+        error_measure="the worst layer's Wald statistic of 'A_l is a multiple of Sigma^-1' (the part of A_l "
+                      "orthogonal to Sigma^-1 against its sampling covariance) over its chi-square quantile",
+        tolerance_reason=f"the fit is a stationary point of the empirical loss on {phi.shape[0]} prompts, so A_l - A_l* "
+                         "is asymptotically normal with the sandwich covariance H^+ V H^+ / P (Gauss-Newton features of "
+                         "the L layers by forward differentiation); the statistic is then chi-square with the rank of "
+                         f"the orthogonal part's covariance, and its quantile at {SIZE:g} / L (Bonferroni over layers) "
+                         "bounds the false alarms; the named alternatives are tested by the same statistic",
         conditions={"Lemma 1: the sparse layers compute preconditioned GD (1e-12)": lemma < 1e-12,
                     "ZFB (masked) and Ahn conventions predict alike through Q = -W^KQ (1e-12)": conversion < 1e-12,
                     "the conversion round-trips exactly": round_trip == 0.0,
-                    "no run diverged": all(r.status[0] != "diverged" for r in m["runs"])},
-        details={"lemma_gap": lemma, "conversion_gap": conversion, "A": finals[0], "spread": spread, "deviation": chord},
+                    "the run did not diverge": traj.status[0] != "diverged",
+                    "GD reached a stationary point (loss steady to 1e-6 over the last 10 % of the steps)":
+                        settled < 1e-6},
+        details={"lemma_gap": lemma, "conversion_gap": conversion, "A": As, "cosines": cosines,
+                 "loss_change": settled},
     )
 
 
@@ -650,7 +784,9 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-@claim(id="lsa.att_svm_direction", kind="simulation", figure=_draw_svm, backends="any",
+@claim(id="lsa.att_svm_direction", kind="simulation", figure=_draw_svm, backends="any", resolves=None,
+       resolves_reason="a direction (W / ||W|| tends to the Frobenius Att-SVM's), tested to correlation 0.99 and "
+                       "against the named alternative, the nuclear-norm SVM (the K Q^T parameterisation's limit)",
        formula=r"\frac{W_t}{\|W_t\|_F} \to \frac{W^{mm}}{\|W^{mm}\|_F},\quad W^{mm} = \arg\min \|W\|_F\ "
                r"\text{s.t.}\ (x_{i\alpha_i} - x_{it})^\top Wz_i \ge 1",
        source=f"{TLTO}, Thms 1-3 (Att-SVM; W vs K Q^T: Frobenius vs nuclear norm; local vs global token selection); "
@@ -692,7 +828,10 @@ def att_svm_direction(ctx: Context) -> Evidence:
     local = all(np.all(scores[i, sup[i]] < scores[i, W["selected"][i]]) for i in range(p.n))
     G = s["global"]
     corr_global = float(soft.correlation(G["traj"].final["W"][0], G["svm"].x))
+    corr_w_nuc = float(soft.correlation(traj.final["W"][0], W["svm"]["nuc"].x))
     return Evidence(
+        false_alarm=0.0,
+        alternatives={"W heads for the nuclear-norm Att-SVM": 1 - corr_w_nuc},
         predicted=1.0, observed=float(f"{corr[-1]:.6f}"), quantity="final correlation of W with the Frobenius SVM",
         error=float(max(gap[-1], 1 - corr_global)), tolerance=1e-2, unit="1 - correlation",
         error_measure="1 - correlation of the last W iterate with W^mm (Frobenius Att-SVM of the selected tokens), for "
@@ -777,8 +916,13 @@ def reduced_equals_full(ctx: Context) -> Evidence:
     rest_budget = float(np.max(budget_A))
     plain = sim.simulate(drawn, alphas[-1:], architecture="full", **{**kw, "t_eval": t_eval[-1:]})
     left = float(np.nanmax(np.abs(plain.observables["rest"])))
-    error = max(float(np.max(diff_loss / budget_loss)), float(np.max(diff_A / budget_A)))
+    red_loss = np.where(live, red.observables["loss"], 0.0)
+    full_loss = np.where(live, full.observables["loss"], 0.0)
+    score = power.worst(power.absolute(full_loss, red_loss, budget_loss),
+                        lambda f: float(np.max(np.linalg.norm(f * A_red - A_full, axis=(1, 2)) / budget_A)))
+    error = score(1.0)
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=[round(float(x), 9) for x in np.linalg.norm(A_red, axis=(1, 2))],
         observed=[round(float(x), 9) for x in scale_A],
         quantity="||A|| of the trained predictor, reduced (predicted) and full (observed), per alpha",

@@ -9,6 +9,7 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
+from . import power
 from .registry import Context, Evidence, claim, measurement, symbolic_evidence
 from .space import Param, Space
 
@@ -65,11 +66,16 @@ def convex_value(ctx: Context) -> Evidence:
                   for k, r in rows.items())
     gap_prog = abs(rows["mse"]["program"] - rows["mse"]["closed_form_or_program"]) / rows["mse"]["closed_form_or_program"]
     tol_prog = max(1e-6, 100 * max(r["program_kkt"] for r in rows.values()))
+    # the headline: the convex optimum (MSE closed form, CE program), f times it against the flow and the SDP
+    score = power.worst(*(power.relative(r["simulated"], r["closed_form_or_program"], tol_sim[k])
+                          for k, r in rows.items()),
+                        power.relative(rows["mse"]["program"], rows["mse"]["closed_form_or_program"], tol_prog))
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=[round(rows[k]["closed_form_or_program"], 10) for k in ("mse", "ce")],
         observed=[round(rows[k]["simulated"], 10) for k in ("mse", "ce")],
         quantity="the objective's minimum: MSE (closed form), then CE (convex program)",
-        error=max(gap_sim, gap_prog / tol_prog), tolerance=1.0,
+        error=score(1.0), tolerance=1.0,
         error_measure="the larger of: relative gap between the flow's objective and the convex optimum (MSE closed "
                       "form over 1e-8, CE program over max(1e-8, 10 x its KKT residual)); relative gap between the MSE "
                       "SDP and the closed form over its tolerance",
@@ -98,7 +104,7 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
         cases += [((50, 25, 12, 6, 3), 5e-3), ((100, 10, 5, 2), 4e-3)]
     if ctx.point:
         cases = [(_point_sizes(ctx, n1=20, ratio=1.0), float(ctx.param("lam", 1e-2)))]
-    errors, collapsed_ok, offdiag = [], True, []
+    errors, collapsed_ok, offdiag, parts = [], True, [], []
     records = []
     for n, lam in cases:
         problem = sim.Problem(n=n, d=len(n) + 1, loss="mse", lambda_W=lam, lambda_H=lam)
@@ -119,14 +125,17 @@ def mse_imbalanced_geometry(ctx: Context) -> Evidence:
         collapsed_ok &= bool(np.array_equal(threshold, geo.collapsed) and np.all(w_sq[geo.collapsed] < 1e-10 * scale))
         errors.append(max(err_w, err_h))
         offdiag.append(max(off, float(off_h if np.isfinite(off_h) else 0.0)))
+        parts += [power.absolute(w_sq, geo.w_norms_sq, scale * 1e-7),
+                  power.absolute(h_sq, geo.h_norms_sq, max(geo.h_norms_sq.max(), 1e-12) * 1e-7)]
         records.append({"n": n, "lambda": lam, "w_sq": w_sq, "w_pred": geo.w_norms_sq, "collapsed": geo.collapsed,
                         "status": str(traj.status[0])})
-    worst = max(max(errors), max(offdiag))
+    score = power.worst(*parts, power.fixed(max(offdiag) / 1e-7))
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=[[round(float(x), 5) for x in r["w_pred"]] for r in records][:2],
         observed=[[round(float(x), 5) for x in r["w_sq"]] for r in records][:2],
         quantity="||w_k||^2 per class, first two cases of the grid",
-        error=worst / 1e-7, tolerance=1.0,
+        error=score(1.0), tolerance=1.0,
         error_measure="the largest relative error in ||w_k||^2 and ||mean_k||^2 and the largest off-diagonal of the "
                       "normalised Grams (orthogonality), over the grid, in units of 1e-7 (and the collapse pattern "
                       "must match the threshold exactly)",
@@ -163,12 +172,13 @@ def mse_etf_bias(ctx: Context) -> Evidence:
     N = K * n_per
     pred = (K - 1) / K * math.sqrt(lam / lam) * max(math.sqrt(n_per) - N * lam, 0.0)
     w_sq = np.sum(traj.final["W"][0] ** 2, axis=1)
-    err_len = float(np.max(np.abs(w_sq - pred)) / pred)
-    worst = max(max(nc.values()), err_len)
+    score = power.worst(power.fixed(max(nc.values()) / 1e-7), power.relative(w_sq[:, None], np.full((K, 1), pred),
+                                                                             1e-7, axis=1))
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=round(pred, 8), observed=[round(float(x), 8) for x in w_sq],
         quantity="||w_k||^2 (one predicted value for every class; observed per class)",
-        error=worst / 1e-7, tolerance=1.0,
+        error=score(1.0), tolerance=1.0,
         error_measure="the largest of NC1, NC2 (means and classifier), NC3 and the relative error of ||w_k||^2, in "
                       "units of 1e-7",
         tolerance_reason="the metrics are zero at the exact minimum; at gradient norm 1e-10 they are ~1e-9 or below",
@@ -245,14 +255,22 @@ def deep_linear_geometry(ctx: Context) -> Evidence:
                                  f"{[round(float(r['roots'][k]), 4) for k in wrong]} for classes {wrong.tolist()}, "
                                  f"where the global minimiser collapses them (value {r['predicted_value']:.6g} vs the "
                                  f"root's higher one)")
-    error = max(tight_gap / 1e-12, max(bound_violation, 0.0) / 1e-9, length_err / 1e-6)
+    pv = np.array([r["predicted_value"] for r in rows])
+    built, simulated = np.array([r["built_value"] for r in rows]), np.array([r["simulated_value"] for r in rows])
+
+    def score(f: float) -> float:
+        """The three criteria with f x the predicted global minimum (the built point and the flow held fixed)."""
+        return max(float(np.max(np.abs(built - f * pv) / (f * pv))) / 1e-12,
+                   max(float(np.max((f * pv - simulated) / (f * pv))), 0.0) / 1e-9, length_err / 1e-6)
+
+    error = score(1.0)
     paper = [ok for r, ok in zip(rows, at_global) if r["paper_setting"]]
     note = "; ".join(root_mismatch + spurious)
     return Evidence(
         predicted=[round(r["predicted_value"], 8) for r in rows],
         observed=[round(r["simulated_value"], 8) for r in rows],
         quantity="the objective: global minimum per depth M / the flow's end value",
-        error=error, tolerance=1.0,
+        error=error, tolerance=1.0, score=score, false_alarm=0.0,
         error_measure="the largest of: |value of the built factorisation - predicted value| / value over 1e-12 (the "
                       "bound is attained); (predicted - simulated value) / value over 1e-9 (nothing beats the "
                       "bound); for runs at the global value, the relative error of ||w_k||^2 over 1e-6",
@@ -292,12 +310,12 @@ def ce_etf(ctx: Context) -> Evidence:
     rho = th.ce_balanced_scale(K, n_per, lam, lam)
     Y = problem.labels()
     rho_sim = float(np.mean(np.sum(Z * Y, axis=0)))  # z_{y_i} = rho for every sample
-    err_rho = abs(rho_sim - rho) / rho
-    worst = max(max(nc.values()), err_rho, balance)
+    score = power.worst(power.fixed(max(max(nc.values()), balance) / 1e-7), power.relative(rho_sim, rho, 1e-7))
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=round(rho, 8), observed=round(rho_sim, 8),
         quantity="logit scale rho",
-        error=worst / 1e-7, tolerance=1.0,
+        error=score(1.0), tolerance=1.0,
         error_measure="the largest of NC1-NC4, the relative error of the logit scale rho, and |lambda_W ||W||^2 / "
                       "(lambda_H ||H||^2) - 1| (the self-duality ratio), in units of 1e-7",
         tolerance_reason="zero at the exact minimum; the flow stops at gradient norm 1e-10",
@@ -317,7 +335,7 @@ def minority_collapse(ctx: Context) -> Evidence:
     lam = 5e-3
     ratios = [1, 4, 16] if ctx.quick else [1, 4, 16, 64]
     minority = 2
-    cos_prog, cos_sim, gram_err = [], [], []
+    cos_prog, cos_sim, gram_err, parts = [], [], [], []
     for r in ratios:
         n = (minority * r, minority * r, minority, minority)
         prog = th.ce_convex_program(n, lam, lam)
@@ -331,13 +349,15 @@ def minority_collapse(ctx: Context) -> Evidence:
         gram_sim = Ws @ Ws.T
         cos_sim.append(float(gram_sim[2, 3] / math.sqrt(gram_sim[2, 2] * gram_sim[3, 3])))
         gram_err.append(float(np.max(np.abs(gram_sim - gram_pred)) / np.max(np.abs(gram_pred))))
+        parts.append(power.absolute(gram_sim, gram_pred, 1e-4 * np.max(np.abs(gram_pred))))
     rising = all(b > a for a, b in zip(cos_prog, cos_prog[1:]))
     # The program is certified to ~1e-5 relative (SDP tolerances); the Gram inherits that accuracy.
-    worst = max(gram_err)
+    score = power.worst(*parts)
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=[round(c, 5) for c in cos_prog], observed=[round(c, 5) for c in cos_sim],
         quantity="cosine between the minority classifiers, per imbalance ratio (prediction: the convex program)",
-        error=worst / 1e-4, tolerance=1.0,
+        error=score(1.0), tolerance=1.0,
         error_measure="largest relative entrywise gap between the simulated classifier Gram W W^T and the convex "
                       "program's, over imbalance ratios, in units of 1e-4 (and the minority cosine must rise with "
                       "the ratio)",
@@ -363,7 +383,10 @@ def symbolic(ctx: Context) -> Evidence:
 TIRER = "Tirer, Huang & Niles-Weed 2023, Perturbation Analysis of Neural Collapse"
 
 
-@claim(id="ufm.perturbation_variability", kind="simulation",
+@claim(id="ufm.perturbation_variability", kind="simulation", resolves=None,
+       resolves_reason="a strict inequality (an upper bound, NC1(H0)) whose margin at the strongest pull is the effect "
+                       "itself: NC1 tends to NC1(H0) as beta grows, so the evidence refutes a bound tighter than the "
+                       "strongest pull's NC1 (its resolution is that margin), not a predicted value",
        formula=r"\mathrm{NC1}\left(\arg\min f + \frac{\lambda_H}{2}\|H - H_0\|^2\right) < \mathrm{NC1}(H_0)",
        precision=(1e-8, "the NC1 comparison"),
        source=f"{TIRER}, Sec. 4 (features near given ones)",
@@ -391,7 +414,7 @@ def perturbation_variability(ctx: Context) -> Evidence:
         predicted=[f"< {nc1_h0:.4f}, increasing"] * len(values), observed=[round(v, 5) for v in values],
         quantity="NC1 of the optimised features per anchor strength beta (bound: NC1 of the anchor H0)",
         unit="fraction of NC1(H0)",
-        error=below, tolerance=1.0,
+        error=below, tolerance=1.0, score=lambda f: below / f, sides="below", false_alarm=0.0,
         error_measure="largest NC1 of the optimised features over NC1(H0), over the anchor strengths beta (and NC1 "
                       "must increase with beta)",
         tolerance_reason="a strict inequality (ratio < 1); the flow stops at gradient norm 1e-9, which moves NC1 by "
@@ -406,7 +429,10 @@ def perturbation_variability(ctx: Context) -> Evidence:
 KINI = "Kini et al. 2024, Symmetric Neural-Collapse Representations with Supervised Contrastive Loss"
 
 
-@claim(id="ufm.scl_relu_orthogonal", kind="simulation",
+@claim(id="ufm.scl_relu_orthogonal", kind="simulation", resolves=None,
+       resolves_reason="a structure (an orthogonal frame, collapsed classes), not a value: its numbers are zeros at the "
+                       "prediction, resolved to 1e-4 in cosine and 1e-3 in spread; the alternative without ReLU "
+                       "(repelling means) is rejected by its own condition",
        formula=r"\langle \mu_k, \mu_l \rangle = 0 \ (k \ne l),\qquad h_i = \mu_{y_i}",
        precision=(1e-8, "the orthogonality check"),
        source=f"{KINI}, Theorem 1 (SCL with ReLU features, imbalanced classes)",
@@ -445,7 +471,7 @@ def scl_relu_orthogonal(ctx: Context) -> Evidence:
         predicted=[0.0, 0.0, "< 0"],
         observed=[round(ortho, 8), round(collapse, 8), round(out[False]["min_cos"], 4)],
         quantity="with ReLU: max |cos| between class means, within-class spread; without ReLU: min cos",
-        error=max(ortho / 1e-4, collapse / 1e-3), tolerance=1.0,
+        error=max(ortho / 1e-4, collapse / 1e-3), tolerance=1.0, false_alarm=0.0,
         error_measure="the larger of: the largest |cosine| between distinct class means over 1e-4; the largest "
                       "distance of a feature to its class mean over 1e-3; both with ReLU (observed also: the most "
                       "negative cosine without ReLU, which must be < 0)",
@@ -486,7 +512,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
     t_max = 200.0 if ctx.quick else 1000.0
     t_eval = np.linspace(0, t_max, 21)[1:]
     alphas = np.array([0.05, 0.5])
-    worst, rows = 0.0, []
+    worst, rows, parts = 0.0, [], []
     for case in cases:
         problem = sim.Problem(**{k: v for k, v in case.items() if k != "init"})
         kw = dict(init=case.get("init", "collapsed"), t_max=t_max, t_eval=t_eval, rtol=RTOL, seed=ctx.seed, backend=ctx.backend,
@@ -503,6 +529,10 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         budget_loss = 4 * steps[:, None] * RTOL * loss0[:, None]
         diff_loss = np.where(live, np.abs(red.observables["loss"] - full.observables["loss"]), 0.0)
         ratio = max(float(np.max(diff_loss / budget_loss)), float(np.max(diff_H / budget_H)))
+        red_loss = np.where(live, red.observables["loss"], 0.0)
+        full_loss = np.where(live, full.observables["loss"], 0.0)
+        parts += [power.absolute(full_loss, red_loss, budget_loss),
+                  power.absolute(full.final["H"], red.final["H"], budget_H[:, None, None])]
         worst = max(worst, ratio)
         rows.append({"case": {k: (list(v) if isinstance(v, tuple) else v) for k, v in case.items()},
                      "reduction": red.meta.get("reduction"), "loss_difference": float(np.max(diff_loss)), "feature_difference": float(np.max(diff_H)),
@@ -510,6 +540,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
                      "status": sorted(set(red.status) | set(full.status))})
     ok = all(set(r["status"]) <= {"converged", "out_of_time"} for r in rows)
     return Evidence(
+        score=power.worst(*parts), false_alarm=0.0,
         predicted=0.0, observed=float(f"{max(r['feature_difference'] for r in rows):.3g}"),
         quantity="max |H_reduced - H_full| at the end, over the cases and scales",
         error=worst, tolerance=1.0,

@@ -8,6 +8,7 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
+from . import power
 from .registry import Context, Evidence, claim
 from .space import Param, Space
 
@@ -132,7 +133,16 @@ def deep_linear_balanced(ctx: Context) -> Evidence:
             "sum sigma^(2/(M+1)), fewer and larger singular values are cheaper: as lambda -> 0 the ETF costs about "
             "(K - 1) s^(2/(M+1)) and the pairing (K/2)(2s)^(2/(M+1)) for the same margin, so for K = 4 the pairing "
             "wins from M = 3 on (see Findings). Within-class collapse (NC1) holds at both.")
+    fam = {"etf": ce["etf"], "pairing": ce["pairing"]}
+
+    def score(f: float) -> float:
+        """The worst criterion with f x every predicted value (the MSE minima and the two CE families')."""
+        values = [abs(c["value"] - f * c["predicted"]) / (f * c["predicted"]) for c in cases]
+        values += [abs(e["value"] - f * fam[e["family"]]) / e["value"] for e in ends]
+        return max(worst_metric / METRIC_TOL, max(values) / VALUE_TOL)
+
     return Evidence(
+        score=score, false_alarm=0.0,
         predicted=[round(c["predicted"], 10) for c in cases] + [round(ce["etf"], 10), round(ce["pairing"], 10)],
         observed=[round(c["value"], 10) for c in cases] + [round(min(e["value"] for e in ends), 10),
                                                            round(max(e["value"] for e in ends), 10)],

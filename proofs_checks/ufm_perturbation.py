@@ -85,6 +85,7 @@ def _point(lw: float, lh: float, a: float, ctx: Context) -> dict:
         e1, e2 = rows[-2][key], rows[-1][key]
         orders[key] = None if e2 < floor else math.log2(e1 / e2)
     return {"lambda_W": lw, "lambda_H": lh, "a": a, "s": sol.s, "t": sol.t, "shrink": sol.shrink,
+            "ratios": [row["ratio"] for row in rows],
             "predicted_ratio": sol.nc1_ratio, "stationary_t": list(sol.stationary), "rows": rows, "orders": orders,
             "floor": floor}
 
@@ -152,8 +153,19 @@ def near_collapse(ctx: Context) -> Evidence:
     # the identity does not depend on the space's parameters: a search point checks the expansion only
     exact = None if ctx.point else _exact_response(ctx)
     pts = [_point(lw, lh, a, ctx) for lw, lh in grid]
-    deviations = [abs(o - 2) for p in pts for o in p["orders"].values() if o is not None]
-    worst = max([d / ORDER_TOL for d in deviations] + ([exact["residual"] / exact["bound"]] if exact else []))
+    fixed = [abs(o - 2) / ORDER_TOL for p in pts for k, o in p["orders"].items() if o is not None and k != "ratio_error"]
+    fixed += [exact["residual"] / exact["bound"]] if exact else []
+
+    def score(f: float) -> float:
+        """The criteria with f x the predicted NC1 ratio: a wrong limit leaves an error that does not shrink."""
+        out = list(fixed)
+        for p in pts:
+            e1, e2 = (abs(r - f * p["predicted_ratio"]) / (f * p["predicted_ratio"]) for r in p["ratios"][-2:])
+            if e2 >= p["floor"]:
+                out.append(abs(math.log2(e1 / e2) - 2) / ORDER_TOL if e1 > 0 and e2 > 0 else math.inf)
+        return max(out)
+
+    worst = score(1.0)
     ratio = {(p["lambda_W"], p["lambda_H"]): p["rows"][-1]["ratio"] for p in pts}
     moves = None
     if (1e-2, 1e-2) in ratio and (3e-2, 1e-2) in ratio and (1e-2, 3e-2) in ratio:
@@ -177,7 +189,7 @@ def near_collapse(ctx: Context) -> Evidence:
         quantity=f"NC1(H*)/NC1(H0) per (lambda_W, lambda_H) in {grid} at a = {a:g}: (c a/t)^2 against the flow at "
                  f"eps = {EPS[-1]:g} min(1, sqrt(lambda_W/{LAMBDA_REF:g}))",
         unit="budget",
-        error=worst, tolerance=1.0,
+        error=worst, tolerance=1.0, score=score, false_alarm=0.0,
         error_measure=f"the larger of the identity's residual over its bound |grad_H|/lambda_H at the end point and "
                       f"the worst |order - 2| / {ORDER_TOL} of the errors (within-class features, NC1 ratio, class "
                       f"means) between eps = {EPS[-2]:g} and {EPS[-1]:g} (times min(1, sqrt(lambda_W/{LAMBDA_REF:g})))",

@@ -10,6 +10,7 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm_scl as th
 
+from . import power
 from .registry import Context, Evidence, claim
 from .space import Param, Space
 
@@ -119,8 +120,10 @@ def scl_batch_condition(ctx: Context) -> Evidence:
         if ctx.quick:
             named = [c for c in named if c[0] != "meets the condition" and not c[0].startswith("class 0 in two comp")]
     cases = [_case(name, n, b, len(n) + 2, ctx) for name, b in named]
-    error = max(max(abs(c["gap"]) / GAP_TOL, c["forced_max_cos"] / ORTHO_TOL, c["component_spread"] / SPREAD_TOL)
-                for c in cases)
+    geometry = max(max(c["forced_max_cos"] / ORTHO_TOL, c["component_spread"] / SPREAD_TOL) for c in cases)
+    score = power.worst(power.fixed(geometry), power.absolute([c["value"] for c in cases],
+                                                              [c["minimum"] for c in cases], GAP_TOL))
+    error = score(1.0)
     conditions = {"no run diverged": all(c["status"] != "diverged" for c in cases),
                   "binding makes the orthogonal frame unique (theory; batches that cover every sample)": all(
                       c["unique"] for c in cases if c["name"].endswith("bound"))}
@@ -132,7 +135,7 @@ def scl_batch_condition(ctx: Context) -> Evidence:
         observed=[round(c["value"], 10) for c in cases],
         quantity="the batched SCL's minimum per batching (" + "; ".join(c["name"] for c in cases) + ")",
         unit="budget",
-        error=error, tolerance=1.0,
+        error=error, tolerance=1.0, score=score, false_alarm=0.0,
         error_measure=f"the worst of |value - minimum| in units of {GAP_TOL:g}, the largest |cos| between samples of "
                       f"components the batches force orthogonal in units of {ORTHO_TOL:g}, and the largest spread "
                       f"within a predicted component in units of {SPREAD_TOL:g}",

@@ -14,7 +14,7 @@ from .driver import Model, train
 from .trajectory import Trajectory
 from ._validate import shown
 
-__all__ = ["model_collapse", "simulate_teacher_student"]
+__all__ = ["model_collapse", "simulate_teacher_student", "teacher_student_data"]
 
 
 # ---------------------------------------------------------------------------
@@ -46,12 +46,8 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
     n_train = max(1, int(round(d_in / lam)))
     if n_train * d_in > 10**8:
         raise ValueError("d_in / lam * d_in must be at most 1e8 entries")
-    rng = host_rng(seed)
-    X = rng.standard_normal((d_in, n_train))
-    w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
+    X, w_star, w0 = teacher_student_data(d_in, lam, d_out=d_out, init_scale=init_scale, seed=seed)
     cov = X @ X.T / n_train
-    # the start has its own stream, so that the data and the teacher are the same draws at every init_scale
-    w0 = init_scale * init_rng(seed).standard_normal((d_out, d_in)) / math.sqrt(d_in)
     xp = namespace(backend)
     cov_d, ws_d = asarray(cov, xp, dtype, device), asarray(w_star[None], xp, dtype, device)
 
@@ -77,6 +73,20 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
         backend=backend, dtype=dtype,
     )
     return train(student, "gd", lr=eta, steps=steps, t_eval=record_at, seed=check_seed(seed))
+
+
+def teacher_student_data(d_in: int, lam: float, *, d_out: int = 1, init_scale: float = 0.0,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The draws of :func:`simulate_teacher_student` at ``seed``: inputs ``X`` ``(d_in, N_tr)``, the teacher
+    ``(d_out, d_in)`` and the student's start ``(d_out, d_in)`` (zero at ``init_scale = 0``), so that a prediction
+    can be evaluated on the very draw a simulation ran on."""
+    n_train = max(1, int(round(d_in / lam)))
+    rng = host_rng(seed)
+    X = rng.standard_normal((d_in, n_train))
+    w_star = rng.standard_normal((d_out, d_in)) / math.sqrt(d_in)
+    # the start has its own stream, so that the data and the teacher are the same draws at every init_scale
+    w0 = init_scale * init_rng(seed).standard_normal((d_out, d_in)) / math.sqrt(d_in)
+    return X, w_star, w0
 
 
 # ---------------------------------------------------------------------------
