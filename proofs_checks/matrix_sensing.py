@@ -265,10 +265,43 @@ def slowdown_runs(ctx: Context) -> dict:
     # quick: larger scales (faster rates, fewer steps); the Richardson budget absorbs their larger corrections
     alphas = np.array([0.04, 0.08, 0.16]) if ctx.quick else np.array([0.01, 0.02, 0.04, 0.08])
     lr_asym, steps_asym = 0.25, (30_000 if ctx.quick else 200_000)
+    # every 10 steps: at the largest alpha the error crosses the fit window [1e-11, 1e-4] in a few hundred steps,
+    # and outputs every 100 left three points in it (a fitted rate too noisy to compare, or none at all)
+    every = 10
     asym_traj = sim.simulate(asym, alphas, "gd", k=r + 2, beta=alphas / 3, lr=lr_asym, steps=steps_asym,
-                             t_eval=np.arange(0, steps_asym + 1, 100), **kw)
+                             t_eval=np.arange(0, steps_asym + 1, every), **kw)
+    start = sim.initial_state(asym, alphas, factorisation="asymmetric", k=r + 2, beta=alphas / 3, seed=ctx.seed)
     return {"sym": sym, "r": r, "n": n, "lr": lr, "over": over, "exact": exact, "alphas": alphas,
-            "lr_asym": lr_asym, "asym": asym_traj}
+            "lr_asym": lr_asym, "asym": asym_traj, "asym_start": tuple(np.asarray(x) for x in start)}
+
+
+def _asymmetric_imbalance(d: dict, r: int, s: float) -> dict:
+    r"""The asymmetric model's slowest rate from its conserved imbalance (derived here; Xiong et al., Thm 4.1, give
+    the order :math:`e^{-\Theta(lpha^2 T)}`).
+
+    Gradient flow conserves :math:`\Delta = F^	op F - G^	op G` (:math:`k 	imes k`). At the limit :math:`G`
+    annihilates a :math:`(k - r)`-dimensional subspace :math:`N` of :math:`\mathbb R^k`, along which the spurious
+    columns :math:`F_\perp` keep :math:`F_\perp^	op F_\perp = P_N\Delta P_N`, and the spurious block of the error,
+    :math:`F_\perp G_\perp^	op`, shrinks by :math:`1 - 2s\eta(\mu + 
+u)` a step, :math:`\mu` an eigenvalue of
+    :math:`F F^	op` on the spurious side and :math:`
+u 	o 0` of :math:`G G^	op`: the slowest rate is
+    :math:`-\ln(1 - 2s\eta\lambda_{\min}(P_N\Delta P_N))`, and with :math:`F_0 = lphaar F`,
+    :math:`G_0 = (lpha/3)ar G`, :math:`\Delta = lpha^2(ar F^	opar F - ar G^	opar G/9)`: a rate
+    :math:`\proptolpha^2`. Returns ``lambda_N`` (per alpha, over alpha^2) and ``drift``, the spectral norm of
+    GD's change of :math:`\Delta` over the run."""
+    F0, G0 = d["asym_start"]
+    asym = d["asym"]
+    lam_n, drift = [], []
+    for b, a in enumerate(d["alphas"]):
+        F, G = asym.final["F"][b], asym.final["G"][b]
+        delta0 = F0[b].T @ F0[b] - G0[b].T @ G0[b]
+        delta = F.T @ F - G.T @ G
+        _, _, vt = np.linalg.svd(G)
+        null = vt[r:].T  # the k - r directions G sends (nearly) to zero
+        lam_n.append(float(np.linalg.eigvalsh(null.T @ delta0 @ null).min()) / a**2)
+        drift.append(float(np.linalg.norm(delta - delta0, 2)))
+    return {"lambda_N": np.array(lam_n), "drift": np.array(drift)}
 
 
 def _draw_slowdown(fig, ev: Evidence) -> None:
@@ -295,7 +328,10 @@ def _draw_slowdown(fig, ev: Evidence) -> None:
        source=f"{XIONG}, Thms 3.1-3.3 and 4.1 (constants derived here for the population case, theory.matrix_sensing)",
        statement="Symmetric over-parameterised GD converges at Theta(1/T^2) (population constant p/(8 s eta T)^2); "
                  "exact parameterisation converges linearly at rate 4 s sigma_r eta; the asymmetric over-parameterised "
-                 "model converges linearly with a rate proportional to alpha^2.")
+                 "model converges linearly with a rate proportional to alpha^2 as alpha -> 0: -ln(1 - 2 s eta alpha^2 "
+                 "lambda_N), "
+                 "lambda_N the smallest eigenvalue of the conserved imbalance F^T F - G^T G (over alpha^2) on the "
+                 "subspace the limit's G annihilates (derived here).")
 def overparam_slowdown(ctx: Context) -> Evidence:
     d = slowdown_runs(ctx)
     s, lr, r, n = 0.5, d["lr"], d["r"], d["n"]
@@ -324,37 +360,51 @@ def overparam_slowdown(ctx: Context) -> Evidence:
     # A faster component with amplitude <= 1 % at the window start biases the fitted slope by <= 0.01 / ln(range).
     budget_b = 0.01 / np.log(0.1**2 / 100 / 1e-13)
     parts["symmetric k = r: fitted linear rate vs -ln(1 - 4 s eta sigma_r)"] = rel_b / budget_b
-    # (c) asymmetric: rate against alpha; local exponents -> 2 with O(alpha^2) corrections (Richardson).
-    asym = d["asym"]
-    rates = np.array([linear_rate(asym.times, asym.observables["rel_error"][b], 1e-11, 1e-4)[0]
-                      for b in range(d["alphas"].size)])
-    local = local_exponents(d["alphas"], rates)
-    # Corrections that shrink at least like alpha (a factor >= 2 per halving; O(alpha^2) is expected) sum, over
-    # all smaller alphas, to at most the change of the local exponent between the two smallest pairs.
-    budget_c = abs(local[1] - local[0]) + 1e-3
-    parts["asymmetric k = r + 2: exponent of the rate in alpha vs 2"] = abs(local[0] - 2) / budget_c
+    # (c) asymmetric: the rate is alpha^2 times a constant of the problem, through the conserved imbalance.
+    asym, alphas, lr_a = d["asym"], d["alphas"], d["lr_asym"]
+    fits = [linear_rate(asym.times, asym.observables["rel_error"][b], 1e-11, 1e-4) for b in range(alphas.size)]
+    rates = np.array([f[0] for f in fits])
+    imbalance = _asymmetric_imbalance(d, r, s)
+    pred_c = -np.log(1 - 2 * s * lr_a * alphas**2 * imbalance["lambda_N"])
+    # a faster component of <= 1 % at the window's start biases the log-linear fit by <= 0.01 / ln(1e7), as in (b);
+    # the imbalance F^T F - G^T G is conserved by the flow and moved by GD's O(eta^2) terms, measured: by Weyl's
+    # inequality the spurious eigenvalue moves by at most that change's spectral norm
+    budget_c = 0.01 / np.log(1e-4 / 1e-11) + imbalance["drift"] / (alphas**2 * imbalance["lambda_N"])
+    parts["asymmetric k = r + 2: fitted rate vs -ln(1 - 2 s eta alpha^2 lambda_N)"] = float(
+        np.max(np.abs(rates / pred_c - 1) / budget_c))
+    local = local_exponents(alphas, pred_c)
     worst = max(parts.values())
+
+    def score(f: float) -> float:
+        """The three parts with f x each predicted rate (the slope 8 s eta, the exact rate, the alpha^2 rate)."""
+        return max(abs(slope / (f * 8 * s * lr) - 1) / budget_a, abs(rate / (f * pred_rate) - 1) / budget_b,
+                   float(np.max(np.abs(rates / (f * pred_c) - 1) / budget_c)))
+
     return Evidence(
-        predicted=[8 * s * lr, float(f"{pred_rate:.6g}"), 2.0],
-        observed=[float(f"{slope:.6g}"), float(f"{rate:.6g}"), float(f"{local[0]:.4g}")],
-        quantity="(a) slope of (p/e^2)^(1/2) in T, (b) linear rate per step at k = r, (c) exponent of the asymmetric "
-                 "rate in alpha",
-        error=float(worst), tolerance=1.0,
-        error_measure="worst ratio, over (a), (b), (c), of the relative (a, b) or absolute (c) departure from the "
-                      "prediction to its budget",
+        predicted=[8 * s * lr, float(f"{pred_rate:.6g}")] + [float(f"{x:.6g}") for x in pred_c],
+        observed=[float(f"{slope:.6g}"), float(f"{rate:.6g}")] + [float(f"{x:.6g}") for x in rates],
+        quantity="(a) slope of (p/e^2)^(1/2) in T, (b) linear rate per step at k = r, (c) the asymmetric rate per step "
+                 f"at alpha = {', '.join(f'{a:g}' for a in alphas)}",
+        error=float(worst), tolerance=1.0, score=score, false_alarm=0.0,
+        error_measure="worst ratio, over (a), (b), (c), of the relative departure from the prediction to its budget",
         tolerance_reason="(a) GD's own term 2 s eta z (relative 1/(4 T0)) plus the bending by unequal initial "
-                         "eigenvalues, |intercept|/(8 s eta T0); (b) a faster component of at most 1 % at the window "
-                         "start biases a log-linear fit by 0.01/ln(window range); (c) the finite-alpha corrections (O(alpha^2) expected, "
-                         "at least O(alpha) assumed), bounded by the change of the local exponent between the two "
-                         "smallest pairs (a geometric series with ratio <= 1/2), + 1e-3 for the fits",
+                         "eigenvalues, |intercept|/(8 s eta T0); (b) and (c) a faster component of at most 1 % at the "
+                         "window start biases a log-linear fit by 0.01/ln(window range); (c) also the GD drift of the "
+                         "conserved imbalance, measured, through Weyl's inequality",
         conditions={"(a) the window is past the plateau (>= 10 outputs)": bool(late.sum() >= 10),
                     "(b) the fit window holds >= 5 outputs": count >= 5,
-                    "(c) every asymmetric run has a fitted rate": bool(np.all(np.isfinite(rates))),
+                    "(c) every asymmetric run's fit window holds >= 5 outputs": all(f[1] >= 5 for f in fits),
+
                     **_runs_converged(d["over"], "symmetric k > r"), **_runs_converged(asym, "asymmetric")},
         details={"parts": parts, "loglog_slope_last_decade": loglog, "T_over": T, "err2_over": err2,
                  "tail": th.overparam_tail(p, np.maximum(T, 1) * lr, s), "alpha": d["alphas"], "asym_rate": rates,
-                 "local_exponents": local, "intercept": intercept},
-        note=f"log-log slope of the squared error over the last decade: {loglog:.4f} (-2 asymptotically)",
+                 "asym_rate_predicted": pred_c, "lambda_N": imbalance["lambda_N"], "local_exponents": local,
+                 "intercept": intercept},
+        note=f"log-log slope of the squared error over the last decade: {loglog:.4f} (-2 asymptotically); the "
+             f"asymmetric rate is alpha^2 lambda_N with lambda_N = {', '.join(f'{x:.3g}' for x in imbalance['lambda_N'])} "
+             f"at alpha = {', '.join(f'{a:g}' for a in alphas)}: the imbalance is exactly alpha^2 times the start's, "
+             f"and lambda_N moves with alpha only through the subspace the limit's G annihilates (local exponents of "
+             f"the rate {', '.join(f'{x:.3f}' for x in local)}, tending to 2 as alpha -> 0)",
     )
 
 
@@ -368,7 +418,8 @@ def condition_runs(ctx: Context) -> dict:
     n, r, m, kappas = (12, 2, 400, np.array([1.0, 10.0, 100.0])) if ctx.quick else (
         20, 3, 800, np.array([1.0, 3.0, 10.0, 30.0, 100.0]))
     alpha, lr, eps = 1e-6, 0.2, 1e-3
-    out = {"kappa": kappas, "gd": [], "scaledgd": [], "predicted": [], "n": n, "r": r, "m": m, "eps": eps}
+    out = {"kappa": kappas, "gd": [], "scaledgd": [], "scaledgd_rate": [], "predicted": [], "n": n, "r": r, "m": m,
+           "eps": eps}
     for kappa in kappas:
         problem = sim.Problem.random(n, n, r, m=m, kappa=kappa, symmetric=True, operator="symmetric", seed=ctx.seed)
         sigma = problem.singular_values[:r]
@@ -379,6 +430,8 @@ def condition_runs(ctx: Context) -> dict:
                           t_eval=np.arange(0, 3001), **kw)
         out["gd"].append(iterations_to(gd.times, gd.observables["rel_error"][0], eps))
         out["scaledgd"].append(iterations_to(sc.times, sc.observables["rel_error"][0], eps))
+        # the linear phase after the first iterations, down to the target: Xu et al.'s constant rate
+        out["scaledgd_rate"].append(linear_rate(sc.times, sc.observables["rel_error"][0], eps, 0.1)[0])
         # Prediction: the commuting population count, from the mean initial mode energy alpha^2 k.
         out["predicted"].append(th.gd_iterations(sigma, alpha**2 * (r + 2), eps * np.linalg.norm(sigma), lr, 0.25))
     return {k: np.asarray(v) if isinstance(v, list) else v for k, v in out.items()}
@@ -396,12 +449,16 @@ def _draw_condition(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(id="matrix_sensing.scaledgd_condition_number", kind="rate_fit", figure=_draw_condition,
+@claim(id="matrix_sensing.scaledgd_condition_number", kind="rate_fit", figure=_draw_condition, resolves=None,
+       resolves_reason="the headline prediction is an exponent of zero (ScaledGD(lambda)'s rate free of kappa), which "
+                       "a relative change leaves zero: it is tested against the named alternative of a rate falling "
+                       "like GD's, and GD's own exponent against the commuting closed form",
        formula=r"T_{\rm GD} = \Theta\big(\kappa \ln(\sigma_r/\alpha^2)\big),\qquad "
                r"T_{\rm ScaledGD(\lambda)} = O\big(\log\kappa\cdot\log(\kappa n) + \log(1/\epsilon)\big)",
        source=f"{XU}, Thm 1 and Sec. 1 (GD's polynomial dependence on kappa)",
-       statement="Over-parameterised GD needs iterations growing like kappa (the exponent predicted by the commuting "
-                 "closed form), while ScaledGD(lambda) needs a count that grows at most logarithmically in kappa.")
+       statement="Over-parameterised ScaledGD(lambda) converges at a linear rate that does not depend on kappa, while "
+                 "over-parameterised GD needs iterations growing like kappa (the exponent predicted by the commuting "
+                 "closed form); ScaledGD(lambda)'s count grows at most logarithmically in kappa.")
 def scaledgd_condition_number(ctx: Context) -> Evidence:
     d = condition_runs(ctx)
     # Full grid: fit from kappa = 3, where the slow mode has 8 s eta sigma_r <= 0.14 and the continuous closed
@@ -414,21 +471,32 @@ def scaledgd_condition_number(ctx: Context) -> Evidence:
     tol = 2 * delta / span
     growth = d["scaledgd"] / d["scaledgd"][0]
     log_bound = 1 + np.log(d["kappa"])
+    # the headline: ScaledGD(lambda)'s linear rate does not depend on kappa (exponent 0 over the whole grid)
+    all_k = np.ones_like(d["kappa"], dtype=bool)
+    tol_all = 2 * delta / float(np.log(d["kappa"].max() / d["kappa"].min()))
+    sc_exp = float(np.polyfit(np.log(d["kappa"]), np.log(d["scaledgd_rate"]), 1)[0]) if np.all(
+        np.isfinite(d["scaledgd_rate"])) else float("nan")
+    error = max(abs(sc_exp) / tol_all, abs(obs_exp - pred_exp) / tol)
     return Evidence(
-        predicted=float(f"{pred_exp:.4g}"), observed=float(f"{obs_exp:.4g}"),
-        quantity="exponent of GD's iteration count in kappa", unit="exponent",
-        error=abs(obs_exp - pred_exp), tolerance=tol,
-        error_measure="|fitted exponent of GD's iterations - exponent of the commuting closed form| over the same "
-                      "kappa grid",
+        predicted=[0.0, float(f"{pred_exp:.4g}")], observed=[float(f"{sc_exp:.4g}"), float(f"{obs_exp:.4g}")],
+        quantity="exponent in kappa of ScaledGD(lambda)'s linear rate, then of GD's iteration count", unit="budget",
+        error=error, tolerance=1.0, false_alarm=0.0,
+        alternatives={"ScaledGD's rate falls with kappa as GD's does (rate exponent -GD's count exponent)":
+                      abs(sc_exp + pred_exp) / tol_all},
+        error_measure="the larger of: |exponent of ScaledGD(lambda)'s fitted linear rate (relative error from 0.1 to "
+                      "the target) in kappa| and |fitted exponent of GD's iterations - exponent of the commuting "
+                      "closed form|, each over its tolerance",
         tolerance_reason=f"the Gaussian operator's restricted isometry constant delta ~ sqrt(2 n k / m) = {delta:.2f} "
-                         f"moves each iteration count by a factor within 1 +- delta, hence the exponent by at most "
-                         f"2 delta / ln(kappa_max/kappa_min)",
+                         f"moves each rate or iteration count by a factor within 1 +- delta, hence an exponent by at "
+                         f"most 2 delta / ln(kappa_max/kappa_min) over the fitted range",
         conditions={"ScaledGD(lambda) reaches the target at every kappa": bool(np.all(np.isfinite(d["scaledgd"]))),
+                    "ScaledGD(lambda) has a fitted rate at every kappa": bool(np.all(np.isfinite(d["scaledgd_rate"]))),
                     "GD reaches the target at every kappa": bool(np.all(np.isfinite(d["gd"]))),
                     "ScaledGD's count grows at most like 1 + ln(kappa) times its kappa = 1 count":
                         bool(np.all(growth <= log_bound))},
         details={**d, "scaledgd_growth": growth},
-        note=f"ScaledGD(lambda) iterations {d['scaledgd'].astype(int).tolist()} vs GD {d['gd'].astype(int).tolist()} "
+        note=f"ScaledGD(lambda) rates {np.round(d['scaledgd_rate'], 4).tolist()} per step; "
+             f"ScaledGD(lambda) iterations {d['scaledgd'].astype(int).tolist()} vs GD {d['gd'].astype(int).tolist()} "
              f"over kappa = {d['kappa'].tolist()}; lambda = sigma_r/10 (their analysis takes lambda of the order of "
              f"sigma_r; the factor is ours)",
     )
