@@ -92,7 +92,9 @@ def _case(loss: str, bias: bool, M: int, lam: float, n_per: int, ctx: Context, a
                r"\frac{M+1}{2}(\lambda_W^M\lambda_H)^{\frac{1}{M+1}} z^{\frac{2}{M+1}}",
        precision=(1e-9, "the values; the collapse metrics to 1e-7"),
        source=f"{DANG}, the balanced theorems (MSE without and with bias, cross-entropy; neural collapse across the "
-              "linear layers); the per-singular-value reduction of the value derived in theory.ufm.deep_mse_value",
+              "linear layers); the per-singular-value reduction of the value derived in theory.ufm.deep_mse_value; "
+              "Garrod & Keating 2025, Theorem 1 (cross-entropy: the ETF is not the global minimum for K >= 4 from "
+              "three factors on, reported in the note)",
        statement="With balanced classes and M linear classifier layers, gradient flow reaches the global minimum of the "
                  "MSE UFM (its value from one scalar problem per singular value of the (centred) labels), and the "
                  "features entering every layer are collapsed (NC1 = 0) with class means forming an orthogonal frame "
@@ -132,7 +134,10 @@ def deep_linear_balanced(ctx: Context) -> Evidence:
             f"logits pairing the classes (rank 2 instead of K - 1 = 3), {pair3:.6f}{observed}. With the regulariser "
             "sum sigma^(2/(M+1)), fewer and larger singular values are cheaper: as lambda -> 0 the ETF costs about "
             "(K - 1) s^(2/(M+1)) and the pairing (K/2)(2s)^(2/(M+1)) for the same margin, so for K = 4 the pairing "
-            "wins from M = 3 on (see Findings). Within-class collapse (NC1) holds at both.")
+            "wins from M = 3 on: Garrod & Keating 2025 (NeurIPS, arXiv 2410.23169), Theorem 1 (no simplex ETF is a "
+            "global minimiser for K >= 4 with M + 1 >= 3 factors; the step of Dang et al.'s Appendix A proof that "
+            "fails: a lower bound in the features' singular values attained only by values an ETF cannot take). "
+            "Within-class collapse (NC1) holds at both.")
     fam = {"etf": ce["etf"], "pairing": ce["pairing"]}
 
     def score(f: float) -> float:
