@@ -99,8 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--list-tasks", action="store_true", help="list the sweepable tasks and their parameters")
     sw.add_argument("--no-progress", action="store_true")
 
-    c = sub.add_parser("check", help="search a claim's hypothesis space for a counterexample and shrink it")
-    c.add_argument("claim", nargs="?", help="claim id (see --list)")
+    c = sub.add_parser("check", help="search a claim's hypothesis space for a counterexample and shrink it, or run "
+                                      "claims over seeds (--seeds): their false-alarm rate, measured")
+    c.add_argument("claim", nargs="*", help="claim id (see --list); with --seeds any number of them (default: every "
+                                            "claim, or --model's)")
+    c.add_argument("--seeds", metavar="SEEDS", help="run the claims at these seeds instead of searching (e.g. 1-20 or "
+                                                    "1,4,9) and report, per claim, how many passed, the seeds that "
+                                                    "failed, the smallest margin and the coarsest resolution")
+    c.add_argument("--model", choices=registry.MODELS, help="with --seeds: only this family's claims")
+    c.add_argument("--json", metavar="FILE", help="with --seeds: write every verdict and the summary as JSON")
+    c.add_argument("--table", nargs=2, metavar=("QUICK.json", "FULL.json"),
+                   help="print the Markdown table of two --seeds runs (quick and full sizes), as the README shows it")
     c.add_argument("--list", action="store_true", help="the claims that declare a space, with their parameters")
     c.add_argument("--examples", type=_bounded("--examples", int, 1, strict=False), default=30, help="points to try (default 30)")
     c.add_argument("--seed", type=_seed, help="seed of the search and of the claim's draws: a reproducible search "
@@ -137,9 +146,50 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _seeds(args: argparse.Namespace) -> int:
+    """``solvable check --seeds``: the claims over seeds, a table of their passes, exit 1 if any failed."""
+    from .seeds import format_seeds, parse_seeds, run_seeds, summarise, write_seeds
+
+    seeds = parse_seeds(args.seeds)
+    claims = [registry.get(c) for c in args.claim] if args.claim else registry.all_claims(args.model)
+    if args.json:
+        check_json_path(args.json)
+    if _backend_missing(args):
+        return 2
+
+    def show(rec) -> None:
+        if not args.no_progress:
+            print(f"  seed {rec.seed:>3}  {rec.claim:<45} {rec.verdict:<11} margin "
+                  f"{'-' if rec.margin is None else f'{rec.margin:.3f}'}  {rec.seconds:.1f} s", file=sys.stderr,
+                  flush=True)
+
+    print(f"running {len(claims)} claim(s) at {len(seeds)} seed(s) ({'full' if args.full else 'quick'} sizes)",
+          file=sys.stderr)
+    records = run_seeds(claims, seeds, quick=not args.full, backend=args.backend, device=args.device, progress=show)
+    summary = summarise(records)
+    print(format_seeds(summary))
+    if args.json:
+        write_seeds(records, args.json, {"seeds": seeds, "quick": not args.full, "backend": args.backend,
+                                         "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])})
+        print(f"results: {args.json}")
+    return 0 if all(s.ok for s in summary) else 1
+
+
 def _check(args: argparse.Namespace) -> int:
     from .search import reproducer, search, write_search
 
+    if args.table:
+        from .seeds import load_seeds, markdown_rows, summarise
+
+        print(markdown_rows(summarise(load_seeds(args.table[0])), summarise(load_seeds(args.table[1]))))
+        return 0
+    if args.seeds is not None:
+        return _seeds(args)
+    if args.model or args.json:
+        raise ValueError("--model and --json apply to --seeds runs")
+    if len(args.claim) > 1:
+        raise ValueError("a search takes one claim; --seeds runs several")
+    args.claim = args.claim[0] if args.claim else None
     if args.list or not args.claim:
         for c in registry.all_claims():
             if c.space is not None:
