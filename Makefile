@@ -7,19 +7,22 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers for the test targets: one per core (tests/conftest.py gives each worker its share of the
 # BLAS threads); WORKERS=0 runs in one process
 WORKERS ?= auto
+# The versions CI last passed with (a pip constraints file); CONSTRAINTS= installs the newest releases instead
+CONSTRAINTS ?= constraints.txt
+LATEST ?= .venv-latest
 
-.PHONY: setup verify verify-quick test test-slow bench notebooks clean
+.PHONY: setup verify verify-quick test test-latest test-slow constraints bench notebooks clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS),) -e '.[test,notebooks]'
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 verify: $(STAMP)
-	$(BIN)/solvable verify --report report --json report/results.json
+	$(BIN)/solvable verify --report report
 
 verify-quick: $(STAMP)
 	$(BIN)/solvable verify --quick --report report-quick
@@ -29,6 +32,17 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow -n $(WORKERS) --dist worksteal
+
+# The default suite against the newest releases of every dependency (a second environment, .venv-latest): drift in a
+# dependency shows at the next change, not in a user's fresh clone
+test-latest:
+	$(MAKE) test VENV=$(LATEST) CONSTRAINTS=
+
+# Pin what the current environment holds (after a green run): the file make setup installs from
+constraints: $(STAMP)
+	{ sed -n '1,/^[^#]/p' constraints.txt | grep '^#'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -e '^torch' -e '^solvable' -e ' @ '; } > constraints.new
+	mv constraints.new constraints.txt
 
 # JupyterLab on notebooks/, where the py:percent notebooks open as notebooks on a double click: jupytext's
 # viewer is the default for Python files in .jupyter-lab-settings/, copied so that changes stay local.
@@ -44,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/reduced_coordinates.py
 
 clean:
-	rm -rf $(VENV) report report-quick figures_out .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(LATEST) report report-quick figures_out .pytest_cache .hypothesis *.egg-info

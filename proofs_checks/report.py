@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from .registry import jsonable
+from .registry import RESOLVES, jsonable
 from .runner import Result
 
 __all__ = ["FigureError", "check_json_path", "check_report_dir", "draw_claim", "draw_evidence", "format_table", "mathml", "results_document", "write_json", "write_report"]
@@ -80,12 +80,61 @@ def _margin(ev: Any) -> str:
     return "-" if ev is None else ("-inf" if ev.margin == float("-inf") else f"{100 * ev.margin:.0f}%")
 
 
+def _percent(x: float) -> str:
+    if x != x:
+        return "nan"
+    if x == float("inf"):
+        return "> 90%"
+    return f"{100 * x:.2g}%" if x < 0.01 else f"{100 * x:.0f}%" if x >= 0.1 else f"{100 * x:.1f}%"
+
+
+def _resolution(r: Result) -> str:
+    """The claim's resolution at this size, its promise, and a mark where it falls short; or its alternatives."""
+    ev = r.evidence
+    if ev is None:
+        return "-"
+    target = r.resolution_target
+    if ev.resolution is not None:
+        text = _percent(ev.resolution)
+        if target is not None:
+            text += f" (of {_percent(target)})" + ("" if ev.resolution <= target else " SHORT")
+        return text
+    if ev.alternatives:
+        return f"rejects {len(ev.rejected_alternatives)}/{len(ev.alternatives)} alternatives"
+    return "-"
+
+
+def power_lines(r: Result) -> list[str]:
+    """The claim's power and size in words: its resolution against its promise (or why it promises none), the
+    named alternatives it rejects, its declared false-alarm rate."""
+    ev, out = r.evidence, []
+    if ev is None:
+        return out
+    target = r.resolution_target
+    if ev.resolution is not None:
+        out.append(f"resolution: {_percent(ev.resolution)} -- the smallest relative change of the headline prediction "
+                   f"its evidence rejects" + (f" ({'meets' if ev.resolution <= target else 'FALLS SHORT OF'} the "
+                                              f"{_percent(target)} it promises at this size)" if target is not None
+                                              else ""))
+    if target is None or r.claim.resolves != RESOLVES:
+        if r.claim.resolves_reason:
+            out.append(f"resolution promised: {r.claim.resolves_reason}")
+    for name, err in ev.alternatives.items():
+        out.append(f"alternative {'rejected' if not err <= ev.tolerance else 'NOT REJECTED'}: {name} "
+                   f"(error {err:.3g} against tolerance {ev.tolerance:.3g})")
+    if ev.false_alarm is not None:
+        out.append(f"false-alarm rate: {ev.false_alarm:.2g}" + (" (a deterministic budget)" if ev.false_alarm == 0
+                                                                else ""))
+    return out
+
+
 def format_table(results: Sequence[Result]) -> str:
     """A fixed-width table: claim, quantity, predicted, observed, error, tolerance, unit, margin, verdict.
 
     Error and tolerance are in one unit, named; the margin is ``1 - error/tolerance`` (how far from failing).
     """
-    head = ("claim", "quantity", "predicted", "observed", "error", "tolerance", "unit", "margin", "backend", "verdict")
+    head = ("claim", "quantity", "predicted", "observed", "error", "tolerance", "unit", "margin", "resolution", "backend",
+            "verdict")
     rows = []
     for r in results:
         ev = r.evidence
@@ -98,6 +147,7 @@ def format_table(results: Sequence[Result]) -> str:
             _short(ev.tolerance) if ev else "-",
             _short(ev.unit, 16) if ev else "-",
             _margin(ev),
+            _resolution(r),
             r.backend,
             _verdict(r),
         ))
@@ -118,6 +168,9 @@ def format_table(results: Sequence[Result]) -> str:
     near = [r.claim.id for r in results if r.evidence is not None and r.evidence.near_limit]
     if near:
         out.append(f"passed within 10% of the tolerance (look at the budget): {', '.join(near)}")
+    short = [r.claim.id for r in results if r.meets_resolution is False]
+    if short:
+        out.append(f"resolve less than they promise (see their resolution): {', '.join(short)}")
     out.append(f"{passed} passed, {failed} failed, {unsupported} unsupported, of {len(results)} claims")
     return "\n".join(out)
 
@@ -294,14 +347,14 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
 
     md = ["# solvable verify", "",
           f"backend `{meta.get('backend')}`, {'quick' if meta.get('quick') else 'full'} mode, seed {meta.get('seed')}", "",
-          "| claim | quantity | predicted | observed | error | tolerance | unit | margin | verdict |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "| claim | quantity | predicted | observed | error | tolerance | unit | margin | resolution | verdict |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ev = r.evidence
         cells = [f"[`{r.claim.id}`](#{_anchor(r.claim.id)})", ev.quantity if ev else "-",
                  _short(ev.predicted, 40) if ev else "-", _short(ev.observed, 40) if ev else "-",
                  _short(ev.error) if ev else "-", _short(ev.tolerance) if ev else "-", ev.unit if ev else "-",
-                 _margin(ev), _verdict(r)]
+                 _margin(ev), _resolution(r), _verdict(r)]
         md.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     md.append("")
     for r in results:
@@ -317,6 +370,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
                    f"- tolerance: {ev.tolerance:.4g} {ev.unit} — {ev.tolerance_reason}",
                    f"- margin: {_margin(ev)} of the tolerance left" + (" (near limit)" if ev.near_limit else "")]
             md += [f"- condition {'holds' if ok else 'FAILS'}: {name}" for name, ok in ev.conditions.items()]
+            md += [f"- {line}" for line in power_lines(r)]
             if ev.note:
                 md.append(f"- note: {ev.note}")
         if r.message:
@@ -342,7 +396,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         cells = [f"<a href='#{_anchor(r.claim.id)}'><code>{esc(r.claim.id)}</code></a>", _prose(ev.quantity) if ev else "-",
                  esc(_short(ev.predicted, 40)) if ev else "-", esc(_short(ev.observed, 40)) if ev else "-",
                  esc(_short(ev.error)) if ev else "-", esc(_short(ev.tolerance)) if ev else "-",
-                 esc(ev.unit) if ev else "-", esc(_margin(ev)), esc(_verdict(r))]
+                 esc(ev.unit) if ev else "-", esc(_margin(ev)), esc(_resolution(r)), esc(_verdict(r))]
         rows.append(f"<tr style='background:{colour}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     sections = []
     for r in results:
@@ -361,6 +415,9 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
                 items = "".join(f"<li>{'holds' if ok else '<strong>FAILS</strong>'}: {_prose(name)}</li>"
                                 for name, ok in ev.conditions.items())
                 body.append(f"<p>Conditions:</p><ul>{items}</ul>")
+            lines = power_lines(r)
+            if lines:
+                body.append("<p>" + "<br>".join(_prose(line) for line in lines) + "</p>")
             if ev.note:
                 body.append(f"<p><strong>Note:</strong> {_prose(ev.note)}</p>")
         if r.message:
@@ -384,7 +441,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
         f"<p>backend <code>{esc(str(meta.get('backend')))}</code>, {'quick' if meta.get('quick') else 'full'} mode, "
         f"seed {esc(str(meta.get('seed')))}; details in <a href='results.json'>results.json</a>.</p>"
         "<table><tr><th>claim</th><th>quantity</th><th>predicted</th><th>observed</th><th>error</th>"
-        "<th>tolerance</th><th>unit</th><th>margin</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
+        "<th>tolerance</th><th>unit</th><th>margin</th><th>resolution</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
         + "".join(sections) + "</body></html>"
     )
     index = out / "index.html"

@@ -30,6 +30,20 @@ class Result:
     seconds: float
     evidence: Evidence | None = None
     message: str = ""
+    quick: bool = False
+
+    @property
+    def resolution_target(self) -> float | None:
+        """The resolution the claim promises at this run's size (quick or full), from its evidence's mode."""
+        return self.claim.resolution_target(self.quick)
+
+    @property
+    def meets_resolution(self) -> bool | None:
+        """Whether the evidence resolves what the claim promises (None: no numeric target, or no evidence)."""
+        target = self.resolution_target
+        if target is None or self.evidence is None or self.evidence.resolution is None:
+            return None
+        return self.evidence.resolution <= target
 
     @property
     def ok(self) -> bool:
@@ -57,6 +71,13 @@ class Result:
             "details": ev.details if ev else {},
             "note": ev.note if ev else "",
             "message": self.message,
+            "margin": ev.margin if ev else None,
+            "resolution": ev.resolution if ev else None,
+            "resolution_target": self.resolution_target,
+            "resolves_reason": self.claim.resolves_reason,
+            "alternatives": {name: {"error": err, "rejected": not err <= ev.tolerance}
+                             for name, err in ev.alternatives.items()} if ev else {},
+            "false_alarm": ev.false_alarm if ev else None,
         }
         if timing:
             out["seconds"] = round(self.seconds, 3)
@@ -73,21 +94,22 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
     seed = check_seed(seed)
     where = "n/a" if claim.backends == "none" else backend
     if not claim.supports(backend):
-        return Result(claim, "unsupported", backend, 0.0,
+        return Result(claim, "unsupported", backend, 0.0, quick=quick,
                       message=f"needs numpy: its loop holds CPU-only code ({claim.kind}); rerun with --backend numpy")
     start = time.perf_counter()
     try:
         evidence = claim.run(Context(backend=backend, quick=quick, seed=seed, dtype=dtype, device=device,
                                      point=tuple(sorted((point or {}).items()))))
     except (ImportError, PrecisionError, DtypeTooCoarse, OutOfReach) as exc:
-        return Result(claim, "unsupported", where, time.perf_counter() - start, message=str(exc))
+        return Result(claim, "unsupported", where, time.perf_counter() - start, message=str(exc), quick=quick)
     except Exception as exc:  # a failing check is a result, not a crash
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return Result(claim, "error", where, time.perf_counter() - start, message=tb)
+        return Result(claim, "error", where, time.perf_counter() - start, message=tb, quick=quick)
     seconds = time.perf_counter() - start
     if not isinstance(evidence, Evidence):
-        return Result(claim, "error", where, seconds, message=f"check returned {type(evidence).__name__}, not Evidence")
-    return Result(claim, "passed" if evidence.passed else "failed", where, seconds, evidence)
+        return Result(claim, "error", where, seconds, message=f"check returned {type(evidence).__name__}, not Evidence",
+                      quick=quick)
+    return Result(claim, "passed" if evidence.passed else "failed", where, seconds, evidence, quick=quick)
 
 
 def run_claims(

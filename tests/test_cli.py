@@ -250,3 +250,39 @@ def test_every_formula_renders_without_literal_latex():
         if c.formula:
             text = re.sub(r"<[^>]+>", " ", mathml(c.formula))
             assert "\\" not in text, (c.id, text)
+
+
+def test_a_claim_short_of_its_promised_resolution_fails_verify(monkeypatch, capsys):
+    from solvable.proofs_checks import power
+
+    # a 5 % budget: changes below about 5 % of the prediction pass, against the 2 % a full-size claim promises
+    _fake(monkeypatch, lambda ctx: Evidence(predicted=1, observed=1, error=0.1, tolerance=1, error_measure="m",
+                                            tolerance_reason="r", score=power.relative(1.005, 1.0, 0.05)))
+    assert main(["verify", "--claim", "diagonal.fake", "--no-progress", "--no-report"]) == 1
+    captured = capsys.readouterr()
+    assert "resolve less than they promise" in captured.err and "SHORT" in captured.out
+
+
+def test_check_seeds_counts_passes_per_claim(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["check", "--seeds", "1-2,5", "diagonal.potential_symbolic", "--json", str(out), "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert "3/3" in table and "1 of 1 claims passed at every seed" in table
+    doc = json.loads(out.read_text())
+    assert [r["seed"] for r in doc["records"]] == [1, 2, 5] and doc["summary"][0]["passed"] == 3
+    assert main(["check", "--table", str(out), str(out)]) == 0
+    assert "| `diagonal.potential_symbolic` | 3/3 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seeds", ["5-1", "x", "1-", "-3"])
+def test_check_seeds_refuses_bad_ranges(seeds, capsys):
+    assert main(["check", "--seeds", seeds, "diagonal.potential_symbolic"]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_a_failing_seed_is_named(monkeypatch, capsys):
+    _fake(monkeypatch, lambda ctx: Evidence(predicted=1, observed=1, error=float(ctx.seed == 3), tolerance=0.5,
+                                            error_measure="m", tolerance_reason="r"))
+    assert main(["check", "--seeds", "1-4", "diagonal.fake", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "3/4" in out and "failing: diagonal.fake" in out

@@ -48,3 +48,18 @@ def test_commuting_limit_converges_where_the_dual_value_test_stalled(seed, alpha
     assert sol.residuals["primal"] < 1e-13
     # stationarity by construction, and the limit is the KKT point: ln(w / alpha^2) = a^T nu
     np.testing.assert_allclose(np.log(sol.x / alpha**2), a.T @ sol.dual, rtol=1e-12, atol=1e-10)
+
+
+def test_polishing_the_dual_at_tiny_alpha_warns_of_nothing():
+    """diagonal.saddle_to_saddle asks argmin Q at alpha = 1e-30; the old polish took the norm of an overflowing trial
+    gradient outside its errstate ('RuntimeWarning: overflow encountered in dot' broke the progress bar)."""
+    import warnings
+
+    from solvable.sims import diagonal as sim
+    from solvable.theory import diagonal as th
+
+    problem = sim.Problem.random(40, 80, 5, seed=0)  # the claim's full size, where the old polish warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = th.implicit_bias(problem.X, problem.y, 1e-30)
+    assert sol.kkt_residual < 1e-9
