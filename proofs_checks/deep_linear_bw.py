@@ -294,7 +294,6 @@ def bw_convergence(ctx: Context) -> Evidence:
             small.append({"tau": tau, "distance": float(np.linalg.norm(traj.final["covariance"][0] - star.covariance)
                                                          / np.linalg.norm(star.covariance))})
     score = power.relative(np.stack(covs), np.stack(targets), tol, axis=(1, 2))
-    worst = max(r["distance"] for r in rows)
     note = ""
     if small:
         dists = ", ".join(f"{x['distance']:.3g}" for x in small)

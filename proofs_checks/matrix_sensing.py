@@ -216,7 +216,6 @@ def greedy_low_rank(ctx: Context) -> Evidence:
     neighbours = np.concatenate([np.zeros((1,) + stages.M.shape[1:]), stages.M])
     gaps = np.array([min(np.linalg.norm(neighbours[i + 1] - neighbours[j]) for j in range(len(neighbours))
                          if j != i + 1) / norm for i in range(len(intermediate))])
-    ratio = dist[:, -1] / gaps
     monotone = np.all(np.diff(dist, axis=1) < 0, axis=1)
     last = M[-1]  # the smallest alpha's path
 
@@ -472,7 +471,6 @@ def scaledgd_condition_number(ctx: Context) -> Evidence:
     growth = d["scaledgd"] / d["scaledgd"][0]
     log_bound = 1 + np.log(d["kappa"])
     # the headline: ScaledGD(lambda)'s linear rate does not depend on kappa (exponent 0 over the whole grid)
-    all_k = np.ones_like(d["kappa"], dtype=bool)
     tol_all = 2 * delta / float(np.log(d["kappa"].max() / d["kappa"].min()))
     sc_exp = float(np.polyfit(np.log(d["kappa"]), np.log(d["scaledgd_rate"]), 1)[0]) if np.all(
         np.isfinite(d["scaledgd_rate"])) else float("nan")

@@ -62,9 +62,6 @@ def convex_value(ctx: Context) -> Evidence:
     # the SDP is accurate to its certificate (~1e-7 relative for Clarabel's default tolerances).
     # CE: the program's value is trusted to 10 x its certificate (complementarity bounds the value error)
     tol_sim = {"mse": 1e-8, "ce": max(1e-8, 10 * rows["ce"]["program_kkt"])}
-    gap_sim = max(abs(r["simulated"] - r["closed_form_or_program"]) / r["closed_form_or_program"] / tol_sim[k]
-                  for k, r in rows.items())
-    gap_prog = abs(rows["mse"]["program"] - rows["mse"]["closed_form_or_program"]) / rows["mse"]["closed_form_or_program"]
     tol_prog = max(1e-6, 100 * max(r["program_kkt"] for r in rows.values()))
     # the headline: the convex optimum (MSE closed form, CE program), f times it against the flow and the SDP
     score = power.worst(*(power.relative(r["simulated"], r["closed_form_or_program"], tol_sim[k])
@@ -239,8 +236,6 @@ def deep_head_runs(ctx: Context) -> list[dict]:
                     Param("lam", 1e-3, 3e-2, log=True, doc="lambda_W = lambda_H (n = (30, 15, 8, 4))")), key="lam"))
 def deep_linear_geometry(ctx: Context) -> Evidence:
     rows = deep_head_runs(ctx)
-    tight_gap = max(abs(r["built_value"] - r["predicted_value"]) / r["predicted_value"] for r in rows)
-    bound_violation = max((r["predicted_value"] - r["simulated_value"]) / r["predicted_value"] for r in rows)
     at_global = [abs(r["simulated_value"] - r["predicted_value"]) <= 1e-8 * r["predicted_value"] for r in rows]
     length_err = max((float(np.max(np.abs(r["w_sim"] - r["w_pred"])) / r["w_pred"].max())
                       for r, ok in zip(rows, at_global) if ok), default=0.0)

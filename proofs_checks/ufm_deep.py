@@ -8,7 +8,6 @@ import numpy as np
 from solvable.sims import ufm as sim
 from solvable.theory import ufm as th
 
-from . import power
 from .registry import Context, Evidence, claim
 from .space import Param, Space
 

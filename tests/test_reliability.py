@@ -9,6 +9,8 @@ import pytest
 from solvable.proofs_checks import registry
 from solvable.proofs_checks.runner import run_claim
 
+from rotation import ROTATION, share
+
 SUBSET = ["diagonal.implicit_bias", "diagonal.potential_symbolic"]
 
 
@@ -46,24 +48,8 @@ def test_the_seed_changes_the_draws_and_the_claims_still_pass(tmp_path):
     assert ia["predicted"] != ib["predicted"], "another seed is another problem"
 
 
-def _rotation() -> int:
-    """Which share of the seed matrix this run takes: the commit count of the checkout (the same share for the same
-    commit, so a failure reproduces; the next commit takes the next share), or the day when there is no git."""
-    import datetime
-    import subprocess
-    from pathlib import Path
-
-    try:
-        out = subprocess.run(["git", "rev-list", "--count", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).parent)
-        return int(out.stdout.strip())
-    except (OSError, subprocess.CalledProcessError, ValueError):
-        return datetime.date.today().toordinal()
-
-
 #: The seed matrix of the README's table is quick seeds 1-20 and full seeds 1-5 (`solvable check --seeds`); each slow
 #: run takes one quick seed for every claim and one full seed for a fifth of the claims, rotating with the commit.
-ROTATION = _rotation()
 QUICK_SEED = 1 + ROTATION % 20
 FULL_SEED = 1 + ROTATION % 5
 CLAIM_IDS = [c.id for c in registry.all_claims()]
@@ -77,7 +63,7 @@ def test_every_claim_passes_at_this_runs_quick_seed(claim):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("claim", [c for k, c in enumerate(CLAIM_IDS) if k % 5 == ROTATION % 5])
+@pytest.mark.parametrize("claim", share(CLAIM_IDS, 5))
 def test_a_fifth_of_the_claims_pass_at_this_runs_full_seed(claim):
     result = run_claim(registry.get(claim), "numpy", quick=False, seed=FULL_SEED)
     assert result.verdict == "passed", (FULL_SEED, result.message, result.evidence)
