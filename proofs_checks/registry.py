@@ -187,7 +187,8 @@ class Evidence:
             raise ValueError(f"false_alarm must be a probability in [0, 1); got {shown(self.false_alarm)}")
         if self.score is not None:
             again = float(self.score(1.0))
-            if not (again == self.error or abs(again - self.error) <= 1e-9 * max(abs(self.error), 1e-300)):
+            same = again == self.error or (math.isnan(again) and math.isnan(self.error))
+            if not (same or abs(again - self.error) <= 1e-9 * max(abs(self.error), 1e-300)):
                 raise ValueError(f"score(1) must reproduce the error: {again!r} against {self.error!r}")
             object.__setattr__(self, "resolution", resolution(self.score, self.tolerance, self.sides))
 

@@ -394,15 +394,19 @@ def perturbation_variability(ctx: Context) -> Evidence:
     n, d = (10, 10, 10), int(ctx.param("d", 6))
     K, N = len(n), sum(n)
     H0 = np.repeat(rng.standard_normal((d, K)), n, axis=1) + float(ctx.param("noise", 0.8)) * rng.standard_normal((d, N))
-    betas = [1e-2, 1e-1, 1.0] if ctx.quick else [1e-2, 3e-2, 1e-1, 3e-1, 1.0]
+    # from 0.03: at 0.01 (lambda_W = 1e-3) the flow's slowest mode can take more than its 2e5 steps (quick seed 2:
+    # NC1 still moving at the step limit, 280 s); at 0.03 every seed from 0 to 20 converges within 1e4
+    betas = [3e-2, 1e-1, 1.0] if ctx.quick else [3e-2, 1e-1, 3e-1, 1.0]
     start = sim.Problem(n=n, d=d, loss="mse", lambda_W=1e-3, lambda_H=1.0, anchor=H0)
     nc1_h0 = float(sim.metrics(start, (np.zeros((1, K, d)), H0[None]))["nc1"][0])
-    values = []
+    values, statuses = [], []
     for beta in betas:
         problem = sim.Problem(n=n, d=d, loss="mse", lambda_W=1e-3, lambda_H=beta, anchor=H0)
         traj = sim.simulate(problem, alpha=[0.1], t_max=1e5, rtol=RTOL, grad_tol=1e-9, seed=ctx.seed,
                             backend=ctx.backend, dtype=ctx.dtype, device=ctx.device)
-        values.append(float(traj.observables["nc1"][0, -1]))
+        nc1 = traj.observables["nc1"][0]  # NaN at output times after the run stopped: its last finite value
+        values.append(float(nc1[np.isfinite(nc1)][-1]))
+        statuses.append(str(traj.status[0]))
     below = max(v / nc1_h0 for v in values)
     increasing = all(b > a for a, b in zip(values, values[1:]))
     return Evidence(
@@ -416,7 +420,8 @@ def perturbation_variability(ctx: Context) -> Evidence:
                          "far less than the gaps between the betas. The margin at the strongest pull is the effect "
                          "itself (NC1 tends to NC1(H0) as the pull grows), not a budget: a near-limit flag here is "
                          "expected",
-        conditions={"NC1 < NC1(H0) strictly at every beta": below < 1, "NC1 increases with beta": increasing},
+        conditions={"NC1 < NC1(H0) strictly at every beta": below < 1, "NC1 increases with beta": increasing,
+                    "every run converged (gradient below 1e-9)": all(st == "converged" for st in statuses)},
         details={"beta": betas, "nc1": values, "nc1_anchor": nc1_h0},
     )
 
