@@ -518,7 +518,10 @@ def _finite_size(d_in: int) -> float:
     return d_in ** (-2 / 3)
 
 
-@claim(id="deep_linear.grokking_time", kind="simulation",
+@claim(id="deep_linear.grokking_time", kind="simulation", resolves=(0.15, 0.04),
+       resolves_reason="the Marchenko-Pastur delay is a d_in -> infinity limit: its finite-size allowance d_in^(-2/3) "
+                       "(2.9 % at quick d_in = 200, 1.0 % at full 1000) plus one step of an integer time and Student's t "
+                       "over 16 spectra give 7-10 % quick, 2.4 % full (seed 0) at the longest delay",
        formula=r"t_{\mathrm{grok}} = t_{\mathrm{test}}(\epsilon) - t_{\mathrm{train}}(\epsilon)\ \text{from the "
                r"Marchenko-Pastur integrals}",
        source=f"{LEVI}, Eqs. 5-9 and Sec. 4 (output dimension, weight decay)",
@@ -594,7 +597,10 @@ def _draw_grok_init(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(id="deep_linear.grokking_init_scale", kind="simulation", figure=_draw_grok_init,
+@claim(id="deep_linear.grokking_init_scale", kind="simulation", figure=_draw_grok_init, resolves=(0.95, 0.5),
+       resolves_reason="the headline is a difference of two delays (about 21 steps on 120-140), each with the "
+                       "finite-size allowance d_in^(-2/3) of its Marchenko-Pastur limit and one step: 70 % quick, 28 % "
+                       "full (seed 0) of the extra delay; deep_linear.grokking_time resolves each delay to a few per cent",
        formula=r"L(t) = E_\nu\big[(\tfrac{\gamma}{2\nu+\gamma} + \tfrac{2\nu}{2\nu+\gamma}e^{-\eta(2\nu+\gamma)t})^2 + "
                r"\sigma_0^2e^{-2\eta(2\nu+\gamma)t}\big];\quad \gamma = 0:\ t_{grok}(\epsilon, \sigma_0) = "
                r"t_{grok}(\tfrac{\epsilon}{1 + \sigma_0^2}, 0)",
@@ -736,7 +742,9 @@ def ridge_collapse_run(ctx: Context) -> dict:
     return {"star": star, "lams": lams, "errs": errs, "trials": trials}
 
 
-@claim(id="deep_linear.model_collapse_ridge", kind="simulation", backends="numpy",
+@claim(id="deep_linear.model_collapse_ridge", kind="simulation", backends="numpy", resolves=(0.08, 0.045),
+       resolves_reason="the deterministic equivalent is the d, T -> infinity limit, allowed its O(1/(T - d - 1)) "
+                       "relative correction: with the Monte Carlo's standard errors 4.5 % quick, 2.9 % full (seeds 1, 0)",
        formula=r"E_n(\lambda) = \|w^*\|^2 \lambda^2 g_2 + \sigma^2 \gamma\, v_2 + \frac{n\,\sigma_0^2\, d}{T_0 - d "
                r"- 1}\, r_2",
        source=f"{DOHMATOB}, Sec. 4 and Fig. 1(a) (isotropic, ridge downstream); deterministic equivalent derived here "
@@ -886,6 +894,10 @@ def _draw_power_law(fig, ev: Evidence) -> None:
 
 
 @claim(id="deep_linear.model_collapse_power_law", kind="simulation", backends="numpy", figure=_draw_power_law,
+       resolves=(0.15, 0.04),
+       resolves_reason="the deterministic equivalent is allowed its O(1/T) finite-size correction, 2/T of the "
+                       "prediction (measured <= 3.3 % at T = d): with the Monte Carlo's standard errors 7-9 % quick "
+                       "(d = 20), 2.3 % full (seed 0)",
        formula=r"E = \frac{\kappa^2\sum_i s_iw_i^2/(s_i+\kappa)^2}{1 - \mathrm{df}_2/T} + \frac{\sigma^2\mathrm{df}_2}"
                r"{T - \mathrm{df}_2} + \frac{n\sigma_0^2}{T_0 - d - 1}\Big[d - 2\kappa\sum_i\frac{1}{s_i+\kappa} + "
                r"\frac{\kappa^2\sum_i (s_i+\kappa)^{-2}}{1 - \mathrm{df}_2/T}\Big]",

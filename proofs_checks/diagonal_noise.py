@@ -45,7 +45,12 @@ def _draw(fig, ev: Evidence) -> None:
     ax.legend(fontsize=7)
 
 
-@claim(id="diagonal.sgd_noise_effective_alpha", kind="simulation", figure=_draw,
+@claim(id="diagonal.sgd_noise_effective_alpha", kind="simulation", figure=_draw, resolves=(0.98, 0.6),
+       resolves_reason="each run is one realisation: its budget is the Taylor remainder's bound plus z = 4.4 "
+                       "standard deviations of the draws' martingale, whose variance is itself a bound (Lipschitz form), "
+                       "together 34 % (full, seed 0) to 79 % (quick, seed 1) of the predicted shrinkage: the check "
+                       "resolves the closed form's size and its growth as the batch shrinks (a condition), not a few "
+                       "per cent; diagonal.effective_alpha_from_gradients resolves GD's part to round-off",
        formula=r"\ln\frac{\alpha_{\infty,j}}{\alpha} \approx -2\eta^2\sum_k\big[(1 - c_B)g_{k,j}^2 + "
                r"c_B\overline{(r_kx_j)^2}\big],\ \ \sum_j \approx -2\eta^2(1 - c_B)\sum_k\|g_k\|^2 - "
                r"4\eta c_BR^2\!\int L\,dt,\ \ c_B = \frac{n - B}{B(n - 1)}",

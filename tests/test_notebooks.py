@@ -15,6 +15,8 @@ for num in plt.get_fignums():
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
 
 
+# 8-45 s each (2 min in all): in CI's slow step, which keeps the default suite under its 10 minutes on 2 cores
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path, monkeypatch):
     import jupytext  # the notebooks extra, installed by `make test`
