@@ -274,7 +274,7 @@ def slowdown_runs(ctx: Context) -> dict:
             "lr_asym": lr_asym, "asym": asym_traj, "asym_start": tuple(np.asarray(x) for x in start)}
 
 
-def _spurious_rate(d: dict, r: int, s: float) -> np.ndarray:
+def _spurious_rate(d: dict, r: int, s: float, slowest: bool = True) -> np.ndarray:
     r"""The asymmetric model's asymptotic rate per step, from its limit (derived here; Xiong et al., Thm 4.1, give the
     order :math:`e^{-\Theta(\alpha^2 T)}`).
 
@@ -283,13 +283,14 @@ def _spurious_rate(d: dict, r: int, s: float) -> np.ndarray:
     :math:`FF^\top` beyond the r-th and :math:`\nu \to 0` of :math:`GG^\top`: the slowest rate is
     :math:`-\ln(1 - 2s\eta\mu_{\min})`. :math:`\mu` is what the balance :math:`F^\top F - G^\top G` (conserved by the
     flow, :math:`\alpha^2(\bar F^\top\bar F - \bar G^\top\bar G/9)` from :math:`F_0 = \alpha\bar F`,
-    :math:`G_0 = (\alpha/3)\bar G`) leaves on the spurious side, hence :math:`\Theta(\alpha^2)`."""
+    :math:`G_0 = (\alpha/3)\bar G`) leaves on the spurious side, hence :math:`\Theta(\alpha^2)`.
+    ``slowest=False``: the rate of the fastest spurious mode instead (the k - r spurious modes decay together)."""
     asym = d["asym"]
     out = []
     for b in range(d["alphas"].size):
         F = asym.final["F"][b]
         mu = np.sort(np.linalg.eigvalsh(F @ F.T))[::-1][r:F.shape[1]]
-        out.append(-np.log(1 - 2 * s * d["lr_asym"] * float(mu.min())))
+        out.append(-np.log(1 - 2 * s * d["lr_asym"] * float(mu.min() if slowest else mu.max())))
     return np.array(out)
 
 
@@ -318,7 +319,8 @@ def _draw_slowdown(fig, ev: Evidence) -> None:
        statement="Symmetric over-parameterised GD converges at Theta(1/T^2) (population constant p/(8 s eta T)^2); "
                  "exact parameterisation converges linearly at rate 4 s sigma_r eta; the asymmetric over-parameterised "
                  "model converges linearly at -ln(1 - 2 s eta mu), mu the smallest spurious eigenvalue of F F^T at "
-                 "the limit (derived here), which is Theta(alpha^2).")
+                 "the limit (derived here), which is Theta(alpha^2); over a finite window the fitted rate lies "
+                 "between the slowest and the fastest spurious mode's.")
 def overparam_slowdown(ctx: Context) -> Evidence:
     d = slowdown_runs(ctx)
     s, lr, r, n = 0.5, d["lr"], d["r"], d["n"]
@@ -350,23 +352,33 @@ def overparam_slowdown(ctx: Context) -> Evidence:
     # (c) asymmetric: the rate is alpha^2 times a constant of the problem, through the conserved imbalance.
     asym, alphas, lr_a = d["asym"], d["alphas"], d["lr_asym"]
     # the window [1e-12, 1e-5]: the rate -ln(1 - 2 s eta (mu + nu)) carries G's spurious eigenvalue nu, which falls
-    # as the error squared; from 1e-4 (full seed 0, alpha = 0.01: nu/mu ~ 1 %, the fitted rate 8e-4 fast) it is
-    # 1e-2 times smaller at 1e-5, and 1e-12 stays 1e3 above the round-off floor of F G^T - M*
+    # as the error squared (over [1e-11, 1e-4] full seed 0's rate at alpha = 0.01 read 8e-4 fast), and 1e-12 stays
+    # 1e3 above the round-off floor of F G^T - M*
     lo, hi = 1e-12, 1e-5
     fits = [linear_rate(asym.times, asym.observables["rel_error"][b], lo, hi) for b in range(alphas.size)]
     rates = np.array([f[0] for f in fits])
     pred_c = _spurious_rate(d, r, s)
+    # The k - r spurious modes decay together, at -ln(1 - 2 s eta mu_i) each: the log of their sum is convex in time,
+    # so a log-linear fit over the window reads a rate between the slowest's (the asymptote) and the fastest's. With
+    # well separated spurious eigenvalues the fit is the slowest's; with close ones (full seed 5: mu2/mu1 = 1.05-1.1)
+    # it reads up to 1 % faster over these windows, which the asymptote alone would call a failure.
+    top_c = _spurious_rate(d, r, s, slowest=False)
     # a faster component of <= 1 % at the window's start biases the log-linear fit by <= 0.01 / ln(1e7), as in (b)
     budget_c = 0.01 / np.log(hi / lo)
-    parts["asymmetric k = r + 2: fitted rate vs -ln(1 - 2 s eta mu_spurious)"] = float(
-        np.max(np.abs(rates / pred_c - 1) / budget_c))
+
+    def outside(f: float) -> float:
+        """How far the fitted rates fall outside [f x slowest, f x fastest spurious rate], over the budget."""
+        below, above = f * pred_c - rates, rates - f * top_c
+        return float(np.max(np.maximum(np.maximum(below, above), 0.0) / (f * pred_c * budget_c)))
+
+    parts["asymmetric k = r + 2: fitted rate vs the spurious modes' rates -ln(1 - 2 s eta mu_i)"] = outside(1.0)
     local = local_exponents(alphas, pred_c)
     worst = max(parts.values())
 
     def score(f: float) -> float:
         """The three parts with f x each predicted rate (the slope 8 s eta, the exact rate, the alpha^2 rate)."""
         return max(abs(slope / (f * 8 * s * lr) - 1) / budget_a, abs(rate / (f * pred_rate) - 1) / budget_b,
-                   float(np.max(np.abs(rates / (f * pred_c) - 1) / budget_c)))
+                   outside(f))
 
     return Evidence(
         predicted=[8 * s * lr, float(f"{pred_rate:.6g}")] + [float(f"{x:.6g}") for x in pred_c],
@@ -374,10 +386,15 @@ def overparam_slowdown(ctx: Context) -> Evidence:
         quantity="(a) slope of (p/e^2)^(1/2) in T, (b) linear rate per step at k = r, (c) the asymmetric rate per step "
                  f"at alpha = {', '.join(f'{a:g}' for a in alphas)}",
         error=float(worst), tolerance=1.0, score=score, false_alarm=0.0,
-        error_measure="worst ratio, over (a), (b), (c), of the relative departure from the prediction to its budget",
+        error_measure="worst ratio, over (a), (b), (c), of the relative departure from the prediction (for (c): from "
+                      "the interval between the slowest and the fastest spurious rate) to its budget",
         tolerance_reason="(a) GD's own term 2 s eta z (relative 1/(4 T0)) plus the bending by unequal initial "
                          "eigenvalues, |intercept|/(8 s eta T0); (b) and (c) a faster component of at most 1 % at the "
-                         "window start biases a log-linear fit by 0.01/ln(window range); the Theta(alpha^2) order "
+                         "window start biases a log-linear fit by 0.01/ln(window range); (c) the k - r spurious modes "
+                         "decay together, so over a finite window the fitted rate lies between the slowest one's "
+                         "(the asymptote, the headline) and the fastest one's (equal when the spurious eigenvalues "
+                         "are well apart; 1 % above the slowest at full seed 5, mu2/mu1 = 1.05-1.1), each end "
+                         "widened by that budget; the Theta(alpha^2) order "
                          "leaves its constant free, so the alpha dependence is a condition on the smallest pair's local "
                          "exponent (2 +- 0.5: the corrections are O(alpha^2), 0.1-0.5 at alpha = 0.04-0.16)",
         conditions={"(a) the window is past the plateau (>= 10 outputs)": bool(late.sum() >= 10),
@@ -389,7 +406,7 @@ def overparam_slowdown(ctx: Context) -> Evidence:
                     **_runs_converged(d["over"], "symmetric k > r"), **_runs_converged(asym, "asymmetric")},
         details={"parts": parts, "loglog_slope_last_decade": loglog, "T_over": T, "err2_over": err2,
                  "tail": th.overparam_tail(p, np.maximum(T, 1) * lr, s), "alpha": d["alphas"], "asym_rate": rates,
-                 "asym_rate_predicted": pred_c, "local_exponents": local,
+                 "asym_rate_predicted": pred_c, "asym_rate_fastest_spurious": top_c, "local_exponents": local,
                  "intercept": intercept},
         note=f"log-log slope of the squared error over the last decade: {loglog:.4f} (-2 asymptotically); the "
              f"asymmetric rate over alpha^2 is {', '.join(f'{x / a**2:.3g}' for x, a in zip(pred_c, alphas))} at alpha = "

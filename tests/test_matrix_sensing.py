@@ -201,3 +201,17 @@ def test_aligned_start_with_a_repeated_singular_value_does_not_stall():
     assert list(full.status) == ["out_of_time"] * 2 and int(full.stop_step.max()) < 2000
     assert full.meta["atol"] == 1e-17  # 1e-14 min(1, alpha)
     np.testing.assert_allclose(full.observables["M"], red.observables["M"], atol=1e-8)
+
+
+def test_a_window_fit_of_two_spurious_modes_reads_between_their_rates():
+    """matrix_sensing.overparam_slowdown's interval for (c): the error of two modes decaying at r1 < r2 (full seed 5's
+    spurious eigenvalues 1.05-1.1 apart), fitted log-linearly over [1e-12, 1e-5], reads a rate between r1 and r2, and
+    further above r1 than the 1 % faster-component budget 0.01 / ln(1e7) that the asymptote alone allowed."""
+    from solvable.sims.matrix_sensing_measure import linear_rate
+
+    r1, r2 = 7.1e-4, 7.1e-4 * 1.07
+    t = np.arange(0, 60_000, 10.0)
+    err = np.sqrt(0.5 * np.exp(-2 * r1 * t) + 0.5 * np.exp(-2 * r2 * t)) * 1e-3
+    rate, count = linear_rate(t, err, 1e-12, 1e-5)
+    assert count >= 5 and r1 < rate < r2
+    assert rate / r1 - 1 > 0.01 / np.log(1e7)

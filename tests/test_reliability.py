@@ -56,10 +56,19 @@ FULL_SEED = 1 + ROTATION % 5
 CLAIM_IDS = [c.id for c in registry.all_claims()]
 
 
+#: Instances of the seed matrix where an empirical statement does not hold (README, Findings): the claim must fail
+#: there, as it does, and keep failing (a claim that starts passing on them has lost the power that found them).
+FINDINGS = {("matrix_sensing.depth_low_rank", 17): "depth 3 and 4 at effective rank 2.9 end 0.89 and 1.01 from M*, "
+                                                   "the nuclear norm 0.57"}
+
+
 @pytest.mark.slow  # as long as the quick claims themselves: the default run keeps under 10 minutes on 2 cores
 @pytest.mark.parametrize("claim", share([c for c in CLAIM_IDS if registry.get(c).kind != "symbolic"], 3))
 def test_a_third_of_the_claims_pass_at_this_runs_quick_seed(claim):
     result = run_claim(registry.get(claim), "numpy", quick=True, seed=QUICK_SEED)
+    if (claim, QUICK_SEED) in FINDINGS:
+        assert result.verdict == "failed", (QUICK_SEED, FINDINGS[claim, QUICK_SEED], result.evidence)
+        return
     assert result.verdict == "passed", (QUICK_SEED, result.message, result.evidence)
 
 
