@@ -321,8 +321,7 @@ def _verify(args: argparse.Namespace) -> int:
             "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
     status = 0 if all(r.ok for r in results) else 1
     # power is part of a claim's contract at its own sizes (a point of its space has other sizes)
-    weak = [r.claim.id for r in results if r.meets_resolution is False
-            or (r.evidence is not None and len(r.evidence.rejected_alternatives) < len(r.evidence.alternatives))]
+    weak = [r.claim.id for r in results if not r.keeps_power]
     if weak and point is None:
         print(f"solvable verify: these claims resolve less than they promise or accept a named alternative: "
               f"{', '.join(weak)}", file=sys.stderr)

@@ -120,7 +120,7 @@ def power_lines(r: Result) -> list[str]:
         if r.claim.resolves_reason:
             out.append(f"resolution promised: {r.claim.resolves_reason}")
     for name, err in ev.alternatives.items():
-        out.append(f"alternative {'rejected' if not err <= ev.tolerance else 'NOT REJECTED'}: {name} "
+        out.append(f"alternative {'rejected' if name in ev.rejected_alternatives else 'NOT REJECTED'}: {name} "
                    f"(error {err:.3g} against tolerance {ev.tolerance:.3g})")
     if ev.false_alarm is not None:
         out.append(f"false-alarm rate: {ev.false_alarm:.2g}" + (" (a deterministic budget)" if ev.false_alarm == 0

@@ -46,6 +46,14 @@ class Result:
         return self.evidence.resolution <= target
 
     @property
+    def keeps_power(self) -> bool:
+        """Whether the claim keeps its power promise: it does not resolve less than it promises at this size, and it
+        rejects every alternative it names (True where there is no evidence to judge)."""
+        ev = self.evidence
+        return self.meets_resolution is not False and (
+            ev is None or len(ev.rejected_alternatives) == len(ev.alternatives))
+
+    @property
     def ok(self) -> bool:
         """Not a failure: passed, or unsupported on this backend."""
         return self.verdict in ("passed", "unsupported")
@@ -75,7 +83,7 @@ class Result:
             "resolution": ev.resolution if ev else None,
             "resolution_target": self.resolution_target,
             "resolves_reason": self.claim.resolves_reason,
-            "alternatives": {name: {"error": err, "rejected": not err <= ev.tolerance}
+            "alternatives": {name: {"error": err, "rejected": name in ev.rejected_alternatives}
                              for name, err in ev.alternatives.items()} if ev else {},
             "false_alarm": ev.false_alarm if ev else None,
         }
