@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from solvable.sims.backend import BACKENDS, DTYPES, namespace, resolve_device
 from solvable.sims.trajectory import environment
 
 from . import registry
-from .report import FigureError, check_json_path, check_report_dir, format_table, write_json, write_report
+from .report import FigureError, check_json_path, check_report_dir, format_table, slowest, write_json, write_report
 from .runner import run_claims
 
 __all__ = ["main"]
@@ -76,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     v.add_argument("--no-timing", action="store_true", help="leave run times out of the JSON (bit-identical reruns)")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    v.add_argument("-j", "--jobs", type=_bounded("--jobs", int, 1, strict=False), default=1, metavar="N",
+                   help="run the claims in N worker processes, each with its share of the BLAS threads (claims "
+                        "that share a measurement run together; the results are those of the serial run)")
+    v.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the claims on this dask.distributed scheduler's workers (e.g. tcp://host:8786)")
 
     ls = sub.add_parser("list", help="list the registered claims")
     ls.add_argument("--model", choices=registry.MODELS)
@@ -315,8 +321,10 @@ def _verify(args: argparse.Namespace) -> int:
                                  f"(`solvable check --list`)")
             point = c.space.point(values)
     results = run_claims(claims, backend=args.backend, quick=args.quick, seed=args.seed, dtype=args.dtype,
-                         progress=not args.no_progress, device=args.device, point=point)
+                         progress=not args.no_progress, device=args.device, point=point, jobs=args.jobs,
+                         scheduler=args.scheduler, expected=_last_times(report, args.quick))
     print(format_table(results))
+    print(slowest(results))
     meta = {"backend": args.backend, "device": args.device, "point": point, "quick": args.quick, "seed": args.seed, "dtype": args.dtype,
             "versions": environment(), "command": "solvable " + " ".join(sys.argv[1:])}
     status = 0 if all(r.ok for r in results) else 1
@@ -336,6 +344,17 @@ def _verify(args: argparse.Namespace) -> int:
         write_json(results, args.json, meta, timing=not args.no_timing)
         print(f"results: {args.json}")
     return status
+
+
+def _last_times(report: Path | None, quick: bool) -> dict[str, float]:
+    """Seconds per claim from the report directory's last run of the same size (the longest start first)."""
+    try:
+        doc = json.loads((report / "results.json").read_text())
+        if bool(doc["meta"].get("quick")) != quick:
+            return {}
+        return {c["id"]: float(c["seconds"]) for c in doc["claims"] if "seconds" in c}
+    except (OSError, TypeError, ValueError, KeyError):  # no earlier run, or one written without times
+        return {}
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -414,15 +414,34 @@ def _finite_grok_time(evals: np.ndarray, proj: np.ndarray, eta: float, target: f
     over outputs as ``proj``, ``proj_init``, ``proj_cross``), by 1 (test) and by nu (train). Returns the delay
     between the steps at which the two losses first fall below ``target``.
     """
-    k = np.arange(steps + 1)[:, None]
     rate = 2 * evals + gamma
-    decay = (1 - eta * rate) ** k
-    e = gamma / rate + (2 * evals / rate) * decay
-    sq = (e**2) * proj
-    if proj_init is not None:
-        sq = sq - 2 * e * decay * proj_cross + decay**2 * proj_init
-    test = np.sum(sq, axis=1)
-    train = sq @ evals
+    ratio = 1 - eta * rate
+
+    def losses(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        decay = ratio ** k[:, None]
+        e = gamma / rate + (2 * evals / rate) * decay
+        sq = (e**2) * proj
+        if proj_init is not None:
+            sq = sq - 2 * e * decay * proj_cross + decay**2 * proj_init
+        return np.sum(sq, axis=1), sq @ evals
+
+    # With every factor in (0, 1) and no cross term, each mode's square falls monotonically, and so (rounding
+    # being monotone) do both computed losses: the first step below the target is found by bisection, the same
+    # step a scan finds, in O(d log steps) instead of O(d steps).
+    monotone = bool(np.all((ratio > 0) & (ratio < 1)) and np.all(proj >= 0)
+                    and (proj_init is None or (np.all(proj_cross == 0) and np.all(proj_init >= 0))))
+    if monotone:
+        def first_below(which: int) -> float:
+            if not losses(np.array([steps]))[which][0] < target:
+                return math.inf
+            lo, hi = -1, steps  # loss(lo) >= target (or lo = -1), loss(hi) < target
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if losses(np.array([mid]))[which][0] < target else (mid, hi)
+            return hi
+
+        return first_below(0) - first_below(1)
+    test, train = losses(np.arange(steps + 1))
     hit = lambda x: int(np.argmax(x < target)) if np.any(x < target) else math.inf  # noqa: E731
     return hit(test) - hit(train)
 
@@ -505,8 +524,7 @@ def _grokking_spectra(ctx: Context, run: dict, draws: int) -> np.ndarray:
     extra = {"proj_init": np.full(d_in, sigma0**2 / d_in), "proj_cross": np.zeros(d_in)} if sigma0 > 0 else {}
     out = [run["spectral"]]
     for _ in range(draws - 1):
-        X = rng.standard_normal((d_in, n_tr))
-        out.append(_finite_grok_time(np.linalg.eigvalsh(X @ X.T / n_tr), np.full(d_in, 1.0 / d_in), GROK_ETA / d_out,
+        out.append(_finite_grok_time(sim.wishart_spectrum(d_in, n_tr, rng) / n_tr, np.full(d_in, 1.0 / d_in), GROK_ETA / d_out,
                                      _level_loss(GROK_EPS, d_out), _grok_steps(case[0], d_out), run["gamma"], **extra))
     return np.array(out, dtype=float)
 

@@ -25,12 +25,13 @@ prediction into :class:`Evidence`, and an optional *figure*
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import re
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from solvable.sims._json import jsonable
 from solvable.sims._validate import shown
 
 __all__ = ["KINDS", "MODELS", "RESOLVES", "Claim", "Context", "Evidence", "OutOfReach", "PrecisionError", "all_claims",
-           "claim", "clear_measurements", "get", "jsonable", "load_all", "measurement", "require_precision",
+           "claim", "clear_measurements", "get", "jsonable", "load_all", "measurement", "measurements_read", "require_precision",
            "resolution", "symbolic_evidence"]
 
 #: Kinds of claim. ``simulation``: a simulated algorithm against a prediction;
@@ -289,11 +290,30 @@ def measurement(fn: Callable[[Context], T]) -> Callable[[Context], T]:
         if not isinstance(ctx, Context):
             raise TypeError(f"a measurement takes a Context; got {type(ctx).__name__}")
         key = (name, ctx)
+        for reads in _READING:
+            reads.add(name)
         if key not in _MEASUREMENTS:
             _MEASUREMENTS[key] = fn(ctx)
         return _MEASUREMENTS[key]
 
+    cached.__measurement__ = name  # read by proofs_checks.parallel to keep the claims that share it together
     return cached
+
+
+#: The open :func:`measurements_read` blocks.
+_READING: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def measurements_read() -> Iterator[set[str]]:
+    """The names of the measurements read (computed or found in the cache) inside the block: what
+    :func:`proofs_checks.parallel.measurements_of` must find in a claim's code."""
+    reads: set[str] = set()
+    _READING.append(reads)
+    try:
+        yield reads
+    finally:
+        _READING.remove(reads)
 
 
 def clear_measurements() -> None:

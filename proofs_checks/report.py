@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from .registry import RESOLVES, jsonable
 from .runner import Result
 
-__all__ = ["FigureError", "check_json_path", "check_report_dir", "draw_claim", "draw_evidence", "format_table", "mathml", "results_document", "write_json", "write_report"]
+__all__ = ["FigureError", "check_json_path", "check_report_dir", "draw_claim", "draw_evidence", "format_table", "mathml", "results_document", "slowest", "write_json", "write_report"]
 
 #: The files a report writes at its top level, removed before it is written again: a report that stops half way
 #: never leaves the last run's page beside this run's results.
@@ -173,6 +173,21 @@ def format_table(results: Sequence[Result]) -> str:
         out.append(f"resolve less than they promise (see their resolution): {', '.join(short)}")
     out.append(f"{passed} passed, {failed} failed, {unsupported} unsupported, of {len(results)} claims")
     return "\n".join(out)
+
+
+def _ran(r: Result, meta: dict[str, Any]) -> str:
+    """Where and how long a claim ran: host (and process), backend, device, seconds."""
+    device = meta.get("device")
+    return (f"ran on {r.host or 'this host'}, backend {r.backend}" + (f" ({device})" if device else "")
+            + f", in {r.seconds:.1f} s" + ("; retried once after its worker died" if r.retried else ""))
+
+
+def slowest(results: Sequence[Result], n: int = 5) -> str:
+    """The ``n`` slowest claims with their seconds, and the total (the work a parallel run shares out)."""
+    top = sorted(results, key=lambda r: -r.seconds)[:n]
+    total = sum(r.seconds for r in results)
+    return (f"slowest: {', '.join(f'{r.claim.id} {r.seconds:.1f} s' for r in top)}; "
+            f"{total:.0f} s of claims in all")
 
 
 def results_document(results: Sequence[Result], meta: dict[str, Any], timing: bool = True) -> dict[str, Any]:
@@ -375,6 +390,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
                 md.append(f"- note: {ev.note}")
         if r.message:
             md.append(f"- {r.verdict}: {r.message}")
+        md.append(f"- {_ran(r, meta)}")
         space_lines, space_plot = _explored(r.claim, out)
         md += [f"- {line}" for line in space_lines]
         if figures.get(r.claim.id):
@@ -422,6 +438,7 @@ def write_report(results: Sequence[Result], out_dir: str | os.PathLike, meta: di
                 body.append(f"<p><strong>Note:</strong> {_prose(ev.note)}</p>")
         if r.message:
             body.append(f"<p><strong>{esc(r.verdict)}:</strong> {_prose(r.message)}</p>")
+        body.append(f"<p><small>{esc(_ran(r, meta))}</small></p>")
         if figures.get(r.claim.id):
             body.append(f"<img src='figures/{esc(r.claim.id)}.png' alt='{esc(r.claim.id)}' style='max-width:640px'>")
         if r.claim.id in failures:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from solvable.sims._validate import DtypeTooCoarse, shown
 from solvable.sims.backend import BACKENDS, DTYPES, check_seed
 
+from .parallel import check_jobs, claim_groups, run_groups, where
 from .registry import Claim, Context, Evidence, OutOfReach, PrecisionError, jsonable
 
 __all__ = ["Result", "run_claim", "run_claims", "VERDICTS"]
@@ -31,6 +34,8 @@ class Result:
     evidence: Evidence | None = None
     message: str = ""
     quick: bool = False
+    host: str = ""
+    retried: bool = False
 
     @property
     def resolution_target(self) -> float | None:
@@ -86,9 +91,11 @@ class Result:
             "alternatives": {name: {"error": err, "rejected": name in ev.rejected_alternatives}
                              for name, err in ev.alternatives.items()} if ev else {},
             "false_alarm": ev.false_alarm if ev else None,
+            "retried": self.retried,
         }
-        if timing:
+        if timing:  # where and how long: the parts of a result that a rerun does not reproduce
             out["seconds"] = round(self.seconds, 3)
+            out["host"] = self.host
         return jsonable(out)
 
 
@@ -122,15 +129,45 @@ def run_claim(claim: Claim, backend: str = "numpy", quick: bool = False, seed: i
 
 def run_claims(
     claims: Iterable[Claim], backend: str = "numpy", quick: bool = False, seed: int = 0, progress: bool = True,
-    dtype: str = "float64", device: str | None = None, point: dict[str, Any] | None = None,
+    dtype: str = "float64", device: str | None = None, point: dict[str, Any] | None = None, jobs: int = 1,
+    scheduler: Any = None, expected: Mapping[str, float] | None = None,
 ) -> list[Result]:
-    """Run claims in order, with a tqdm progress bar on stderr."""
+    """Run claims, with a tqdm progress bar on stderr; the results in the order of ``claims``.
+
+    ``jobs > 1`` runs them in that many worker processes, ``scheduler`` (a dask.distributed address or Client) on a
+    cluster; claims that share a measurement run together (:mod:`proofs_checks.parallel`). ``expected``: seconds
+    per claim id from an earlier run, to start the longest groups first (it changes the order of work, never a
+    result).
+    """
     from tqdm import tqdm
 
     claims = list(claims)
-    results = []
-    with tqdm(claims, desc="verifying", unit="claim", disable=not progress, leave=False) as bar:
-        for c in bar:
-            bar.set_postfix_str(c.id)
-            results.append(run_claim(c, backend, quick, seed, dtype, device, point))
-    return results
+    check_jobs(jobs)
+    host = where()
+    if jobs == 1 and scheduler is None:
+        results = []
+        with tqdm(claims, desc="verifying", unit="claim", disable=not progress, leave=False) as bar:
+            for c in bar:
+                bar.set_postfix_str(c.id)
+                r = run_claim(c, backend, quick, seed, dtype, device, point)
+                results.append(dataclasses.replace(r, host=host))
+        return results
+    # bad arguments are refused here, once, not in every worker
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}; got {shown(backend)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}; got {shown(dtype)}")
+    groups = claim_groups(claims)
+    if expected:
+        groups.sort(key=lambda g: -sum(expected.get(c.id, math.inf) for c in g))
+    options = {"backend": backend, "quick": quick, "seed": check_seed(seed), "dtype": dtype, "device": device,
+               "point": point}
+    with tqdm(total=len(claims), desc="verifying", unit="claim", disable=not progress, leave=False) as bar:
+        def done(ran: list) -> None:
+            bar.set_postfix_str(ran[-1].claim_id)
+            bar.update(len(ran))
+
+        ran = run_groups(groups, run_claim, options, jobs=jobs, scheduler=scheduler, on_done=done)
+    return [Result(c, ran[c.id].verdict, ran[c.id].backend, ran[c.id].seconds, ran[c.id].evidence,
+                   ran[c.id].message, quick=quick, host=ran[c.id].host, retried=ran[c.id].retried) for c in claims]
+

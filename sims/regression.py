@@ -14,7 +14,7 @@ from .driver import Model, train
 from .trajectory import Trajectory
 from ._validate import shown
 
-__all__ = ["model_collapse", "simulate_teacher_student", "teacher_student_data"]
+__all__ = ["model_collapse", "simulate_teacher_student", "teacher_student_data", "wishart_spectrum"]
 
 
 # ---------------------------------------------------------------------------
@@ -89,9 +89,63 @@ def teacher_student_data(d_in: int, lam: float, *, d_out: int = 1, init_scale: f
     return X, w_star, w0
 
 
+def wishart_spectrum(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    r"""The eigenvalues (ascending) of :math:`XX^\top` for an :math:`m \times n` matrix :math:`X` of i.i.d.
+    :math:`N(0, 1)` entries, :math:`n \ge m`, drawn without :math:`X`.
+
+    Dumitriu & Edelman 2002 (J. Math. Phys. 43, "Matrix models for beta ensembles", the beta-Laguerre model at
+    beta = 1): the spectrum is that of :math:`BB^\top` with :math:`B` lower bidiagonal, diagonal
+    :math:`\chi_n, \chi_{n-1}, \dots, \chi_{n-m+1}` and subdiagonal :math:`\chi_{m-1}, \dots, \chi_1`, all
+    independent; :math:`BB^\top` is tridiagonal, so a draw costs :math:`O(m^2)` (LAPACK's tridiagonal
+    eigensolver) instead of the :math:`O(m^2 n)` of forming :math:`XX^\top`.
+    """
+    from scipy.linalg import eigvalsh_tridiagonal
+
+    m, n = positive_int("m", m, 1, 10**6), positive_int("n", n, 1, 10**9)
+    if n < m:
+        raise ValueError(f"n must be at least m (a full-rank Wishart); got m = {m}, n = {n}")
+    a = np.sqrt(rng.chisquare(n - np.arange(m)))
+    b = np.sqrt(rng.chisquare(m - 1 - np.arange(m - 1))) if m > 1 else np.zeros(0)
+    diagonal = a**2
+    diagonal[1:] += b**2
+    return eigvalsh_tridiagonal(diagonal, a[:-1] * b)
+
+
 # ---------------------------------------------------------------------------
 # Model collapse in regression (Dohmatob, Feng & Kempe 2024)
 # ---------------------------------------------------------------------------
+#: Up to this many ridge parameters a fit is a linear solve per parameter; beyond, one eigendecomposition of the
+#: sample covariance serves them all (an eigh costs about as much as a handful of solves).
+_SOLVES = 4
+
+
+def _gram_and_root(rng: np.random.Generator, trials: int, size: int, d: int,
+                   scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    r"""``trials`` draws of the Gram matrix :math:`A = X^\top X` of ``size`` Gaussian rows with covariance
+    :math:`\operatorname{diag}(\text{scale}^2)`, and a square root :math:`L` with :math:`LL^\top = A` (its Cholesky
+    factor when ``size >= d``).
+
+    :math:`A \sim W_d(\text{size}, \Sigma)` is drawn directly (Bartlett's decomposition, scipy.stats.wishart) when
+    ``size >= d``: O(d^3) a draw, whatever the sample size; below that the Wishart is singular and the rows
+    themselves are drawn. Given :math:`A`, :math:`X^\top\varepsilon \sim N(0, A)` for white noise
+    :math:`\varepsilon`, which is :math:`Lz` with :math:`z \sim N(0, I_d)`: the regression needs nothing else of X.
+    """
+    if size >= d:
+        from scipy.stats import wishart
+
+        A = wishart(df=size, scale=np.eye(d)).rvs(size=trials, random_state=rng).reshape(trials, d, d)
+        if scale is not None:
+            A = scale[:, None] * A * scale[None, :]
+        return A, np.linalg.cholesky(A)
+    X = rng.standard_normal((trials, size, d))
+    if scale is not None:
+        X = X * scale
+    A = np.swapaxes(X, 1, 2) @ X
+    # rank size < d: a square root through the eigendecomposition (Cholesky needs A positive definite)
+    s, V = np.linalg.eigh(A)
+    return A, V * np.sqrt(np.clip(s, 0.0, None))[:, None, :]
+
+
 def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_generations: int, *,
                    n_trials: int = 100, seed: int = 0, ridge: Any = 0.0, spectrum: Any = None,
                    w_star: Any = None) -> np.ndarray:
@@ -113,6 +167,14 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
     ``ridge`` is evaluated on the same draws (common random numbers), through
     one eigendecomposition of :math:`\hat\Sigma` per fit.
 
+    Sampled exactly, without the data: a fit needs only :math:`A = X^\top X \sim W_d(T, \Sigma)` and
+    :math:`X^\top\varepsilon \mid A \sim N(0, A)`, so OLS on :math:`T_0` samples moves the generator by
+    :math:`\sigma_0 A_0^{-1} X_0^\top\varepsilon = \sigma_0 L_0^{-\top} z` (:math:`A_0 = L_0 L_0^\top`), and the
+    predictor's right-hand side is :math:`X^\top y = A g + \sigma L z'` (:func:`_gram_and_root`). All trials
+    are drawn at once, one stacked LAPACK call a generation. Draw order, for reproducibility: the teachers
+    ``(n_trials, d)`` (unless fixed), then per generation the OLS fit's Gram matrices and noise (from generation 1
+    on), then the predictor's.
+
     Returns
     -------
     ndarray
@@ -132,6 +194,8 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
     if np.any(lams < 0) or np.any(lams > 1e12):
         raise ValueError(f"ridge must lie in [0, 1e12]; got min {shown(lams.min())}, max {shown(lams.max())}")
     T = positive_int("T", T, d if np.any(lams == 0) else 1, 10**7)
+    if n_trials * d * d > 10**9:
+        raise ValueError(f"n_trials * d^2 must be at most 1e9 (the stacked Gram matrices); got {n_trials * d * d}")
     scale = None
     if spectrum is not None:
         spec = positive_array("spectrum", spectrum, 1)
@@ -144,29 +208,25 @@ def model_collapse(d: int, T: int, sigma: float, T0: int, sigma0: float, n_gener
         if fixed.shape != (d,):
             raise ValueError(f"w_star must have d = {d} entries; got shape {fixed.shape}")
     rng = host_rng(seed)
-
-    def inputs(size: int) -> np.ndarray:
-        X = rng.standard_normal((size, d))
-        return X if scale is None else X * scale
-
-    def ols(teacher: np.ndarray, size: int, noise: float) -> np.ndarray:
-        X = inputs(size)
-        return np.linalg.lstsq(X, X @ teacher + noise * rng.standard_normal(size), rcond=None)[0]
-
     flat = lams.reshape(-1)
     out = np.empty((n_trials, n_generations + 1, flat.size))
     weight = np.ones(d) if scale is None else scale**2
-    for trial in range(n_trials):
-        w_star = rng.standard_normal(d) / math.sqrt(d) if fixed is None else fixed
-        generator = w_star
-        for n in range(n_generations + 1):
-            if n:
-                generator = ols(generator, T0, sigma0)
-            X = inputs(T)
-            y = X @ generator + sigma * rng.standard_normal(T)
-            s, V = np.linalg.eigh(X.T @ X / T)
-            # T >= d when some lambda is 0: s > 0 almost surely
-            b = V.T @ (X.T @ y / T)
-            pred = (b[:, None] / (s[:, None] + flat[None, :]))
-            out[trial, n] = np.sum(weight[:, None] * (V @ pred - w_star[:, None]) ** 2, axis=0)
+    teacher = rng.standard_normal((n_trials, d)) / math.sqrt(d) if fixed is None else np.tile(fixed, (n_trials, 1))
+    generator = teacher
+    for n in range(n_generations + 1):
+        if n:
+            _, L0 = _gram_and_root(rng, n_trials, T0, d, scale)
+            z = rng.standard_normal((n_trials, d, 1))
+            generator = generator + sigma0 * np.linalg.solve(np.swapaxes(L0, 1, 2), z)[..., 0]
+        A, L = _gram_and_root(rng, n_trials, T, d, scale)
+        rhs = (A @ generator[..., None] + sigma * (L @ rng.standard_normal((n_trials, d, 1))))[..., 0] / T
+        if flat.size <= _SOLVES:
+            # T >= d when some lambda is 0: A positive definite almost surely
+            eye = np.eye(d)
+            pred = np.stack([np.linalg.solve(A / T + lam * eye, rhs[..., None])[..., 0] for lam in flat], axis=-1)
+        else:  # one eigendecomposition serves every lambda
+            s, V = np.linalg.eigh(A / T)
+            b = np.einsum("tji,tj->ti", V, rhs)
+            pred = np.einsum("tij,tjl->til", V, b[:, :, None] / (s[:, :, None] + flat[None, None, :]))
+        out[:, n] = np.sum(weight[None, :, None] * (pred - teacher[:, :, None]) ** 2, axis=1)
     return out.reshape((n_trials, n_generations + 1) + lams.shape)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from solvable.proofs_checks import registry
+from solvable.proofs_checks.parallel import measurements_of
 from solvable.proofs_checks.registry import Evidence
 from solvable.proofs_checks.report import draw_claim
 from solvable.proofs_checks.runner import run_claim
@@ -23,8 +24,11 @@ NUMPY_REPR = re.compile(r"np\.(float|int|bool|str)\w*\(|array\(")
 def test_claim_passes_quick(claim, tmp_path):
     """Each claim in quick mode: it passes, its texts read as numbers, its figure draws from its evidence (the
     report draws every one: a figure that cannot be drawn ended `make verify`), and its JSON record is plain."""
-    result = run_claim(claim, "numpy", quick=True)
+    with registry.measurements_read() as reads:
+        result = run_claim(claim, "numpy", quick=True)
     assert result.verdict == "passed", (result.message, result.evidence)
+    # verify -j keeps the claims that share a measurement in one worker: the code reading finds every one read
+    assert reads <= measurements_of(claim), reads - measurements_of(claim)
     ev = result.evidence
     assert ev.tolerance_reason and ev.error_measure
     assert math.isfinite(ev.error) and ev.error <= ev.tolerance

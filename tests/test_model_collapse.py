@@ -87,16 +87,47 @@ def test_optimum_grows_linearly_and_the_error_stays_below_the_zero_predictor():
     assert _err(8, 0.0) > 3 * _err(8, stars[2])
 
 
-def test_simulated_ridge_is_the_normal_equations_on_the_same_draws():
-    d, T, sigma, lam, seed = 6, 9, 0.7, 0.3, 5
-    got = sim.model_collapse(d, T, sigma, 20, 0.5, 0, n_trials=1, seed=seed, ridge=[0.0, lam])
-    rng = np.random.default_rng(seed)  # the draws in the simulator's order: w*, then X, then noise
-    w = rng.standard_normal(d) / math.sqrt(d)
-    X = rng.standard_normal((T, d))
-    y = X @ w + sigma * rng.standard_normal(T)
-    ridge = np.linalg.solve(X.T @ X + T * lam * np.eye(d), X.T @ y)
-    ols = np.linalg.lstsq(X, y, rcond=None)[0]
-    np.testing.assert_allclose(got[0, 0], [np.sum((ols - w) ** 2), np.sum((ridge - w) ** 2)], rtol=1e-10)
+def _with_the_data(d, T, sigma, T0, sigma0, gens, trials, seed, lams, scale):
+    """The self-training chain as the paper states it: rows drawn, labels made, OLS and ridge fitted on them."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((trials, gens + 1, len(lams)))
+    for t in range(trials):
+        w = rng.standard_normal(d) / math.sqrt(d)
+        g = w
+        for n in range(gens + 1):
+            if n:
+                X0 = rng.standard_normal((T0, d)) * scale
+                g = np.linalg.lstsq(X0, X0 @ g + sigma0 * rng.standard_normal(T0), rcond=None)[0]
+            X = rng.standard_normal((T, d)) * scale
+            y = X @ g + sigma * rng.standard_normal(T)
+            for k, lam in enumerate(lams):
+                fit = np.linalg.solve(X.T @ X / T + lam * np.eye(d), X.T @ y / T)
+                out[t, n, k] = np.sum(scale**2 * (fit - w) ** 2)
+    return out
+
+
+@pytest.mark.parametrize("T, lams", [(12, (0.0, 0.3)), (3, (0.5,))], ids=["T>=d: Wishart", "T<d: rows"])
+def test_the_data_free_sampler_has_the_distribution_of_the_fits_on_data(T, lams):
+    """The exact sampler (Gram matrices from the Wishart, X^T eps from N(0, A)) against fits on drawn data, two
+    independent Monte Carlos: every mean within 5 standard errors of their difference, and so is the spread."""
+    d, sigma, T0, sigma0, gens, trials = 5, 0.7, 9, 0.5, 2, 3000
+    scale = np.sqrt(np.array([2.0, 1.0, 1.0, 0.5, 0.25]))
+    fast = sim.model_collapse(d, T, sigma, T0, sigma0, gens, n_trials=trials, seed=1, ridge=list(lams),
+                              spectrum=scale**2)
+    slow = _with_the_data(d, T, sigma, T0, sigma0, gens, trials, 2, lams, scale)
+    for a, b in ((fast, slow), (np.log(fast), np.log(slow))):
+        se = np.sqrt(a.var(axis=0, ddof=1) / trials + b.var(axis=0, ddof=1) / trials)
+        assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) < 5 * se), (a.mean(axis=0), b.mean(axis=0), se)
+
+
+def test_ols_collapse_has_the_exact_mean():
+    """Dohmatob et al. 2024, Theorem 1 (OLS, isotropic): E||w_n - w*||^2 = sigma^2 d/(T - d - 1) +
+    n sigma0^2 d/(T0 - d - 1), exact at every size (the inverse-Wishart mean); 6 standard errors."""
+    d, T, sigma, T0, sigma0, gens, trials = 8, 20, 0.9, 30, 0.6, 3, 20000
+    errs = sim.model_collapse(d, T, sigma, T0, sigma0, gens, n_trials=trials, seed=3)
+    exact = sigma**2 * d / (T - d - 1) + np.arange(gens + 1) * sigma0**2 * d / (T0 - d - 1)
+    se = errs.std(axis=0, ddof=1) / math.sqrt(trials)
+    assert np.all(np.abs(errs.mean(axis=0) - exact) < 6 * se), (errs.mean(axis=0), exact, se)
 
 
 def test_simulator_shapes_and_validation():
@@ -193,3 +224,38 @@ def test_power_law_monte_carlo_matches_the_equivalent():
         assert abs(e.mean() - pred) < 4 * e.std() / np.sqrt(e.size) + 2 * pred / T
     with pytest.raises(ValueError, match="spectrum"):
         sim.model_collapse(d, T, 0.3, 4 * d, 0.3, 1, spectrum=np.ones(3))
+
+
+def test_wishart_spectrum_has_the_exact_moments_and_the_direct_draws_distribution():
+    """Dumitriu & Edelman's bidiagonal model against E tr W = mn, E tr W^2 = mn(m + n + 1) (exact, W ~ W_m(n, I)),
+    and each ordered eigenvalue's mean against eigenvalues of X X^T drawn directly (5 standard errors)."""
+    m, n, draws = 12, 20, 4000
+    rng = np.random.default_rng(11)
+    fast = np.array([sim.wishart_spectrum(m, n, rng) for _ in range(draws)])
+    assert np.all(np.diff(fast, axis=1) >= 0) and np.all(fast > 0)
+    for stat, exact in ((fast.sum(axis=1), m * n), ((fast**2).sum(axis=1), m * n * (m + n + 1))):
+        assert abs(stat.mean() - exact) < 5 * stat.std(ddof=1) / math.sqrt(draws), (stat.mean(), exact)
+    X = rng.standard_normal((draws, m, n))
+    slow = np.linalg.eigvalsh(X @ np.swapaxes(X, 1, 2))
+    se = np.sqrt(fast.var(axis=0, ddof=1) / draws + slow.var(axis=0, ddof=1) / draws)
+    assert np.all(np.abs(fast.mean(axis=0) - slow.mean(axis=0)) < 5 * se)
+    with pytest.raises(ValueError, match="n must be at least m"):
+        sim.wishart_spectrum(5, 4, rng)
+
+
+@pytest.mark.parametrize("gamma, init", [(0.0, 0.0), (1e-3, 0.0), (0.0, 1e-3)])
+def test_the_grokking_delay_by_bisection_is_the_scan(gamma, init):
+    """Where every mode falls monotonically the first crossing is found by bisection: the very step of a scan."""
+    from solvable.proofs_checks.deep_linear import _finite_grok_time
+
+    rng = np.random.default_rng(2)
+    m, steps, eta, target = 150, 6000, 0.01, 2.5e-4
+    ev = sim.wishart_spectrum(m, 450, rng) / 450
+    extra = {"proj_init": np.full(m, init), "proj_cross": np.zeros(m)} if init else {}
+    k = np.arange(steps + 1)[:, None]
+    rate = 2 * ev + gamma
+    decay = (1 - eta * rate) ** k
+    sq = (gamma / rate + (2 * ev / rate) * decay) ** 2 / m + (decay**2 * init if init else 0.0)
+    first = [int(np.argmax(x < target)) for x in (sq.sum(axis=1), sq @ ev)]
+    assert min(first) > 0 and first[0] > first[1]
+    assert _finite_grok_time(ev, np.full(m, 1 / m), eta, target, steps, gamma, **extra) == first[0] - first[1]
