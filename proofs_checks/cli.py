@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file")
     sw.add_argument("config", nargs="?", help="TOML file: task, store, [fixed], [grid] (see solvable.sims.sweep)")
     sw.add_argument("--n-jobs", type=int, help="parallel workers (overrides the file)")
+    sw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run the points on this dask.distributed scheduler's workers (overrides the file's executor)")
     sw.add_argument("--out", metavar="CSV", help="table file (default: <store>/table.csv)")
     sw.add_argument("--retry-failed", action="store_true", help="compute again the points stored as failed")
     sw.add_argument("--list-tasks", action="store_true", help="list the sweepable tasks and their parameters")
@@ -265,7 +267,8 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError("give a CONFIG.toml (or --list-tasks)")
     cfg = sweep.load_config(args.config)
     n_jobs = cfg.n_jobs if args.n_jobs is None else sweep.check_n_jobs(args.n_jobs)
-    result = sweep.run(cfg.task, cfg.points(), cfg.store, executor=cfg.executor, n_jobs=n_jobs,
+    executor = "dask" if args.scheduler else cfg.executor
+    result = sweep.run(cfg.task, cfg.points(), cfg.store, executor=executor, n_jobs=n_jobs, client=args.scheduler,
                        progress=not args.no_progress, retry_failed=args.retry_failed)
     out = Path(args.out) if args.out else cfg.store / "table.csv"
     if hasattr(result, "to_csv"):

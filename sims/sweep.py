@@ -128,9 +128,12 @@ def _submit(fn: Callable, todo: Iterable[tuple[str, dict]], executor: str | Exec
             raise ImportError("executor='dask' needs dask.distributed: pip install 'solvable[dask]'") from exc
         if client is None:
             raise ValueError("executor='dask' needs client= (a distributed.Client or a scheduler address)")
-        if isinstance(client, str):
-            client = distributed.Client(client)
-        ctx = joblib.parallel_config(backend="dask")
+        if isinstance(client, str):  # a connection of our own: closed when the sweep ends, not left to reconnect
+            with distributed.Client(client) as own, joblib.parallel_config(backend="dask", client=own):
+                yield from joblib.Parallel(return_as="generator_unordered")(
+                    joblib.delayed(_keyed)(fn, k, p) for k, p in todo)
+            return
+        ctx = joblib.parallel_config(backend="dask", client=client)
     else:
         ctx = joblib.parallel_config(backend=executor, n_jobs=n_jobs)
     with ctx:

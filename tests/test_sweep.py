@@ -259,3 +259,20 @@ def test_every_task_runs_on_a_second_device(monkeypatch):
             assert strict[key] == pytest.approx(value, rel=tol, abs=tol), (name, key)
     with pytest.raises(ValueError, match="device must name a device of backend 'numpy'"):
         sweep.get_task("diagonal.limit")(**points["diagonal.limit"], device="device1")
+
+
+def test_cli_sweep_on_a_dask_scheduler(tmp_path, capsys):
+    """`solvable sweep --scheduler ADDRESS`: the points run on an existing cluster's workers (here a LocalCluster
+    of worker processes), the same table as the sequential run."""
+    import distributed
+
+    text = 'task = "diagonal.limit"\nstore = "{}"\nexecutor = "sequential"\n[fixed]\nn = 10\nd = 20\nsparsity = 2\n' \
+           '[grid]\nalpha = [0.1, 1.0]\n'
+    here = _config(tmp_path, text.format("here"))
+    assert main(["sweep", str(here), "--no-progress"]) == 0
+    there = tmp_path / "there.toml"
+    there.write_text(text.format("there"))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        assert main(["sweep", str(there), "--no-progress", "--scheduler", cl.scheduler_address]) == 0
+    a, b = ((tmp_path / s / "table.csv").read_text() for s in ("here", "there"))
+    assert a == b and len(a.splitlines()) == 3
