@@ -139,6 +139,8 @@ def _run_group(run: Callable[..., Any], ids: tuple[str, ...], modules: tuple[str
                threads: int | None, retried: bool = False) -> list[Ran]:
     """Worker entry point: ``run(claim, **options)`` for the claims ``ids`` in order, in this process (their
     measurements cached here)."""
+    if _STARTED is not None:
+        _STARTED.put(ids)
     for name in modules:  # the claims' modules register them on import (a test's claims live outside the families)
         importlib.import_module(name)
     here = where()
@@ -158,10 +160,17 @@ def _run_group(run: Callable[..., Any], ids: tuple[str, ...], modules: tuple[str
             limiter.restore_original_limits()
 
 
-def _limit_threads(threads: int) -> None:
-    """Pool initialiser: the environment variables that BLAS libraries read when they load."""
+#: In a worker process: where it reports each group it starts (set by :func:`_init_worker`).
+_STARTED: Any = None
+
+
+def _init_worker(threads: int, started: Any) -> None:
+    """Pool initialiser: the environment variables that BLAS libraries read when they load, and the queue on which
+    the worker says which group it starts (so that a broken pool's suspects are known)."""
+    global _STARTED
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    _STARTED = started
 
 
 def run_groups(groups: Sequence[Sequence[Claim]], run: Callable[..., Any], options: dict[str, Any], jobs: int = 1,
@@ -170,9 +179,10 @@ def run_groups(groups: Sequence[Sequence[Claim]], run: Callable[..., Any], optio
     travels to the worker by name); ``{claim id: Ran}`` for every claim of every group.
 
     ``jobs`` worker processes here (spawned, each with ``cpu_count // jobs`` BLAS threads), or, with ``scheduler``
-    (a dask.distributed scheduler address or Client), the cluster's workers. A group whose worker dies is
-    resubmitted once; a second death reports its claims as errors. ``on_done`` is called with each finished
-    group's results (the progress bar).
+    (a dask.distributed scheduler address or Client), the cluster's workers. When a worker dies the pool cannot say
+    whose it was: the groups that had started and not finished are each run again alone, in a pool of their own
+    (the retry), the groups not yet started go on as before; a group whose worker dies while it runs alone is
+    reported as errors. ``on_done`` is called with each finished group's results (the progress bar).
     """
     check_jobs(jobs)
     work = [(tuple(c.id for c in g), tuple(sorted({c.check.__module__ for c in g}))) for g in groups]
@@ -186,32 +196,41 @@ def run_groups(groups: Sequence[Sequence[Claim]], run: Callable[..., Any], optio
 
     def lost(ids: tuple[str, ...], why: str) -> list[Ran]:
         return [Ran(cid, "error", options.get("backend", "numpy"), 0.0, None,
-                    f"the worker running it died twice ({why}); not retried again", "") for cid in ids]
+                    f"its worker died twice ({why}); not retried again", "", True)
+                for cid in ids]
 
     if scheduler is not None:
         _run_on_dask(work, run, options, scheduler, finish, lost)
         return out
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    todo = list(work)
-    tries = {ids: 0 for ids, _ in work}
-    while todo:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn"),
-                                 initializer=_limit_threads, initargs=(threads,)) as pool:
-            futures = {pool.submit(_run_group, run, ids, mods, options, threads, tries[ids] > 0): (ids, mods)
-                       for ids, mods in todo}
-            todo = []
+    spawn = get_context("spawn")
+    todo, alone = list(work), []
+    while todo or alone:
+        isolated = not todo
+        batch = [alone.pop(0)] if isolated else todo
+        todo = []
+        started = spawn.SimpleQueue()
+        broken: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        with ProcessPoolExecutor(max_workers=1 if isolated else min(jobs, len(batch)), mp_context=spawn,
+                                 initializer=_init_worker, initargs=(threads, started)) as pool:
+            futures = {pool.submit(_run_group, run, ids, mods, options, threads, isolated): (ids, mods)
+                       for ids, mods in batch}
             for fut in as_completed(futures):
-                ids, mods = futures[fut]
                 try:
                     finish(fut.result())
-                except BrokenProcessPool as exc:  # a worker died: every group in flight or queued is resubmitted
-                    # the pool cannot say whose worker died: every group it held is tried again, and one that has
-                    # been in two broken pools is given up
-                    tries[ids] += 1
-                    if tries[ids] >= 2:
-                        finish(lost(ids, str(exc) or type(exc).__name__))
-                    else:
-                        todo.append((ids, mods))
+                except BrokenProcessPool:
+                    broken.append(futures[fut])
+        if not broken:
+            continue
+        if isolated:  # alone in its pool: its own worker died, for the second time
+            (ids, _), = broken
+            finish(lost(ids, "the second time running alone in its pool: killed, or out of memory"))
+            continue
+        began = set()
+        while not started.empty():
+            began.add(started.get())
+        alone += [g for g in broken if g[0] in began]
+        todo = [g for g in broken if g[0] not in began]
     return out
 
 

@@ -79,7 +79,7 @@ def test_a_worker_that_dies_is_retried_once_then_reported(testonly, tmp_path, mo
     assert by["testonly.dies_once"].verdict == "passed" and by["testonly.dies_once"].retried
     assert by["testonly.alone"].verdict == "passed"
     gone = by["testonly.always_dies"]
-    assert gone.verdict == "error" and "died twice" in gone.message
+    assert gone.verdict == "error" and "died twice" in gone.message and "alone" in gone.message and gone.retried
 
 
 def test_claims_run_on_a_dask_cluster(testonly):
