@@ -45,11 +45,13 @@ def test_unmutated_baseline_passes():
     assert set(_verdicts(ids).values()) == {"passed"}
 
 
+@pytest.mark.slow  # 14-18 s: run in the slow step (the default run keeps under 10 minutes on 2 cores)
 def test_perturbed_potential_minimiser_fails_implicit_bias(monkeypatch):
     monkeypatch.setattr(th_diagonal, "implicit_bias", _scaled(th_diagonal.implicit_bias, 1 + 1e-4))
     assert _verdicts(["diagonal.implicit_bias"]) == {"diagonal.implicit_bias": "failed"}
 
 
+@pytest.mark.slow  # 14-18 s: run in the slow step (the default run keeps under 10 minutes on 2 cores)
 def test_perturbed_gradient_fails_implicit_bias(monkeypatch):
     original = sim_diagonal.loss_grad
 
@@ -75,6 +77,7 @@ def test_perturbed_reduced_flow_fails_reduced_equals_full(monkeypatch):
     assert _verdicts(["diagonal.reduced_equals_full"]) == {"diagonal.reduced_equals_full": "failed"}
 
 
+@pytest.mark.slow  # 14-18 s: run in the slow step (the default run keeps under 10 minutes on 2 cores)
 def test_perturbed_kernel_correction_fails_kernel_rate(monkeypatch):
     # at alpha = 3.16 the quick run resolves the coefficient to ~1.2% (its error budget), so 5% must fail
     monkeypatch.setattr(th_diagonal, "kernel_correction", _scaled(th_diagonal.kernel_correction, 1.05))

@@ -59,7 +59,7 @@ def test_claims_that_share_a_measurement_form_one_group():
 
 
 def test_parallel_results_equal_the_serial_ones(testonly):
-    claims = [testonly["first"], registry.get("diagonal.potential_symbolic"), testonly["second"], testonly["alone"]]
+    claims = [testonly["first"], testonly["alone"], testonly["second"]]
     serial = run_claims(claims, quick=True, seed=3, progress=False)
     parallel = run_claims(claims, quick=True, seed=3, progress=False, jobs=2,
                           expected={"testonly.alone": 9.0, "testonly.first": 1.0})
@@ -98,10 +98,10 @@ def test_jobs_must_be_a_positive_int(jobs, error):
         check_jobs(jobs)
 
 
-def test_verify_jobs_from_the_command_line(tmp_path, capsys):
+def test_verify_jobs_from_the_command_line(testonly, tmp_path, capsys):
     from solvable.proofs_checks.cli import main
 
-    ids = ["--claim", "diagonal.potential_symbolic", "--claim", "ufm.symbolic"]
+    ids = ["--claim", "testonly.first", "--claim", "testonly.alone", "--claim", "testonly.second"]
     assert main(["verify", "--quick", "--no-progress", "--no-timing", "--no-report", "--json",
                  str(tmp_path / "one.json"), *ids]) == 0
     assert main(["verify", "--quick", "--no-progress", "--no-timing", "--report", str(tmp_path / "rep"), "-j", "2",

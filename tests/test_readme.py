@@ -2,12 +2,15 @@
 
 import re
 import subprocess
+
+import pytest
 import sys
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.slow  # one 60-second script: in the slow step, which CI runs on every change
 def test_readme_examples_run(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 3

@@ -32,6 +32,9 @@ def test_same_command_twice_gives_bit_identical_json(tmp_path):
     first = _verify(tmp_path / "one", "r.json")
     second = _verify(tmp_path / "two", "r.json")
     assert first == second
+    # and in worker processes (verify -j): the same records, to the bit (the command line in meta differs)
+    parallel = json.loads(_verify(tmp_path / "par", "r.json", "-j", "2"))
+    assert parallel["claims"] == json.loads(first)["claims"]
     doc = json.loads(first)
     meta = doc["meta"]
     assert meta["backend"] == "numpy" and meta["dtype"] == "float64" and meta["seed"] == 0

@@ -226,6 +226,7 @@ def test_wrongly_typed_config_value_is_refused(tmp_path):
         sweep.load_config(cfg)
 
 
+@pytest.mark.slow  # 27 s: in the slow step
 def test_every_task_runs_on_a_second_device(monkeypatch):
     """A task's backend and device reach its simulation: array_api_strict's second device gives NumPy's
     numbers (an array made on the default device would fail there). The diagonal task's flow is the

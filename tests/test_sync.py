@@ -68,7 +68,8 @@ def _diagonal_problem():
 T_FEW = np.array([0.0, 5.0, 40.0])  # few outputs, so that reads at output times stay a constant
 
 
-@pytest.mark.parametrize("coordinates", ["full", "reduced"])
+# the reduced coordinates' case (20 s) in the slow step
+@pytest.mark.parametrize("coordinates", ["full", pytest.param("reduced", marks=pytest.mark.slow)])
 def test_flow_reads_the_host_once_per_sync(seen, coordinates):
     """Explicit (full) and Rosenbrock-W (reduced) loops: reads grow as steps / sync_every, plus a
     constant for the start, the output times and the runs' retirement."""
@@ -183,7 +184,8 @@ OPS_BUDGET = {"reduced": 330, "full": 320, "gd": 65}
 LAUNCH_BUDGET = {"reduced": 205, "full": 220, "gd": 50}
 
 
-@pytest.mark.parametrize("case", sorted(OPS_BUDGET))
+# the reduced coordinates' case (16 s) in the slow step
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "reduced" else c for c in sorted(OPS_BUDGET)])
 def test_device_operations_per_step_stay_within_budget(seen, case):
     p = diagonal.Problem.random(50, 200, 5, seed=0)
     alphas = np.logspace(-3, 0.5, 8)
