@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # 9 s: in the slow step
 def test_gpu_benchmark_runs_in_smoke_mode():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--smoke"], capture_output=True,
                           text=True, timeout=300)
@@ -87,6 +88,7 @@ def test_device_check_runs_without_a_device(tmp_path):
     assert " skipped" in logs["gpu_tests"] and "error" not in logs["gpu_tests"].lower(), logs["gpu_tests"][-2000:]
 
 
+@pytest.mark.slow  # 9 s: in the slow step
 def test_claim_traffic_counts_a_claim():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "claim_traffic.py"), "--claim",
                            "deep_linear.saxe_modes"], capture_output=True, text=True, timeout=300)

@@ -28,6 +28,7 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.slow  # 9 s: starts a JupyterLab server; in the slow step
 def test_jupyterlab_opens_the_notebooks_as_notebooks(tmp_path):
     pytest.importorskip("jupyterlab")
     settings = tmp_path / "lab-settings"
