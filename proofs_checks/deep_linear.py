@@ -488,8 +488,8 @@ def _grokking_run_cached(ctx: Context) -> dict:
     t_te = int(np.argmax(te < target)) if np.any(te < target) else math.inf
     # the exact discrete formula on the very draw the simulation ran on (its spectrum, teacher and start), and on
     # the same spectrum with the teacher and the start averaged out (E p*^2 = 1/d_in, E p0^2 = sigma0^2/d_in)
-    X, w_star, w0 = sim.teacher_student_data(d_in, lam, d_out=d_out, init_scale=sigma0, seed=ctx.seed)
-    ev, vec = np.linalg.eigh(X @ X.T / X.shape[1])
+    _, w_star, w0 = sim.teacher_student_data(d_in, lam, d_out=d_out, init_scale=sigma0, seed=ctx.seed)
+    ev, vec = sim.teacher_student_spectrum(d_in, lam, seed=ctx.seed)
     p_star, p0 = vec.T @ w_star.T, vec.T @ w0.T
     own = {"proj": np.mean(p_star**2, axis=1)}
     if sigma0 > 0:

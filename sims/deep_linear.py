@@ -41,12 +41,13 @@ from .deep_linear_reduced import (balanced_layers, end_to_end_model, reduced_mod
 from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
 from .matmul import chains, product, transpose
-from .regression import model_collapse, simulate_teacher_student, teacher_student_data, wishart_spectrum
+from .regression import (model_collapse, simulate_teacher_student, teacher_student_data, teacher_student_spectrum,
+                         wishart_spectrum)
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
            "model", "product", "simulate", "simulate_teacher_student", "teacher_student_data", "model_collapse",
-           "sweep_limit", "wishart_spectrum"]
+           "sweep_limit", "teacher_student_spectrum", "wishart_spectrum"]
 
 INITS = ("aligned", "random", "balanced")
 

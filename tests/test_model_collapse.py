@@ -191,6 +191,30 @@ def test_grokking_from_a_scaled_start_against_the_marchenko_pastur_prediction():
     np.testing.assert_allclose(b.observables["test_loss"][0, 0], 2.0, rtol=0.2)  # + sigma0^2
 
 
+@pytest.mark.parametrize("lam, d_out, gamma, init_scale", [(0.3, 1, 0.0, 0.0), (0.5, 3, 2e-3, 1.5), (1.5, 2, 0.0, 0.7)])
+def test_teacher_student_gd_in_the_eigenbasis_is_gd_on_the_data(lam, d_out, gamma, init_scale):
+    """The simulator runs in the eigenbasis of the sample covariance; a plain NumPy loop of the update written on
+    the data, W <- W - eta (2 (W - W*) X X^T / N + gamma W) / d_out, gives the same losses and the same W (the
+    change of basis is orthogonal, so only round-off separates them)."""
+    from solvable.sims.regression import simulate_teacher_student, teacher_student_data
+
+    d_in, eta, steps = 60, 0.05, 200
+    X, w_star, W = teacher_student_data(d_in, lam, d_out=d_out, init_scale=init_scale, seed=5)
+    n = X.shape[1]
+    train, test = [], []
+    for k in range(steps + 1):
+        e = W - w_star
+        train.append(np.sum((e @ X) ** 2) / n / d_out)
+        test.append(np.sum(e * e) / d_out)
+        if k < steps:
+            W = W - eta * (2 * (e @ X) @ X.T / n + gamma * W) / d_out
+    run = simulate_teacher_student(d_in, lam, eta, steps, d_out=d_out, gamma=gamma, init_scale=init_scale, seed=5,
+                                   record_at=np.arange(steps + 1))
+    np.testing.assert_allclose(run.observables["train_loss"][0], train, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(run.observables["test_loss"][0], test, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(run.final["W"][0], W, rtol=1e-10, atol=1e-13)
+
+
 def test_general_covariance_reduces_to_the_isotropic_formula():
     """At Sigma = I the general deterministic equivalent is the Marchenko-Pastur one (a different code path:
     the resolvent's closed form against the self-consistent kappa)."""
