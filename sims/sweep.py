@@ -188,6 +188,11 @@ def run(
     check_n_jobs(n_jobs)
     st = store if isinstance(store, Store) else Store(Path(store))
     pts = [dict(p) for p in points]
+    for k, p in enumerate(pts):  # every point before any runs: a misspelt key is one error, not a failed point each
+        try:
+            check_params(task if isinstance(task, str) else fn, p, p)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"point {k} ({shown(p)}): {exc}") from None
     keys = [point_key(name, p) for p in pts]
     if retry_failed:
         for k in set(keys):

@@ -62,32 +62,41 @@ class SweepConfig:
 _CONFIG_KEYS = {"task", "store", "fixed", "grid", "n_jobs", "executor"}
 
 
-def check_params(task: str, names: Iterable[str], values: Mapping[str, Any] | None = None) -> None:
+def check_params(task: str | Callable[..., Any], names: Iterable[str], values: Mapping[str, Any] | None = None) -> None:
     """Check parameter names (and, where the task annotates them, value types) against a task's signature.
+
+    ``task``: a name in :data:`TASKS`, or the function itself (a :func:`functools.partial` is checked against
+    what it leaves to set; a task taking ``**kwargs`` accepts any further name).
 
     Raises ValueError naming an unknown or missing parameter and the accepted
     ones, or TypeError naming a value of the wrong type.
     """
-    sig = inspect.signature(get_task(task))
+    fn = get_task(task) if isinstance(task, str) else task
+    label = task if isinstance(task, str) else getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None),
+                                                                                        "__name__", repr(fn))
+    sig = inspect.signature(fn)
     accepted = [p for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     allowed = {p.name for p in accepted}
     given = set(names)
     unknown = sorted(given - allowed)
-    if unknown:
-        raise ValueError(f"task {shown(task)} has no parameter {', '.join(map(repr, unknown))}; "
+    if unknown and not open_ended:
+        raise ValueError(f"task {shown(label)} has no parameter {', '.join(map(repr, unknown))}; "
                          f"its parameters are {sorted(allowed)}")
     missing = sorted(p.name for p in accepted if p.default is inspect.Parameter.empty and p.name not in given)
     if missing:
-        raise ValueError(f"task {shown(task)} needs {', '.join(map(repr, missing))}; give them in [fixed] or [grid]")
+        raise ValueError(f"task {shown(label)} needs {', '.join(map(repr, missing))}; give them in [fixed] or [grid]")
     kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
     for name, value in (values or {}).items():
+        if name not in sig.parameters:  # taken by **kwargs: nothing to check it against
+            continue
         ann = str(sig.parameters[name].annotation)
         want = [kinds[t.strip()] for t in ann.split("|") if t.strip() in kinds]
         if not want or (value is None and "None" in ann):
             continue
         ok = any(isinstance(value, k) and not (isinstance(value, bool) and bool not in k) for k in want)
         if not ok:
-            raise TypeError(f"task {shown(task)}: {name} must be {ann}; got {shown(value)}")
+            raise TypeError(f"task {shown(label)}: {name} must be {ann}; got {shown(value)}")
 
 
 def check_n_jobs(n_jobs: Any) -> int:

@@ -159,6 +159,29 @@ def test_unknown_task_and_executor(tmp_path):
         sweep.run(square, [{"x": 1}], tmp_path, executor="mpi")
 
 
+def test_python_run_checks_every_point_against_the_signature_before_anything_runs(tmp_path):
+    """A misspelt key, a missing parameter or a wrongly typed value is one clear error naming the point, raised
+    before the executor starts (the store stays empty), for a named task and for a function alike; a task with
+    **kwargs takes any name."""
+    good = dict(n=8, d=16, sparsity=2, alpha=0.5)
+    with pytest.raises(ValueError, match=r"point 1 .*'diagonal.limit' has no parameter 'fixed'"):
+        sweep.run("diagonal.limit", [good, {"fixed": good}], tmp_path / "a", executor="sequential", progress=False)
+    with pytest.raises(ValueError, match=r"point 0 .*needs 'alpha'"):
+        sweep.run("diagonal.limit", [dict(n=8, d=16, sparsity=2)], tmp_path / "b", progress=False)
+    with pytest.raises(TypeError, match=r"point 0 .*n must be int"):
+        sweep.run("diagonal.limit", [dict(good, n="8")], tmp_path / "c", progress=False)
+    log = tmp_path / "calls.log"
+    with pytest.raises(ValueError, match=r"point 1 .*'square' has no parameter 'z'"):
+        sweep.run(square, [{"x": 1, "log": str(log)}, {"z": 2}], tmp_path / "d", executor="sequential",
+                  progress=False)
+    assert not log.exists()  # the good point did not run either
+    assert not any((tmp_path / d).exists() and any((tmp_path / d).iterdir()) for d in "abcd")
+
+    def spread(**kw):
+        return {"n": len(kw)}
+    assert sweep.check_params(spread, ["anything"], {"anything": 1}) is None
+
+
 def test_malformed_point_file_is_refused(tmp_path):
     st = sweep.Store(tmp_path)
     key = sweep.point_key("square", {"x": 1})
