@@ -56,7 +56,7 @@ from .driver import Model, broadcast_runs, resolve_coordinates, train
 from .trajectory import Trajectory
 
 __all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "label_symmetric", "loss_grad",
-           "model", "predict", "reduced_refusal", "rotated_covariance", "simulate"]
+           "model", "predict", "reduced_refusal", "rotated_covariance", "simulate", "sweep_icl"]
 
 ARCHITECTURES = ("reduced", "full", "ahn")
 TASKS = ("isotropic", "inverse")
@@ -594,3 +594,35 @@ def reduced_refusal(problem: Problem, init: str, mask_query: bool) -> str:
         return ("the sampled prompts are not label-symmetric (append each prompt with its labels negated, as the "
                 "population is): the full flow then leaves the (u, U11) block form")
     return ""
+
+
+def sweep_icl(*, d: int, N: int, alpha: float = 0.1, M: int | None = None, Lambda: list[float] | None = None,
+              n_prompts: int | None = None, noise: float = 0.0, seed: int = 0, algorithm: str = "flow",
+              lr: float | None = None, steps: int | None = None, t_max: float = 1e3, grad_tol: float = 1e-10,
+              backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
+    r"""Sweep task ``lsa.icl``: ZFB's one-layer linear attention in its reduced coordinates, trained on prompts
+    of length ``N`` (the population, or ``n_prompts`` sampled prompts) with covariates
+    :math:`N(0, \operatorname{diag}\Lambda)` (``Lambda``: the diagonal, default the identity), summarised.
+
+    A run stops when its gradient norm falls below ``grad_tol`` (status ``converged``) or at the horizon.
+    Returns the status, the stop step and time; ``loss``: the final training loss (ZFB's
+    :math:`\frac12 E(\hat y - y)^2`; on the population, the risk at length ``N``); ``test_loss``: the population
+    risk of the learned :math:`A` on prompts of length ``M`` (default ``N``), from the same closed-form
+    expectations as the population loss; the learned preconditioner :math:`A = u\,U_{11}^\top`: ``A_diag`` (its
+    diagonal, the first 16 entries), ``A_offdiag`` (the Frobenius norm of the rest) and ``A_trace``.
+    """
+    L = None if Lambda is None else np.asarray(Lambda, dtype=float)
+    problem = Problem.random(d, N, n_prompts=n_prompts, Lambda=L, noise=noise, seed=seed)
+    M = N if M is None else positive_int("M", M, 1, 10**6)
+    traj = simulate(problem, alpha, algorithm, lr=lr, steps=steps, t_max=t_max, grad_tol=grad_tol, seed=seed,
+                    backend=backend, device=device)
+    u, U = traj.final["u"], traj.final["U11"]
+    at_M = Problem.random(d, M, Lambda=L, noise=noise)  # the population at the test length
+    data = _device_data(at_M, "reduced", False, np, "float64", None)
+    test_loss = loss_grad(data, "reduced", (np.asarray(u[:, None], dtype=float), np.asarray(U, dtype=float)))[0]
+    A = np.asarray(traj.final["A"][0], dtype=float)
+    off = A - np.diag(np.diag(A))
+    return {"status": str(traj.status[0]), "stop_step": int(traj.stop_step[0]), "stop_time": float(traj.stop_time[0]),
+            "loss": float(traj.observables["loss"][0, -1]), "test_loss": float(test_loss[0]),
+            "A_diag": [float(x) for x in np.diag(A)[:16]], "A_offdiag": float(np.linalg.norm(off)),
+            "A_trace": float(np.trace(A))}

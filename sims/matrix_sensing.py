@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
+from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array, shown
 from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
 from .matrix_sensing_reduced import reduced_model, reduced_refusal
 from .driver import COORDINATES, resolve_coordinates, ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
@@ -55,7 +55,7 @@ from .rules import ScaledGD, Subgradient
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "FACTORISATIONS", "INITS", "LOSSES", "OPERATORS", "Problem", "end_to_end",
-           "initial_state", "loss_grad", "model", "simulate"]
+           "initial_state", "loss_grad", "model", "simulate", "sweep_recovery"]
 
 OPERATORS = ("gaussian", "symmetric", "completion", "population")
 FACTORISATIONS = ("symmetric", "asymmetric", "deep")
@@ -639,3 +639,39 @@ def simulate(
               loss_scale=loss_scale, record_sv=record_sv, record_M=record_M, coordinates=coordinates, seed=seed,
               backend=backend, dtype=dtype, device=device)
     return train(m, algorithm, lr=lr, steps=steps, t_max=t_max, seed=seed, **options)
+
+
+def sweep_recovery(*, n: int, rank: int, k: int, alpha: float, m: int | None = None, kappa: float = 1.0,
+                   symmetric: bool = True, operator: str = "gaussian", noise: float = 0.0, seed: int = 0,
+                   algorithm: str = "gd", lr: float | None = 0.1, steps: int | None = 3000, t_max: float | None = None,
+                   sv_tol: float = 1e-3, backend: str = "numpy", device: str | None = None) -> dict[str, Any]:
+    r"""Sweep task ``matrix_sensing.recovery``: one run on :meth:`Problem.random` (``n x n``, rank ``rank``,
+    condition number ``kappa``, ``m`` measurements), summarised.
+
+    Returns the status, the stop step and time, the final loss and relative error
+    :math:`\|M - M^*\|_F / \|M^*\|_F`; ``rate``: the linear rate per step (per unit time for the flow),
+    :math:`-\,d\ln(\text{error})/dt` fitted by least squares over the second half of the run (up to its stop) where the
+    error is above :math:`10^{-12}` (negative where it grows; ``nan`` with fewer than three such points);
+    ``learned_rank``: the singular values of the end-to-end :math:`M` above ``sv_tol`` times
+    :math:`\sigma_1(M^*)`, and ``sv``: the largest ``rank + 2`` of them (numbers only, so a sweep store is plain
+    JSON).
+    """
+    n = positive_int("n", n, 1, 10**4)
+    problem = Problem.random(n, n, rank, m=m, kappa=kappa, symmetric=symmetric, operator=operator, noise=noise,
+                             seed=seed)
+    sv_tol = positive_float("sv_tol", sv_tol)
+    if algorithm == "flow":
+        options: dict[str, Any] = {} if t_max is None else {"t_max": t_max}
+    else:  # 201 records over the run: enough for the fitted rate, little to store
+        steps = positive_int("steps", steps, 1, 10**8)
+        options = {"lr": lr, "steps": steps, "t_eval": np.unique(np.linspace(0, steps, 201).astype(int))}
+    traj = simulate(problem, alpha, algorithm, k=k, seed=seed, backend=backend, device=device, **options)
+    err, times = np.asarray(traj.observables["rel_error"][0], dtype=float), np.asarray(traj.times, dtype=float)
+    stop = float(traj.stop_time[0])
+    keep = (times >= stop / 2) & (times <= stop) & np.isfinite(err) & (err > 1e-12)
+    rate = float(-np.polyfit(times[keep], np.log(err[keep]), 1)[0]) if keep.sum() >= 3 else float("nan")
+    sv = np.asarray(traj.observables["sv"][0, -1], dtype=float)
+    scale = float(np.linalg.svd(problem.M_star, compute_uv=False)[0])
+    return {"status": str(traj.status[0]), "stop_step": int(traj.stop_step[0]), "stop_time": float(traj.stop_time[0]),
+            "loss": float(traj.observables["loss"][0, -1]), "rel_error": float(err[-1]), "rate": rate, "learned_rank": int(np.sum(sv > sv_tol * scale)),
+            "sv": [float(s) for s in sv[: rank + 2]]}

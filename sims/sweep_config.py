@@ -21,6 +21,8 @@ TASKS: dict[str, str] = {
     "diagonal.limit": "diagonal:sweep_limit",
     "deep_linear.limit": "deep_linear:sweep_limit",
     "ufm.collapse": "ufm:sweep_collapse",
+    "matrix_sensing.recovery": "matrix_sensing:sweep_recovery",
+    "lsa.icl": "lsa:sweep_icl",
 }
 
 

@@ -4,6 +4,7 @@ import importlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from solvable.proofs_checks.cli import main
@@ -19,6 +20,14 @@ def square(x, fail_on=None, log=None):
     if fail_on is not None and x == fail_on:
         raise RuntimeError("interrupted")
     return {"y": x * x, "tag": "ok"}
+
+
+#: A toy point of every registered task (a second of work each)
+TASK_POINTS = {"diagonal.limit": dict(n=8, d=16, sparsity=2, alpha=0.5, t_max=1e3),
+               "deep_linear.limit": dict(d_in=3, d_out=2, hidden=[3], alpha=0.01, t_max=30.0),
+               "ufm.collapse": dict(n=[3, 3], d=3, t_max=500.0),
+               "matrix_sensing.recovery": dict(n=8, rank=2, k=2, alpha=1e-2, m=120, steps=1000),
+               "lsa.icl": dict(d=3, N=10, t_max=200.0)}
 
 
 def test_keys_are_stable_and_canonical():
@@ -138,11 +147,10 @@ def test_named_task_runs_a_diagonal_limit(tmp_path):
 
 
 def test_every_family_has_a_task_that_runs(tmp_path):
-    points = {"diagonal.limit": dict(n=8, d=16, sparsity=2, alpha=0.5, t_max=1e3),
-              "deep_linear.limit": dict(d_in=3, d_out=2, hidden=[3], alpha=0.01, t_max=30.0),
-              "ufm.collapse": dict(n=[3, 3], d=3, t_max=500.0)}
+    points = TASK_POINTS
     assert set(points) == set(sweep.TASKS)
-    fits = {"diagonal.limit": "loss", "deep_linear.limit": "mode_error", "ufm.collapse": "nc1"}  # each goes to ~0
+    fits = {"diagonal.limit": "loss", "deep_linear.limit": "mode_error", "ufm.collapse": "nc1",  # each goes to ~0
+            "matrix_sensing.recovery": "rel_error", "lsa.icl": "A_offdiag"}
     for name, p in points.items():
         row = sweep.run(name, [p], tmp_path / name, executor="sequential", progress=False).iloc[0]
         assert row["sweep_status"] == "ok" and row[fits[name]] < 1e-3, (name, row[fits[name]])
@@ -150,6 +158,39 @@ def test_every_family_has_a_task_that_runs(tmp_path):
                                             lr=0.1, steps=3000)], tmp_path / "gd", executor="sequential",
                    progress=False).iloc[0]
     assert gd["stop_step"] == 3000 and gd["steps"] == 3000 and gd["mode_error"] < 1e-3
+
+
+def test_matrix_sensing_task_rate_and_rank_against_the_closed_forms(tmp_path):
+    """Population GD with k = r: the fitted rate is -ln(1 - 4 s eta sigma_r) (theory.matrix_sensing.exact_rate per
+    step, s = 1/2, eta = 0.1) for kappa = 1 and 3; over-parameterised (k = r + 2) from a small start the learned rank
+    is r, and the error decays far more slowly (Xiong et al.'s 1/T^2)."""
+    from solvable.theory import matrix_sensing as th
+
+    pts = [dict(n=10, rank=2, k=k, alpha=1e-2, operator="population", kappa=kappa, steps=3000)
+           for kappa, k in ((1.0, 2), (3.0, 2), (1.0, 4))]
+    rows = sweep.run("matrix_sensing.recovery", pts, tmp_path, executor="sequential", progress=False)
+    for row, kappa in zip(rows.iloc[:2].itertuples(), (1.0, 3.0)):
+        assert row.status == "converged" and row.learned_rank == 2
+        assert row.rate == pytest.approx(-np.log(1 - 0.1 * th.exact_rate(1 / kappa)), rel=1e-3)
+    over = rows.iloc[2]
+    assert over["learned_rank"] == 2 and over["status"] == "out_of_time" and 0 < over["rate"] < 1e-3
+    assert len(over["sv"]) == 4 and over["sv"][2] < 1e-3
+
+
+def test_lsa_task_learns_zfb_preconditioner_and_its_risk_at_another_length(tmp_path):
+    """The population flow's limit A = Gamma^-1, Gamma = (1 + 1/N) Lambda + tr(Lambda)/N I (ZFB Theorem 4.1, the
+    diagonal Lambda here), and test_loss at length M equals theory.lsa.loss of that A at M (an independent
+    closed form: theory, not the simulator's objective)."""
+    from solvable.theory import lsa as th
+
+    lam, N, M = np.array([1.0, 2.0, 3.0]), 10, 40
+    row = sweep.run("lsa.icl", [dict(d=3, N=N, M=M, Lambda=lam.tolist())], tmp_path, executor="sequential",
+                    progress=False).iloc[0]
+    A = np.diag(1 / ((1 + 1 / N) * lam + lam.sum() / N))
+    np.testing.assert_allclose(row["A_diag"], np.diag(A), rtol=1e-8)
+    assert row["A_offdiag"] < 1e-10
+    assert row["loss"] == pytest.approx(th.loss(A, np.diag(lam), N), rel=1e-8)
+    assert row["test_loss"] == pytest.approx(th.loss(A, np.diag(lam), M), rel=1e-8)
 
 
 def test_unknown_task_and_executor(tmp_path):
@@ -257,9 +298,7 @@ def test_every_task_runs_on_a_second_device(monkeypatch):
     next read (``tests/test_contract.py::_assert_agree``): another valid step sequence, so where a run stops
     on its loss threshold (its step, time and last loss) is its own, and its limit agrees to the global
     error rtol x steps (rtol 1e-8)."""
-    points = {"diagonal.limit": dict(n=8, d=16, sparsity=2, alpha=0.5, t_max=1e3),
-              "deep_linear.limit": dict(d_in=3, d_out=2, hidden=[3], alpha=0.01, t_max=30.0),
-              "ufm.collapse": dict(n=[3, 3], d=3, t_max=500.0)}
+    points = TASK_POINTS
     assert set(points) == set(sweep.TASKS)
     for name, p in points.items():
         task = sweep.get_task(name)
