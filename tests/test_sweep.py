@@ -2,6 +2,7 @@
 
 import importlib
 import json
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -339,3 +340,35 @@ def test_cli_sweep_on_a_dask_scheduler(tmp_path, capsys):
         assert main(["sweep", str(there), "--no-progress", "--scheduler", cl.scheduler_address]) == 0
     a, b = ((tmp_path / s / "table.csv").read_text() for s in ("here", "there"))
     assert a == b and len(a.splitlines()) == 3
+
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples" / "sweeps").glob("*.toml"))
+
+
+@pytest.mark.slow  # 3-16 s each: the default run keeps under 10 minutes
+@pytest.mark.parametrize("config", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_sweep_configs_run_and_show_what_they_say(config, tmp_path):
+    """Every config under examples/sweeps/ runs through the CLI as shipped (one worker) and its table shows what
+    the file's comment says it shows."""
+    import pandas as pd
+
+    local = tmp_path / config.name
+    local.write_text(config.read_text())
+    out = tmp_path / "table.csv"
+    assert main(["sweep", str(local), "--no-progress", "--n-jobs", "1", "--out", str(out)]) == 0
+    t = pd.read_csv(out)
+    assert (t["sweep_status"] == "ok").all() and len(t) == len(sweep.load_config(local).points())
+    if config.stem == "diagonal_alpha":  # small alpha: nearer the sparse teacher, smaller l1 norm, for every seed
+        for _, runs in t.groupby("seed"):
+            runs = runs.sort_values("alpha")
+            assert runs["distance"].iloc[0] < runs["distance"].iloc[-1] and runs["l1"].iloc[0] < runs["l1"].iloc[-1]
+    elif config.stem == "matrix_sensing_overparam":  # k = r: the exact rate; k > r: far slower, rank r learned
+        exact, over = t[t["k"] == 2], t[t["k"] == 4]
+        np.testing.assert_allclose(exact["rate"], -np.log(1 - 4 * 0.5 * 0.1 * 1.0), rtol=1e-3)
+        assert (over["rate"] < 1e-2 * exact["rate"].min()).all()
+        assert (over[over["alpha"] <= 0.01]["learned_rank"] == 2).all()
+    elif config.stem == "lsa_prompt_length":  # the lowest risk at test length M: the training length closest to M
+        for M, runs in t.groupby("M"):
+            assert runs.loc[runs["test_loss"].idxmin(), "N"] == min(runs["N"], key=lambda N: abs(np.log(N / M)))
+    else:
+        raise AssertionError(f"{config.name}: say in this test what its table must show")
