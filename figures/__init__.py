@@ -23,7 +23,7 @@ from ._style import figure
 __all__ = ["FIGURES", "caption", "make", "names", "on_backends", "stamp"]
 
 #: Figure modules under ``figures/``, by model family.
-FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "deep_linear_saxe", "deep_linear_eos",
+FIGURES = ("diagonal_alpha", "diagonal_saddle", "diagonal_stepsize", "diagonal_phase", "deep_linear_saxe", "deep_linear_eos",
            "deep_linear_sam", "deep_linear_grokking", "deep_linear_collapse", "deep_linear_bw", "matrix_sensing_staircase",
            "matrix_sensing_overparam", "matrix_sensing_scaledgd", "matrix_sensing_nuclear", "ufm_nc", "ufm_imbalanced",
            "ufm_minority", "lsa_risk", "lsa_gamma", "lsa_svm_correlation", "lsa_svm_rank")
@@ -65,11 +65,13 @@ def _module(name: str):
 
 
 def make(name: str, out_dir: str | Path, quick: bool = False, backend: str = "numpy",
-         device: str | None = None) -> list[Path]:
+         device: str | None = None, store: str | Path | None = None) -> list[Path]:
     """Draw figure ``name`` into ``out_dir``; return the files written.
 
     ``backend`` and ``device`` choose where its simulations run, as in ``simulate``; only the figures of
-    :func:`on_backends` take them.
+    :func:`on_backends` take them. A figure computed as a sweep (its ``compute`` takes ``store``) keeps its
+    points in ``store``, by default ``<out_dir>/stores/<name>`` (``<name>-quick`` when quick): a rerun resumes
+    there, and a store computed elsewhere on the same grid is drawn without computing again.
 
     Raises
     ------
@@ -91,8 +93,13 @@ def make(name: str, out_dir: str | Path, quick: bool = False, backend: str = "nu
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
+    kw: dict = {"backend": backend, "device": device} if takes else {}
+    if "store" in inspect.signature(module.compute).parameters:
+        kw["store"] = Path(store) if store is not None else out / "stores" / (name + ("-quick" if quick else ""))
+    elif store is not None:
+        raise ValueError(f"figure {name!r} is not computed as a sweep, so store does not apply")
     with figure(path, module.SIZE) as fig:
-        data = module.compute(quick=quick, **({"backend": backend, "device": device} if takes else {}))
+        data = module.compute(quick=quick, **kw)
         module.draw(fig, data)
         stamp(fig, quick)
         caption(fig, data.get("not_converged", []))

@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="array backend for the figure's simulations (with --all, the figures that compute on the "
                         "host stay there)")
     f.add_argument("--device", help="the backend's device, as for verify")
+    f.add_argument("--store", metavar="DIR",
+                   help="a figure computed as a sweep (diagonal_phase): its store (default <out>/stores/<name>); a "
+                        "rerun resumes there, and a store computed elsewhere on the same grid is drawn as it is")
     f.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file")
     sw.add_argument("config", nargs="?", help="TOML file: task, store, [fixed], [grid] (see solvable.sims.sweep)")
@@ -377,6 +380,8 @@ def _figure(args: argparse.Namespace) -> int:
         return 0
     if args.all == bool(args.name):
         raise SystemExit("solvable figure: give a figure NAME or --all (see --list)")
+    if args.store is not None and args.all:
+        raise SystemExit("solvable figure: --store belongs to one figure computed as a sweep; name it")
     names = figures.names() if args.all else [args.name]
     on_device = args.backend != "numpy" or args.device is not None
     if _backend_missing(args):
@@ -395,6 +400,8 @@ def _figure(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
             start = time.perf_counter()
             kw = {"backend": args.backend, "device": args.device} if name in chosen else {}
+            if args.store is not None:
+                kw["store"] = args.store
             where = "" if name in chosen or not on_device else "  (computed on the host: NumPy only)"
             for path in figures.make(name, out, quick=args.quick, **kw):
                 print(f"{path}  ({time.perf_counter() - start:.0f} s){where}")

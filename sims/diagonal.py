@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, nonneg_float, positive_array, positive_int, real_array, scale_array
+from ._validate import choice, nonneg_float, positive_array, positive_float, positive_int, real_array, scale_array
 from .backend import DTYPES, asarray, check_seed, namespace, xp_of
 from .diagonal_shaped import shaped_initial_state, shaped_loss_grad, shaped_predictor
 from .diagonal_reduced import reduced_model
@@ -37,7 +37,7 @@ from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coor
 from .trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "model", "observe", "observe_w", "predictor", "shaped_initial_state",
-           "shaped_loss_grad", "shaped_predictor", "simulate", "simulate_rescaled", "split", "sweep_limit"]
+           "shaped_loss_grad", "shaped_predictor", "simulate", "simulate_rescaled", "split", "sweep_gd_phase", "sweep_limit"]
 
 #: Largest design matrix Problem.random builds (a guard against typos such as d=10**9).
 MAX_ENTRIES = 10**8
@@ -405,6 +405,31 @@ def sweep_limit(*, n: int, d: int, sparsity: int, alpha: float, noise: float = 0
         "l1": float(np.abs(w).sum()),
         "distance": float(np.linalg.norm(w - problem.w_star)),
     }
+
+
+def sweep_gd_phase(*, n: int, d: int, sparsity: int, lr_scale: float, alphas: list[float], noise: float = 0.0,
+                   seed: int = 0, steps: int = 20_000, backend: str = "numpy",
+                   device: str | None = None) -> dict[str, Any]:
+    r"""Sweep task ``diagonal.gd_phase``: GD on :meth:`Problem.random` at step
+    :math:`\eta = 	ext{lr\_scale} / \lambda_{\max}(X^	op X/n)` from every scale of ``alphas`` at once (one batched
+    run of ``len(alphas)`` networks), summarised per scale: a row of a phase diagram over (alpha, step size).
+
+    Returns ``lr``; and per scale, in the order of ``alphas``: ``status`` (``converged``, ``diverged`` with the
+    step in ``stop_step``, or ``out_of_time``), ``stop_step``, ``distance`` (:math:`\|w - w^*\|`, ``nan`` for a
+    diverged run) and ``l1`` (:math:`\|w\|_1`, likewise). Even, Pesme, Gunasekar & Flammarion 2023 (Sec. 3): large
+    steps shrink GD's effective scale unevenly, so the limit drifts from the sparse one as the step grows, until
+    GD leaves its stability region and diverges.
+    """
+    a = positive_array("alphas", alphas, 1)
+    lr_scale = positive_float("lr_scale", lr_scale)
+    problem = Problem.random(n, d, sparsity, noise=noise, seed=seed)
+    lr = lr_scale / float(np.linalg.eigvalsh(problem.X.T @ problem.X / problem.n)[-1])
+    traj = simulate(problem, a, "gd", lr=lr, steps=steps, seed=seed, backend=backend, device=device)
+    w = np.asarray(traj.final["w"], dtype=float)
+    bad = traj.status == "diverged"
+    dist = np.where(bad, np.nan, np.linalg.norm(w - problem.w_star, axis=1))
+    return {"lr": lr, "status": [str(x) for x in traj.status], "stop_step": [int(k) for k in traj.stop_step],
+            "distance": [float(x) for x in dist], "l1": [float(x) for x in np.where(bad, np.nan, np.abs(w).sum(axis=1))]}
 
 
 def simulate_rescaled(problem: Problem, alphas: Any, tau: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, Trajectory]:

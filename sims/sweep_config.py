@@ -19,6 +19,7 @@ __all__ = ["TASKS", "SweepConfig", "check_n_jobs", "check_params", "get_task", "
 #: Sweepable tasks by name (what a TOML config may ask for), as ``module:function`` under ``solvable.sims``.
 TASKS: dict[str, str] = {
     "diagonal.limit": "diagonal:sweep_limit",
+    "diagonal.gd_phase": "diagonal:sweep_gd_phase",
     "deep_linear.limit": "deep_linear:sweep_limit",
     "ufm.collapse": "ufm:sweep_collapse",
     "matrix_sensing.recovery": "matrix_sensing:sweep_recovery",

@@ -15,7 +15,7 @@ from rotation import share
 
 #: The paper figures of 10-23 s each in quick mode (measured with pytest --durations, 2 cores): drawn in CI's slow step,
 #: so that the default suite keeps its 10 minutes; the others (a few seconds each) stay in the default run.
-SLOW_FIGURES = {"diagonal_alpha", "matrix_sensing_nuclear", "diagonal_stepsize", "deep_linear_grokking",
+SLOW_FIGURES = {"diagonal_alpha", "matrix_sensing_nuclear", "diagonal_stepsize", "diagonal_phase", "deep_linear_grokking",
                 "matrix_sensing_overparam", "matrix_sensing_scaledgd"}
 
 
@@ -35,6 +35,9 @@ def test_figure_axes_are_labelled(name, tmp_path):
         titled = bool(fig._suptitle and fig._suptitle.get_text())
         for i, ax in enumerate(fig.axes):
             where = f"{name}, axes {i}"
+            if getattr(ax, "_colorbar", None) is not None:  # a colour bar: its label says what the colours are
+                assert (ax.get_ylabel() or ax.get_xlabel()).strip(), f"{where}: an unlabelled colour bar"
+                continue
             assert ax.get_xlabel().strip(), f"{where}: no x label"
             assert ax.get_ylabel().strip(), f"{where}: no y label"
             assert titled or ax.get_title().strip(), f"{where}: no title and no figure title"
@@ -111,3 +114,30 @@ def test_figure_on_a_second_device_equals_numpy(name, monkeypatch):
         # the figures that run one (the diagonal ones, in reduced coordinates by default) measured within
         # this bound here (all 17 figures, 2026-11-27)
         np.testing.assert_allclose(strict[key], a, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=f"{name}: {key}")
+
+
+def test_sweep_figure_resumes_from_its_store_and_draws_a_store_made_elsewhere(tmp_path, monkeypatch):
+    """diagonal_phase is computed as a sweep: its points land in <out>/stores/<name>-quick, a second make computes
+    nothing (the task is made to fail: the drawing comes from the store), `--store` draws a given store, and a
+    store does not apply to a figure that is not a sweep."""
+    from solvable.figures import diagonal_phase
+    from solvable.proofs_checks.cli import main
+    from solvable.sims import diagonal
+
+    (path,) = figures.make("diagonal_phase", tmp_path / "out", quick=True)
+    store = tmp_path / "out" / "stores" / "diagonal_phase-quick"
+    assert path.is_file() and len(list(store.glob("*.json"))) == len(diagonal_phase.points(quick=True))
+    first = diagonal_phase.compute(quick=True, store=store)
+
+    def broken(**kw):
+        raise AssertionError("recomputed a stored point")
+
+    monkeypatch.setattr(diagonal, "sweep_gd_phase", broken)
+    again = diagonal_phase.compute(quick=True, store=store)
+    np.testing.assert_array_equal(again["distance"], first["distance"])
+    assert first["runs"] == 96 and np.nanmin(first["distance"]) < np.nanmax(first["distance"])
+    assert first["diverged"][-1, -1] == 1.0  # the largest step from the largest scale diverges
+    assert main(["figure", "diagonal_phase", "--quick", "--out", str(tmp_path / "other"), "--store", str(store)]) == 0
+    assert (tmp_path / "other" / "diagonal_phase.png").is_file() and not (tmp_path / "other" / "stores").exists()
+    with pytest.raises(ValueError, match="not computed as a sweep"):
+        figures.make("deep_linear_saxe", tmp_path, quick=True, store=store)
