@@ -427,10 +427,14 @@ def _finite_grok_time(evals: np.ndarray, proj: np.ndarray, eta: float, target: f
     """
     rate = 2 * evals + gamma
     ratio = 1 - eta * rate
+    # a mode with nu = 0 and no weight decay is never learnt: c = r^t = 1 (the limit of the two fractions)
+    learnt = rate > 0
+    floor = np.divide(gamma, rate, out=np.zeros_like(rate), where=learnt)
+    share = np.divide(2 * evals, rate, out=np.ones_like(rate), where=learnt)
 
     def losses(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         decay = ratio ** k[:, None]
-        e = gamma / rate + (2 * evals / rate) * decay
+        e = floor + share * decay
         sq = (e**2) * proj
         if proj_init is not None:
             sq = sq - 2 * e * decay * proj_cross + decay**2 * proj_init

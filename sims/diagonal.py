@@ -411,7 +411,7 @@ def sweep_gd_phase(*, n: int, d: int, sparsity: int, lr_scale: float, alphas: li
                    seed: int = 0, steps: int = 20_000, backend: str = "numpy",
                    device: str | None = None) -> dict[str, Any]:
     r"""Sweep task ``diagonal.gd_phase``: GD on :meth:`Problem.random` at step
-    :math:`\eta = 	ext{lr\_scale} / \lambda_{\max}(X^	op X/n)` from every scale of ``alphas`` at once (one batched
+    :math:`\eta = \text{lr\_scale} / \lambda_{\max}(X^\top X/n)` from every scale of ``alphas`` at once (one batched
     run of ``len(alphas)`` networks), summarised per scale: a row of a phase diagram over (alpha, step size).
 
     Returns ``lr``; and per scale, in the order of ``alphas``: ``status`` (``converged``, ``diverged`` with the
