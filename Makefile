@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/diagonal_flow.py
 	$(BIN)/python benchmarks/matrix_sensing_gd.py
 	$(BIN)/python benchmarks/reduced_coordinates.py
+	$(BIN)/python benchmarks/teacher_student.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) report report-quick figures_out .pytest_cache .hypothesis *.egg-info

@@ -40,7 +40,7 @@ from .deep_linear_reduced import (balanced_layers, end_to_end_model, reduced_mod
                                   scalar_refusal)
 from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
-from .matmul import chains, product, transpose
+from .matmul import chains, layer_gradients, product, transpose
 from .regression import (model_collapse, simulate_teacher_student, teacher_student_data, teacher_student_spectrum,
                          wishart_spectrum)
 from .trajectory import Trajectory
@@ -179,8 +179,7 @@ def loss_grad(target: Any, layers: tuple[Any, ...], weights: Any = None,
         weighted = err / X.shape[0] if weights is None else err * weights[:, None, :]
         loss = xp.sum(weighted * err, axis=(1, 2)) / 2
         resid = xp.matmul(weighted, X)
-    grads = tuple(xp.matmul(xp.matmul(transpose(a), resid), transpose(b)) for a, b in zip(suf, pre))
-    return loss, grads
+    return loss, layer_gradients(pre, suf, resid)
 
 
 def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: int = 0, backend: str = "numpy",

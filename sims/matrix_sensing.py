@@ -49,7 +49,7 @@ from ._validate import choice, nonneg_float, positive_float, positive_int, real_
 from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
 from .matrix_sensing_reduced import reduced_model, reduced_refusal
 from .driver import COORDINATES, resolve_coordinates, ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
-from .matmul import chains, product, transpose
+from .matmul import chains, layer_gradients, product, transpose
 from .matrix_sensing_operator import DeviceOperator, device_operator
 from .rules import ScaledGD, Subgradient
 from .trajectory import Trajectory
@@ -392,7 +392,7 @@ def loss_grad(op: DeviceOperator, factorisation: str, loss: str, loss_scale: flo
     if factorisation == "asymmetric":
         F, G = state
         return value, (xp.matmul(gM, G), xp.matmul(transpose(gM), F))
-    return value, tuple(xp.matmul(xp.matmul(transpose(s), gM), transpose(p)) for s, p in zip(suf, pre))
+    return value, layer_gradients(pre, suf, gM)
 
 
 def observe(op: DeviceOperator, M_star: Any, factorisation: str, loss: str, loss_scale: float,

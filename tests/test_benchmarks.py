@@ -34,6 +34,16 @@ def test_reduced_coordinates_benchmark_runs_in_smoke_mode():
     assert all(float(r.rsplit(" ", 1)[-1]) < 1e-6 for r in rows)  # the reductions agree with the full flow
 
 
+@pytest.mark.slow  # 5 s
+def test_teacher_student_benchmark_runs_and_compares_the_same_iterates():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "teacher_student.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "plain NumPy loop" in out and "engine floor" in out
+    assert float(out.rsplit("=", 1)[-1]) < 1e-10  # the eigenbasis run and the loop on the data: one trajectory
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (extra solvable[torch])")
 def test_compiled_steps_benchmark_runs_and_agrees():
