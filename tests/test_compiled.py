@@ -168,8 +168,8 @@ def test_compiled_step_on_a_gpu_agrees_with_the_eager_step(case):
 
 @needs_torch
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", share(SPECS, 6), ids=[s.name for s in share(SPECS, 6)])
-def test_every_family_compiles(spec):  # a sixth of the families each slow run, rotating with the commit
+@pytest.mark.parametrize("spec", share(SPECS, 12), ids=[s.name for s in share(SPECS, 12)])
+def test_every_family_compiles(spec):  # a twelfth of the families each slow run, rotating with the commit
     """Every model of the contract suite runs its flow compiled on torch and agrees with its eager run to the
     global error rtol x steps (another valid step sequence). The flow traces the same loss and gradient the
     discrete rules do (and the Jacobian in reduced coordinates); the discrete loop's own trace is tested above."""

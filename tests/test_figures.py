@@ -86,8 +86,8 @@ def test_backend_and_device_apply_to_the_driver_figures_only(tmp_path):
     assert path.is_file()
 
 
-@pytest.mark.slow  # an eighth of the figures each slow run, rotating with the commit (tests/rotation.py)
-@pytest.mark.parametrize("name", share(figures.on_backends(), 8))
+@pytest.mark.slow  # a sixteenth of the figures each slow run, rotating with the commit (tests/rotation.py): one took
+@pytest.mark.parametrize("name", share(figures.on_backends(), 16))  # 180 s (diagonal_stepsize, measured on 2 cores)
 def test_figure_on_a_second_device_equals_numpy(name, monkeypatch):
     """Every driver figure on array_api_strict's second device gives NumPy's numbers, and every simulation
     it runs ran there (each trajectory's meta says where; an array made on the default device would fail)."""
