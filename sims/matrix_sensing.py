@@ -673,5 +673,5 @@ def sweep_recovery(*, n: int, rank: int, k: int, alpha: float, m: int | None = N
     sv = np.asarray(traj.observables["sv"][0, -1], dtype=float)
     scale = float(np.linalg.svd(problem.M_star, compute_uv=False)[0])
     return {"status": str(traj.status[0]), "stop_step": int(traj.stop_step[0]), "stop_time": float(traj.stop_time[0]),
-            "loss": float(traj.observables["loss"][0, -1]), "rel_error": float(err[-1]), "rate": rate, "learned_rank": int(np.sum(sv > sv_tol * scale)),
-            "sv": [float(s) for s in sv[: rank + 2]]}
+            "loss": float(traj.observables["loss"][0, -1]), "rel_error": float(err[-1]), "rate": rate,
+            "learned_rank": int(np.sum(sv > sv_tol * scale)), "sv": [float(s) for s in sv[: rank + 2]]}
