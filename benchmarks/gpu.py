@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from solvable.sims import diagonal
-from solvable.sims.backend import namespace
+from solvable.sims.engine.backend import namespace
 
 RTOL = 1e-8
 T_MAX = 1e6
@@ -141,7 +141,7 @@ def flow_table(batch: int, backends, smoke: bool, coordinates=("reduced", "full"
 # ----------------------------------------------------------------------------------------------
 def matmul_tflops(backend: str, device, batch: int, n: int, d: int, reps: int = 10) -> float:
     """FP64 TFLOP/s of the (B, d) x (d, n) product alone, on the backend's device."""
-    from solvable.sims.backend import asarray
+    from solvable.sims.engine.backend import asarray
 
     xp = namespace(backend)
     rng = np.random.default_rng(0)

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from solvable.sims import deep_linear as dl
-from solvable.sims.driver import Model, train
+from solvable.sims.engine.driver import Model, train
 
 
 def best(fn, repeat: int = 3) -> float:

@@ -87,7 +87,7 @@ def make(name: str, out_dir: str | Path, quick: bool = False, backend: str = "nu
         raise ValueError(f"figure {name!r} computes on the host with NumPy (its simulations do not go through the "
                          f"driver), so backend and device do not apply; they apply to {on_backends()}")
     if takes:
-        from solvable.sims.backend import namespace, resolve_device
+        from solvable.sims.engine.backend import namespace, resolve_device
 
         resolve_device(namespace(backend), device)  # one clear error before minutes of simulation
     out = Path(out_dir)

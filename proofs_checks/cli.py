@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from solvable.sims._validate import shown
-from solvable.sims.backend import BACKENDS, DTYPES, namespace, resolve_device
-from solvable.sims.trajectory import environment
+from solvable.sims.engine._validate import shown
+from solvable.sims.engine.backend import BACKENDS, DTYPES, namespace, resolve_device
+from solvable.sims.engine.trajectory import environment
 
 from . import registry
 from .report import FigureError, check_json_path, check_report_dir, format_table, slowest, write_json, write_report

@@ -994,4 +994,4 @@ def model_collapse_power_law(ctx: Context) -> Evidence:
     )
 
 
-from . import deep_linear_bw  # noqa: E402,F401  (registers the deep_linear.bw_* claims)
+from . import deep_linear_bw  # noqa: E402, F401  (registers the deep_linear.bw_* claims

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvable.sims import diagonal as sim
-from solvable.sims.recording import log_times
+from solvable.sims.engine.recording import log_times
 from solvable.theory import diagonal as th
 from solvable.theory.convex import ConvexSolution
 
@@ -1088,7 +1088,7 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         details={"alpha": alphas, "times": t_eval, "ratio_over_time": ratio_first, "steps_reduced": steps_red,
                  "steps_full": steps_full, "max_abs_difference": rows},
     )
-from . import diagonal_stability  # noqa: E402,F401  (registers diagonal.sgd_stability_boundary)
-from . import diagonal_regularisers  # noqa: E402,F401  (registers diagonal.regulariser_effective_alpha)
-from . import diagonal_noise  # noqa: E402,F401  (registers diagonal.sgd_noise_effective_alpha)
-from . import diagonal_edge  # noqa: E402,F401  (registers diagonal.edge_of_stability)
+from . import diagonal_stability  # noqa: E402, F401  (registers diagonal.sgd_stability_boundary
+from . import diagonal_regularisers  # noqa: E402, F401  (registers diagonal.regulariser_effective_alpha
+from . import diagonal_noise  # noqa: E402, F401  (registers diagonal.sgd_noise_effective_alpha
+from . import diagonal_edge  # noqa: E402, F401  (registers diagonal.edge_of_stability

@@ -11,8 +11,8 @@ import numpy as np
 from solvable.sims import deep_linear as dlsim
 from solvable.sims import diagonal as dsim
 from solvable.sims import quadratic as qsim
-from solvable.sims.backend import asarray, namespace
-from solvable.sims.driver import train
+from solvable.sims.engine.backend import asarray, namespace
+from solvable.sims.engine.driver import train
 from solvable.theory import linear_stability as ls
 
 from .stats import SIZE, bonferroni_z, skew_corrected_t

@@ -2,9 +2,9 @@
 
 What a user needs before choosing ``--backend`` and ``--device``, and what a
 bug report or a benchmark should carry: every backend of
-:data:`solvable.sims.backend.BACKENDS` with its version or why it is missing,
+:data:`solvable.sims.engine.backend.BACKENDS` with its version or why it is missing,
 the devices each one sees (GPUs by name and memory), which has a compiled
-step (``compile=True``, :mod:`solvable.sims.compiled`), NumPy's BLAS and the
+step (``compile=True``, :mod:`solvable.sims.engine.compiled`), NumPy's BLAS and the
 thread pools loaded in the process (read by ``threadpoolctl``), and the
 variables that cap threads.
 """
@@ -68,8 +68,8 @@ def collect() -> dict[str, Any]:
     """Everything ``solvable info`` prints, as a JSON-serialisable dict."""
     import numpy as np
 
-    from solvable.sims.backend import _UNDERLYING, BACKENDS
-    from solvable.sims.compiled import COMPILERS
+    from solvable.sims.engine.backend import _UNDERLYING, BACKENDS
+    from solvable.sims.engine.compiled import COMPILERS
 
     backends = {}
     for name in BACKENDS:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Sequence
 
-from solvable.sims._validate import shown
+from solvable.sims.engine._validate import shown
 
 from .registry import Claim, Evidence, _REGISTRY
 

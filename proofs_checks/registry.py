@@ -35,8 +35,8 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
-from solvable.sims._json import jsonable
-from solvable.sims._validate import shown
+from solvable.sims.sweep._json import jsonable
+from solvable.sims.engine._validate import shown
 
 __all__ = ["KINDS", "MODELS", "RESOLVES", "Claim", "Context", "Evidence", "OutOfReach", "PrecisionError", "all_claims",
            "claim", "clear_measurements", "get", "jsonable", "load_all", "measurement", "measurements_read", "require_precision",

@@ -9,8 +9,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from solvable.sims._validate import DtypeTooCoarse, shown
-from solvable.sims.backend import BACKENDS, DTYPES, check_seed
+from solvable.sims.engine._validate import DtypeTooCoarse, shown
+from solvable.sims.engine.backend import BACKENDS, DTYPES, check_seed
 
 from .parallel import check_jobs, claim_groups, run_groups, where
 from .registry import Claim, Context, Evidence, OutOfReach, PrecisionError, jsonable

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from solvable.sims._validate import shown
+from solvable.sims.engine._validate import shown
 
 from .registry import Claim, clear_measurements, jsonable
 from .runner import Result, run_claim

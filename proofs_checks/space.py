@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from solvable.sims._validate import shown
+from solvable.sims.engine._validate import shown
 
 __all__ = ["Param", "Space"]
 

@@ -553,6 +553,6 @@ def reduced_equals_full(ctx: Context) -> Evidence:
         conditions={"every run ended converged or out of time in both coordinates": ok},
         details={"rows": rows, "alpha": alphas},
     )
-from . import ufm_deep  # noqa: E402,F401  (registers ufm.deep_linear_balanced)
-from . import ufm_perturbation  # noqa: E402,F401  (registers ufm.near_collapse)
-from . import ufm_scl  # noqa: E402,F401  (registers ufm.scl_batch_condition)
+from . import ufm_deep  # noqa: E402, F401  (registers ufm.deep_linear_balanced
+from . import ufm_perturbation  # noqa: E402, F401  (registers ufm.near_collapse
+from . import ufm_scl  # noqa: E402, F401  (registers ufm.scl_batch_condition

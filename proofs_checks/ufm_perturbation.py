@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from solvable.sims import ufm as sim
-from solvable.sims.backend import asarray, namespace
+from solvable.sims.engine.backend import asarray, namespace
 from solvable.theory import ufm_perturbation as tp
 
 from .registry import Context, Evidence, claim

@@ -34,16 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, positive_array, positive_int, scale_array, real_array
-from .backend import device_of as _device, DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
+from .engine._validate import choice, positive_array, positive_int, scale_array, real_array
+from .engine.backend import device_of as _device, DTYPES, asarray, check_seed, host_rng, init_rng, namespace, xp_of
 from .deep_linear_reduced import (balanced_layers, end_to_end_model, reduced_model, reduced_refusal, scalar_model,
                                   scalar_refusal)
-from .driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
+from .engine.driver import ALGORITHMS, COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from .deep_linear_hessian import flatten, hessian_dense, hvp, sharpness
-from .matmul import chains, layer_gradients, product, transpose
+from .engine.matmul import chains, layer_gradients, product, transpose
 from .regression import (model_collapse, simulate_teacher_student, teacher_student_data, teacher_student_spectrum,
                          wishart_spectrum)
-from .trajectory import Trajectory
+from .engine.trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "Problem", "initial_state", "loss_grad", "hvp", "sharpness", "hessian_dense",
            "model", "product", "simulate", "simulate_teacher_student", "teacher_student_data", "model_collapse",

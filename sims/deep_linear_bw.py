@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, positive_array, positive_int, real_array, scale_array
-from .backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
-from .driver import Model, broadcast_runs, resolve_coordinates, train
-from .matmul import chains, product, transpose
-from .trajectory import Trajectory
+from .engine._validate import choice, positive_array, positive_int, real_array, scale_array
+from .engine.backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
+from .engine.driver import Model, broadcast_runs, resolve_coordinates, train
+from .engine.matmul import chains, product, transpose
+from .engine.trajectory import Trajectory
 
 __all__ = ["Problem", "loss_grad", "model", "simulate", "INITS"]
 

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import device_of as _device, asarray, namespace
-from .driver import Model
+from .engine.backend import device_of as _device, asarray, namespace
+from .engine.driver import Model
 
 if TYPE_CHECKING:
     from .deep_linear import Problem
@@ -73,7 +73,7 @@ def aligned_layers(problem: Problem, sigma: np.ndarray) -> list[np.ndarray]:
 def balanced_frames(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Random orthonormal frames of the balanced start: ``P`` (d_out, k), ``Q`` (d_in, k) and one ``O_j``
     (h_j, k) per hidden layer, k = min(d_out, d_in, hidden widths), drawn on the host from ``seed``."""
-    from .backend import init_rng
+    from .engine.backend import init_rng
 
     rng = init_rng(seed)
     widths = problem.widths

@@ -49,11 +49,11 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
-from .backend import device_of as _device, DTYPES, asarray, check_seed, init_rng, namespace, xp_of
-from .matmul import transpose
-from .driver import Model, broadcast_runs, resolve_coordinates, train
-from .trajectory import Trajectory
+from .engine._validate import choice, nonneg_float, positive_int, real_array, scale_array, shown
+from .engine.backend import device_of as _device, DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .engine.matmul import transpose
+from .engine.driver import Model, broadcast_runs, resolve_coordinates, train
+from .engine.trajectory import Trajectory
 
 __all__ = ["ARCHITECTURES", "INITS", "LINKS", "TASKS", "Problem", "initial_state", "label_symmetric", "loss_grad",
            "model", "predict", "reduced_refusal", "rotated_covariance", "simulate", "sweep_icl"]

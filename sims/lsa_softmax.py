@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, positive_int, real_array, scale_array, shown
-from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
-from .matmul import transpose
-from .driver import ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
-from .rules import NormalizedGD
-from .trajectory import Trajectory
+from .engine._validate import choice, positive_int, real_array, scale_array, shown
+from .engine.backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .engine.matmul import transpose
+from .engine.driver import ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
+from .engine.rules import NormalizedGD
+from .engine.trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "PARAMETERISATIONS", "Problem", "correlation", "initial_state", "loss_grad", "model", "simulate"]
 

@@ -45,14 +45,14 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array, shown
-from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .engine._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array, shown
+from .engine.backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
 from .matrix_sensing_reduced import reduced_model, reduced_refusal
-from .driver import COORDINATES, resolve_coordinates, ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
-from .matmul import chains, layer_gradients, product, transpose
+from .engine.driver import COORDINATES, resolve_coordinates, ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
+from .engine.matmul import chains, layer_gradients, product, transpose
 from .matrix_sensing_operator import DeviceOperator, device_operator
-from .rules import ScaledGD, Subgradient
-from .trajectory import Trajectory
+from .engine.rules import ScaledGD, Subgradient
+from .engine.trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "FACTORISATIONS", "INITS", "LOSSES", "OPERATORS", "Problem", "end_to_end",
            "initial_state", "loss_grad", "model", "simulate", "sweep_recovery"]

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import device_of as _device, asarray, namespace
-from .driver import Model
+from .engine.backend import device_of as _device, asarray, namespace
+from .engine.driver import Model
 
 if TYPE_CHECKING:
     from .matrix_sensing import Problem

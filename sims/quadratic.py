@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, positive_int, real_array, scale_array
-from .backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
-from .driver import Model, broadcast_runs, resolve_coordinates, train
-from .trajectory import Trajectory
+from .engine._validate import choice, positive_int, real_array, scale_array
+from .engine.backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from .engine.driver import Model, broadcast_runs, resolve_coordinates, train
+from .engine.trajectory import Trajectory
 
 __all__ = ["Problem", "initial_state", "model", "simulate"]
 

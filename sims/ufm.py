@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
-from .backend import device_of as _device, DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
-from .driver import Model, broadcast_runs, resolve_coordinates, train
-from .matmul import product, transpose
+from .engine._validate import choice, nonneg_float, positive_float, positive_int, real_array, scale_array
+from .engine.backend import device_of as _device, DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
+from .engine.driver import Model, broadcast_runs, resolve_coordinates, train
+from .engine.matmul import product, transpose
 from .ufm_reduced import aligned_model, aligned_refusal, collapsed_model, collapsed_refusal
 from .ufm_scl import batch_masks, scl_features, scl_loss_grad, simulate_scl
-from .trajectory import Trajectory
+from .engine.trajectory import Trajectory
 
 __all__ = ["INITS", "LOSSES", "Problem", "aligned_frame", "batch_masks", "initial_state", "loss_grad", "metrics", "model", "scl_features",
            "scl_loss_grad", "simulate", "simulate_scl", "sweep_collapse"]

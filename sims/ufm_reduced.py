@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import asarray, host_to, namespace, xp_of
-from .driver import Model
+from .engine.backend import asarray, host_to, namespace, xp_of
+from .engine.driver import Model
 
 if TYPE_CHECKING:
     from .ufm import Problem
@@ -116,7 +116,7 @@ def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics
     observe = _observer(problem, Y, full_state, record_metrics)
 
     def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
-        from .matmul import product
+        from .engine.matmul import product
 
         out = {f"W_{j + 1}": w for j, w in enumerate(host[:depth])}
         out["H"] = np.repeat(host[depth], problem.n, axis=2)

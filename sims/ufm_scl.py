@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validate import choice, positive_float, scale_array
-from .backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
-from .driver import Model, train
-from .matmul import transpose
-from .trajectory import Trajectory
+from .engine._validate import choice, positive_float, scale_array
+from .engine.backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
+from .engine.driver import Model, train
+from .engine.matmul import transpose
+from .engine.trajectory import Trajectory
 
 if TYPE_CHECKING:  # the problem class lives with the UFM (imported lazily: ufm re-exports this module)
     from .ufm import Problem

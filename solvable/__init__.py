@@ -12,6 +12,10 @@ namespace, so a user's own ``sims/`` or ``figures/`` folder never clashes:
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._moved import install as _install_moved
+
+_install_moved()
+
 try:
     __version__ = version("solvable")
 except PackageNotFoundError:  # pragma: no cover - running from an uninstalled checkout

@@ -1,6 +1,6 @@
 """The contract every model family signs: one spec per family, one suite over all specs.
 
-Every family hands the one driver a :class:`solvable.sims.driver.Model`; the
+Every family hands the one driver a :class:`solvable.sims.engine.driver.Model`; the
 suite reaches each family through that protocol (the spec's ``model`` builds
 it) and through its ``simulate``, which shares one signature. Adding a family
 means adding one :class:`ModelSpec` to :data:`SPECS`; the suite in

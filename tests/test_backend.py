@@ -3,7 +3,7 @@ import importlib
 import numpy as np
 import pytest
 
-from solvable.sims import backend as B
+from solvable.sims.engine import backend as B
 
 
 def test_namespace_numpy_roundtrip():

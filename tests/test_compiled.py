@@ -15,9 +15,10 @@ import pytest
 
 from contract import SPECS
 from rotation import share
-from solvable.sims import diagonal, flow, matrix_sensing
-from solvable.sims.compiled import compiler
-from solvable.sims.backend import namespace
+from solvable.sims import diagonal, matrix_sensing
+from solvable.sims.engine import flow
+from solvable.sims.engine.compiled import compiler
+from solvable.sims.engine.backend import namespace
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (extra solvable[torch])")

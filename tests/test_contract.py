@@ -184,7 +184,7 @@ def test_batched_equals_one_by_one(spec: ModelSpec):
 @specs
 def test_the_model_protocol(spec: ModelSpec):
     """What every family hands the driver: shapes, per-run losses, observables and named finals."""
-    from solvable.sims.driver import Model
+    from solvable.sims.engine.driver import Model
 
     problem = spec.make_problem(6)
     m = spec.model(problem)
@@ -218,7 +218,7 @@ def test_every_simulate_shares_one_signature():
 
 @specs
 def test_options_that_do_not_apply_are_refused(spec: ModelSpec):
-    from solvable.sims import flow
+    from solvable.sims.engine import flow
 
     problem = spec.make_problem(7)
     gd = dict(spec.runs["gd"])
@@ -241,7 +241,7 @@ def test_options_that_do_not_apply_are_refused(spec: ModelSpec):
 
 @specs
 def test_algorithm_objects_equal_their_shorthand(spec: ModelSpec):
-    from solvable.sims import flow
+    from solvable.sims.engine import flow
 
     problem = spec.make_problem(8)
     sam = dict(spec.runs["sam"]) if "sam" in spec.runs else dict(spec.runs["gd"], algorithm="sam", rho=0.05)

@@ -5,11 +5,11 @@ import pytest
 from scipy import stats
 from scipy.integrate._ivp.rk import RK45
 
-from solvable.sims import flow
-from solvable.sims.backend import asarray, namespace, to_numpy
-from solvable.sims.controller import PIController
-from solvable.sims.status import FINAL, Status
-from solvable.sims.tableau import DOPRI5
+from solvable.sims.engine import flow
+from solvable.sims.engine.backend import asarray, namespace, to_numpy
+from solvable.sims.engine.controller import PIController
+from solvable.sims.engine.status import FINAL, Status
+from solvable.sims.engine.tableau import DOPRI5
 
 
 def quadratic(xp, a):

@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from solvable.proofs_checks.cli import main
-from solvable.sims import deep_linear, diagonal, flow, sweep, ufm
-from solvable.sims.backend import asarray, check_seed, namespace
-from solvable.sims.status import FINAL, Status
+from solvable.sims import deep_linear, diagonal, ufm
+from solvable.sims.engine import flow
+from solvable.sims import sweep
+from solvable.sims.engine.backend import asarray, check_seed, namespace
+from solvable.sims.engine.status import FINAL, Status
 from solvable.theory import deep_linear as th_deep
 from solvable.theory import diagonal as th
 from solvable.theory import ufm as th_ufm

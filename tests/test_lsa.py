@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from solvable.sims import flow, lsa
+from solvable.sims.engine import flow
+
+from solvable.sims import lsa
 from solvable.sims import lsa_softmax as soft
 from solvable.theory import lsa as th
 

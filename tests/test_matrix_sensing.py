@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solvable.sims import flow
+from solvable.sims.engine import flow
 from solvable.sims import matrix_sensing as ms
 from solvable.sims.matrix_sensing_measure import crossing_times
 from solvable.theory import matrix_sensing as th

@@ -25,6 +25,6 @@ def test_python_m_solvable_is_the_console_script(tmp_path):
 def test_a_users_own_sims_folder_does_not_shadow_ours(tmp_path):
     (tmp_path / "sims").mkdir()
     (tmp_path / "sims" / "__init__.py").write_text("MINE = True\n")
-    code = "import sims, solvable.sims.flow as f; print(sims.MINE, f.Flow.__name__)"
+    code = "import sims, solvable.sims.engine.flow as f; print(sims.MINE, f.Flow.__name__)"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "Flow"]

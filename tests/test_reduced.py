@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solvable.sims import diagonal, flow
-from solvable.sims.rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
+from solvable.sims import diagonal
+
+from solvable.sims.engine import flow
+from solvable.sims.engine.rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, rosenbrock_step
 
 
 # --- the method ------------------------------------------------------------------------------------------------

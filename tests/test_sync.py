@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from solvable.sims import deep_linear, diagonal
-from solvable.sims.flow import Flow
+from solvable.sims.engine.flow import Flow
 from traffic import traffic
 
 

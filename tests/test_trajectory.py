@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from solvable.sims import diagonal
-from solvable.sims.trajectory import Trajectory
+from solvable.sims.engine.trajectory import Trajectory
 
 
 def small():

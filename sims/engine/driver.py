@@ -316,7 +316,7 @@ def train(model: Model, algorithm: Any = "flow", *, seed: int = 0, **options: An
         thresholds, seed, backend, dtype and library versions.
     """
     if not isinstance(model, Model):
-        raise TypeError(f"model must be a solvable.sims.driver.Model; got {type(model).__name__}")
+        raise TypeError(f"model must be a solvable.sims.engine.driver.Model; got {type(model).__name__}")
     seed = check_seed(seed)
     unknown = set(options) - set(OPTIONS)
     if unknown:

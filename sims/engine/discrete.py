@@ -89,7 +89,7 @@ def run_discrete(
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check_every must be an integer >= 1; got {shown(check_every)}")
     if not isinstance(rule, Rule):
-        raise TypeError(f"rule must be a solvable.sims.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
+        raise TypeError(f"rule must be a solvable.sims.engine.rules.Rule (GD, SGD, SAM...); got {type(rule).__name__}")
     check_compile(compile)
     sync = sync_steps(sync_every, y, 0)
     sync = check_every * -(-sync // check_every)

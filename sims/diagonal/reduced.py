@@ -46,15 +46,15 @@ only every ``Flow.refresh`` steps or after a rejected step.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .backend import asarray, namespace
-from .driver import Model
+from ..engine.backend import asarray, namespace
+from ..engine.driver import Model
 
-if TYPE_CHECKING:
-    from .diagonal import Problem
+from .dynamics import observe_w
+from .problem import Problem
 
 __all__ = ["predictor", "reduced_model", "reduced_parameters"]
 
@@ -89,7 +89,6 @@ def reduced_parameters(problem: Problem, alpha: np.ndarray, shape: float, mu: np
 def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w: bool, backend: str, dtype: str,
                   device: Any, meta: dict[str, Any], loss_tol: Any) -> Model:
     """The reduced flow as the driver's :class:`~sims.driver.Model` (``alpha`` is the ``(B, d)`` host grid)."""
-    from .diagonal import observe_w  # imported late: sims.diagonal imports this module
 
     xp = namespace(backend)
     kappa_host, c = _kappa(alpha, shape)

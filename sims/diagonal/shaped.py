@@ -3,14 +3,13 @@ loss and hand-written gradient. :func:`sims.diagonal.simulate` runs it with ``sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .backend import asarray, namespace, xp_of
+from ..engine.backend import asarray, namespace, xp_of
 
-if TYPE_CHECKING:
-    from .diagonal import Problem
+from .problem import Problem, alpha_grid
 
 __all__ = ["shaped_initial_state", "shaped_loss_grad", "shaped_predictor"]
 
@@ -25,8 +24,6 @@ def shaped_initial_state(problem: Problem, alpha: Any, shape: float, *, backend:
     :math:`u_0 v_0 = \alpha^2` is fixed and the shape
     :math:`s = (u_0^2 - v_0^2)/(u_0^2 + v_0^2)` sets how unbalanced the layers are.
     """
-    from .diagonal import alpha_grid  # the scale grid of the plain network (imported late: it imports this module)
-
     xp = namespace(backend)
     a = alpha_grid(alpha, problem.d)
     s = float(shape)

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .sweep_store import canonical
-from ._validate import shown
+from .store import canonical
+from ..engine._validate import shown
 
 __all__ = ["TASKS", "SweepConfig", "check_n_jobs", "check_params", "get_task", "grid", "load_config"]
 
 #: Sweepable tasks by name (what a TOML config may ask for), as ``module:function`` under ``solvable.sims``.
+_SIMS = __package__.rpartition(".")[0]  # the tasks live in the families of solvable.sims
+
 TASKS: dict[str, str] = {
     "diagonal.limit": "diagonal:sweep_limit",
     "diagonal.gd_phase": "diagonal:sweep_gd_phase",
@@ -32,7 +34,7 @@ def get_task(name: str) -> Callable[..., dict[str, Any]]:
     if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}; got {shown(name)}")
     module, qualname = TASKS[name].split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), qualname)
+    return getattr(importlib.import_module(f"{_SIMS}.{module}"), qualname)
 
 
 def grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:

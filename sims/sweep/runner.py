@@ -39,22 +39,26 @@ import functools
 import inspect
 import json
 import os
+import sys
 import time
 import traceback
 from concurrent.futures import Executor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .sweep_config import TASKS, SweepConfig, check_n_jobs, check_params, get_task, grid, load_config
-from .sweep_store import Store, canonical, json_result, point_key
-from ._validate import shown
+from .config import TASKS, SweepConfig, check_n_jobs, check_params, get_task, grid, load_config
+from .store import Store, canonical, json_result, point_key
+from ..engine._validate import shown
 
-__all__ = ["TASKS", "SweepConfig", "Store", "check_n_jobs", "check_params", "get_task", "grid", "load_config", "point_key", "run",
-           "table", "task_id"]
+__all__ = ["run", "table", "task_id"]
 
 
 def task_id(task: Callable[..., Any]) -> str:
     """A stable identity for a task: ``module:qualname``, plus the canonical bound arguments of a partial.
+
+    ``module`` is the shortest package path that exports the very function under its name (a family's face,
+    ``solvable.sims.diagonal``, rather than the file inside it that defines it), so moving a task between the files
+    of a package keeps the keys of the points already stored.
 
     Raises
     ------
@@ -74,7 +78,17 @@ def task_id(task: Callable[..., Any]) -> str:
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise ValueError(f"a sweep task must be a module-level function: {module}.{qualname} is a lambda or a "
                          f"closure, which a resumed sweep cannot find again (use functools.partial to fix arguments)")
-    return f"{module}:{qualname}"
+    return f"{_public_module(task, module, qualname)}:{qualname}"
+
+
+def _public_module(task: Callable[..., Any], module: str, qualname: str) -> str:
+    """The shortest loaded parent of ``module`` whose attribute ``qualname`` is ``task`` itself, else ``module``."""
+    parts = module.split(".")
+    for k in range(1, len(parts)):
+        parent = sys.modules.get(".".join(parts[:k]))
+        if parent is not None and getattr(parent, qualname, None) is task:
+            return ".".join(parts[:k])
+    return module
 
 
 def _keyed(fn: Callable[..., Mapping[str, Any]], key: str, params: dict[str, Any]) -> tuple[str, dict | None, str | None]:
