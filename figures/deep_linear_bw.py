@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from solvable.sims import deep_linear_bw as sim
+from solvable.sims.deep_linear import bw as sim
 from solvable.theory import deep_linear_bw as th
 
 __all__ = ["compute", "draw", "SIZE"]

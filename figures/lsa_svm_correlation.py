@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from solvable.sims import lsa_softmax as soft
+from solvable.sims.lsa import softmax as soft
 from solvable.theory import lsa as th
 
 __all__ = ["compute", "draw", "SIZE"]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from solvable.sims import matrix_sensing as sim
-from solvable.sims.matrix_sensing_measure import linear_rate
+from solvable.sims.matrix_sensing.measure import linear_rate
 from solvable.theory import matrix_sensing as th
 
 __all__ = ["compute", "draw", "SIZE"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from solvable.sims import matrix_sensing as sim
-from solvable.sims.matrix_sensing_measure import iterations_to
+from solvable.sims.matrix_sensing.measure import iterations_to
 from solvable.theory import matrix_sensing as th
 
 __all__ = ["compute", "draw", "SIZE"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from solvable.sims import matrix_sensing as sim
-from solvable.sims.matrix_sensing_measure import crossing_times
+from solvable.sims.matrix_sensing.measure import crossing_times
 from solvable.theory import matrix_sensing as th
 
 __all__ = ["compute", "draw", "SIZE"]

@@ -150,7 +150,7 @@ for n in (0, 4):
 # the flow visits the saddles in order: the covariance learns $\lambda_1$, then $\lambda_2$, ...
 
 # %%
-from solvable.sims import deep_linear_bw
+from solvable.sims.deep_linear import bw as deep_linear_bw
 from solvable.theory import deep_linear_bw as bw_theory
 
 gen = deep_linear_bw.Problem.random(6, hidden=(3, 4), latent=6, seed=0)  # depth 3, rank <= 3

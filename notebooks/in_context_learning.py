@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from solvable.sims import lsa
-from solvable.sims import lsa_softmax as soft
+from solvable.sims.lsa import softmax as soft
 from solvable.theory import lsa as th
 
 FAST = os.environ.get("SOLVABLE_FAST") == "1"

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from solvable.sims import matrix_sensing as ms
-from solvable.sims.matrix_sensing_measure import crossing_times, iterations_to
+from solvable.sims.matrix_sensing.measure import crossing_times, iterations_to
 from solvable.theory import matrix_sensing as th
 
 FAST = os.environ.get("SOLVABLE_FAST") == "1"

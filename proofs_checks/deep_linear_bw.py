@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvable.sims import deep_linear_bw as sim
+from solvable.sims.deep_linear import bw as sim
 from solvable.theory import deep_linear_bw as th
 
 from . import power

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from solvable.sims import lsa as sim
-from solvable.sims import lsa_softmax as soft
+from solvable.sims.lsa import softmax as soft
 from solvable.theory import lsa as th
 
 from . import power

@@ -2,7 +2,7 @@
 preconditioning, implicit low-rank bias, robust recovery).
 
 Conventions: the l2 loss is ``s ||A(M) - y||^2`` with the library's ``s = 1/2`` unless a claim says it uses a
-paper's ``s = 1/4``; operators are near-isometric (:mod:`solvable.sims.matrix_sensing_operator`).
+paper's ``s = 1/4``; operators are near-isometric (:mod:`solvable.sims.matrix_sensing.operator`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvable.sims import matrix_sensing as sim
-from solvable.sims.matrix_sensing_measure import crossing_times, iterations_to, linear_rate, local_exponents
+from solvable.sims.matrix_sensing.measure import crossing_times, iterations_to, linear_rate, local_exponents
 from solvable.theory import matrix_sensing as th
 
 from . import power

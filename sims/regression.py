@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from .engine._validate import nonneg_float, positive_array, positive_float, positive_int, real_array
+from .engine._validate import shown
 from .engine.backend import asarray, check_seed, host_rng, init_rng, namespace
 from .engine.driver import Model, train
 from .engine.trajectory import Trajectory
-from .engine._validate import shown
 
 __all__ = ["model_collapse", "simulate_teacher_student", "teacher_student_data", "teacher_student_spectrum",
            "wishart_spectrum"]

@@ -23,6 +23,15 @@ MOVED: dict[str, str] = {
     "sims._json": "sims.sweep._json",
     "sims.diagonal_reduced": "sims.diagonal.reduced",
     "sims.diagonal_shaped": "sims.diagonal.shaped",
+    "sims.deep_linear_bw": "sims.deep_linear.bw",
+    "sims.deep_linear_hessian": "sims.deep_linear.hessian",
+    "sims.deep_linear_reduced": "sims.deep_linear.reduced",
+    "sims.matrix_sensing_measure": "sims.matrix_sensing.measure",
+    "sims.matrix_sensing_operator": "sims.matrix_sensing.operator",
+    "sims.matrix_sensing_reduced": "sims.matrix_sensing.reduced",
+    "sims.ufm_reduced": "sims.ufm.reduced",
+    "sims.ufm_scl": "sims.ufm.scl",
+    "sims.lsa_softmax": "sims.lsa.softmax",
 }
 
 

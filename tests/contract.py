@@ -18,7 +18,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvable.sims import deep_linear, deep_linear_bw, diagonal, lsa, lsa_softmax, matrix_sensing, quadratic, ufm
+from solvable.sims import deep_linear, diagonal, lsa, matrix_sensing, quadratic, ufm
+from solvable.sims.deep_linear import bw as deep_linear_bw
+from solvable.sims.lsa import softmax as lsa_softmax
+from solvable.sims.ufm import dynamics as ufm_dynamics
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ def _ufm_spec(name: str, loss: str, **kw: Any) -> ModelSpec:
     make = _ufm_problem(loss, **kw)
 
     def random_state(p: Any, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        parts = [rng.standard_normal((2,) + shape) * 0.5 for shape in ufm._widths(p)]
+        parts = [rng.standard_normal((2,) + shape) * 0.5 for shape in ufm_dynamics._widths(p)]
         parts.append(rng.standard_normal((2, p.d, p.N)) * 0.5)
         if p.lambda_b is not None:
             parts.append(rng.standard_normal((2, p.K)) * 0.5)

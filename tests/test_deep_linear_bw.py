@@ -9,7 +9,7 @@ import pytest
 import scipy.linalg
 import scipy.optimize
 
-from solvable.sims import deep_linear_bw as sim
+from solvable.sims.deep_linear import bw as sim
 from solvable.theory import deep_linear_bw as th
 
 

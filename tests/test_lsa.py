@@ -6,7 +6,7 @@ import pytest
 from solvable.sims.engine import flow
 
 from solvable.sims import lsa
-from solvable.sims import lsa_softmax as soft
+from solvable.sims.lsa import softmax as soft
 from solvable.theory import lsa as th
 
 

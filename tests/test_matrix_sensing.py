@@ -7,7 +7,7 @@ import pytest
 
 from solvable.sims.engine import flow
 from solvable.sims import matrix_sensing as ms
-from solvable.sims.matrix_sensing_measure import crossing_times
+from solvable.sims.matrix_sensing.measure import crossing_times
 from solvable.theory import matrix_sensing as th
 
 
@@ -207,7 +207,7 @@ def test_a_window_fit_of_two_spurious_modes_reads_between_their_rates():
     """matrix_sensing.overparam_slowdown's interval for (c): the error of two modes decaying at r1 < r2 (full seed 5's
     spurious eigenvalues 1.05-1.1 apart), fitted log-linearly over [1e-12, 1e-5], reads a rate between r1 and r2, and
     further above r1 than the 1 % faster-component budget 0.01 / ln(1e7) that the asymptote alone allowed."""
-    from solvable.sims.matrix_sensing_measure import linear_rate
+    from solvable.sims.matrix_sensing.measure import linear_rate
 
     r1, r2 = 7.1e-4, 7.1e-4 * 1.07
     t = np.arange(0, 60_000, 10.0)

@@ -227,7 +227,7 @@ def test_deep_linear_end_to_end_ode_from_a_balanced_start():
     right-hand side against the sum of fractional powers of W W^T and W^T W, each by its own eigendecomposition
     (scipy's fractional_matrix_power is off by 1e-6 on the singular W^T W, so not the reference)."""
     from solvable.sims import deep_linear
-    from solvable.sims.deep_linear_reduced import end_to_end_model
+    from solvable.sims.deep_linear.reduced import end_to_end_model
 
     t = np.linspace(0, 12, 25)[1:]
     for hidden in ((), (4,), (5, 4), (4, 4, 4)):
@@ -377,7 +377,7 @@ def test_ufm_reduced_objective_and_field_against_the_full_ones():
     """The reduced loss equals the full objective at the expanded features, and the reduced field is the full
     per-sample gradient (a class's columns), for imbalanced classes with a bias."""
     from solvable.sims import ufm
-    from solvable.sims.ufm_reduced import expand
+    from solvable.sims.ufm.reduced import expand
 
     problem = ufm.Problem(n=(7, 3, 1), d=4, loss="ce", lambda_b=0.01, lambda_W=3e-3, lambda_H=7e-3)
     m = ufm.model(problem, [0.3], init="collapsed", coordinates="reduced")

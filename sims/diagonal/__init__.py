@@ -23,8 +23,8 @@ Examples
 from __future__ import annotations
 
 from ..engine.driver import ALGORITHMS
-from .problem import alpha_grid, MAX_ENTRIES, Problem
 from .dynamics import default_loss_tol, initial_state, loss_grad, observe, observe_w, predictor, split
+from .problem import alpha_grid, MAX_ENTRIES, Problem
 from .shaped import shaped_initial_state, shaped_loss_grad, shaped_predictor
 from .training import model, simulate, simulate_rescaled, sweep_gd_phase, sweep_limit
 

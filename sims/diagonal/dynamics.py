@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..engine.backend import asarray, namespace, xp_of
-from .shaped import shaped_predictor
 from .problem import Problem, alpha_grid
+from .shaped import shaped_predictor
 
 __all__ = ["default_loss_tol", "initial_state", "loss_grad", "observe", "observe_w", "predictor", "split"]
 

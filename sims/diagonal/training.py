@@ -8,12 +8,12 @@ import numpy as np
 
 from ..engine._validate import choice, positive_array, positive_float, real_array
 from ..engine.backend import DTYPES, asarray, namespace
-from .shaped import shaped_initial_state, shaped_loss_grad, shaped_predictor
-from .reduced import reduced_model
 from ..engine.driver import COORDINATES, Model, broadcast_runs, resolve_coordinates, train
 from ..engine.trajectory import Trajectory
-from .problem import Problem, alpha_grid
 from .dynamics import default_loss_tol, initial_state, loss_grad, observe, split
+from .problem import Problem, alpha_grid
+from .reduced import reduced_model
+from .shaped import shaped_initial_state, shaped_loss_grad, shaped_predictor
 
 __all__ = ["model", "simulate", "simulate_rescaled", "sweep_gd_phase", "sweep_limit"]
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable, TypeVar
 
-from .backend import backend_name
 from ._validate import shown
+from .backend import backend_name
 
 __all__ = ["COMPILERS", "check_compile", "compiler", "fixed"]
 

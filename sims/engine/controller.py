@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import xp_of
 from ._validate import shown
+from .backend import xp_of
 
 __all__ = ["PIController", "error_norm"]
 

@@ -6,15 +6,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ._validate import shown
 from .backend import device_of as _device, host_rng, to_numpy, xp_of
 from .compiled import check_compile, compiler
 from .recording import Recorder, RunResult, check_record_steps
 from .rules import Rule
-from .sync import sync_steps
 from .state import LossGrad, Objective, StateLayout, row_norm_sq
 from .status import Status
 from .stopping import Guards, StopRule
-from ._validate import shown
+from .sync import sync_steps
 
 __all__ = ["run_discrete"]
 

@@ -49,6 +49,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._validate import nonneg_float, positive_array, positive_float, positive_int
+from ._validate import shown
 from .backend import device_of as _device, check_seed
 from .compiled import check_compile
 from .discrete import run_discrete
@@ -56,11 +57,10 @@ from .flow import Flow, default_rtol, integrate_flow
 from .recording import check_record_steps
 from .rosenbrock import RosenbrockTableau
 from .rules import GD, SAM, SGD, Flooding, GradientRegularized, Rule
-from .stiff import integrate_stiff
 from .state import LossGrad, State
+from .stiff import integrate_stiff
 from .stopping import StopRule
 from .trajectory import Trajectory, environment
-from ._validate import shown
 
 __all__ = ["ALGORITHMS", "COORDINATES", "OPTIONS", "Model", "broadcast_runs", "resolve_algorithm",
            "resolve_coordinates", "train"]

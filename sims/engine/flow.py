@@ -43,16 +43,16 @@ from .compiled import check_compile, compiler, fixed
 from .controller import PIController, error_norm
 from .discrete import run_discrete
 from .recording import Recorder, RunResult, check_times, log_steps, log_times
-from .rosenbrock import ROS34PW2, RosenbrockTableau
 from .rk import Stages, column, dopri5_step, initial_step, rk_step
+from .rosenbrock import ROS34PW2, RosenbrockTableau
 from .rules import (GD, SAM, SGD, Algorithm, Flooding, GradientRegularized, NormalizedGD, PreconditionedGD, Rule,
                     ScaledGD, StepInfo, Subgradient, geometric)
+from ._validate import DtypeTooCoarse, shown
 from .state import LossGrad, Objective, State, StateLayout, row_norm_sq
 from .status import FINITE, Status
-from .sync import sync_steps
 from .stopping import Guards, StopRule
+from .sync import sync_steps
 from .tableau import DOPRI5, ButcherTableau
-from ._validate import DtypeTooCoarse, shown
 
 __all__ = [
     "Algorithm", "ButcherTableau", "DOPRI5", "Flooding", "Flow", "ROS34PW2", "RosenbrockTableau", "GD", "GradientRegularized",

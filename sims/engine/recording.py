@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ._validate import real_array
-from .backend import to_numpy
 from ._validate import shown
+from .backend import to_numpy
 
 __all__ = ["Recorder", "RunResult", "check_record_steps", "check_times", "log_steps", "log_times"]
 

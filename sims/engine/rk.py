@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._validate import shown
 from .backend import device_of as _device, xp_of
 from .tableau import DOPRI5, ButcherTableau
-from ._validate import shown
 
 __all__ = ["Stages", "column", "dopri5_step", "initial_step", "rk_step"]
 

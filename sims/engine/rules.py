@@ -27,10 +27,10 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
+from ._validate import shown
 from .backend import device_of as _device, xp_of
 from .rk import column
 from .state import Objective, State, row_norm_sq
-from ._validate import shown
 
 __all__ = ["GD", "SAM", "SGD", "Algorithm", "Flooding", "GradientRegularized", "MinibatchSampler", "PreconditionedGD", "Rule",
            "batch_weights",

@@ -37,10 +37,10 @@ from .backend import device_of as _device, to_numpy, xp_of
 from .compiled import compiler, fixed
 from .flow import (Flow, _check_precision, _classify, _flush, _move, _Outcomes, _read_back, _retire, _Runs, _start,
                    _Step, quiet, sync_steps)
+from .controller import error_norm
 from .recording import Recorder, RunResult, check_times
 from .rk import column
 from .rosenbrock import ROS34PW2, EigenSolver, RosenbrockTableau, StageCoefficients, rosenbrock_step
-from .controller import error_norm
 from .state import StateLayout, row_norm_sq
 from .status import FINITE, Status
 from .stopping import StopRule

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import shown
 from .backend import device_of as _device, xp_of
 from .state import row_norm_sq
-from ._validate import shown
 
 __all__ = ["Guards", "StopRule"]
 

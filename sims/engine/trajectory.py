@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .status import FINAL, Status
 from ._validate import shown
+from .status import FINAL, Status
 
 __all__ = ["Status", "Trajectory", "environment"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .store import canonical
 from ..engine._validate import shown
+from .store import canonical
 
 __all__ = ["TASKS", "SweepConfig", "check_n_jobs", "check_params", "get_task", "grid", "load_config"]
 

@@ -46,9 +46,9 @@ from concurrent.futures import Executor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from ..engine._validate import shown
 from .config import TASKS, SweepConfig, check_n_jobs, check_params, get_task, grid, load_config
 from .store import Store, canonical, json_result, point_key
-from ..engine._validate import shown
 
 __all__ = ["run", "table", "task_id"]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine.backend import asarray, xp_of
+from ..engine.backend import asarray, xp_of
 
 __all__ = ["DeviceOperator", "device_operator"]
 

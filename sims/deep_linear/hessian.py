@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .engine.backend import host_rng, host_to, to_numpy, xp_of
-from .engine.matmul import chains, transpose
+from ..engine.backend import host_rng, host_to, to_numpy, xp_of
+from ..engine.matmul import chains, transpose
 
 __all__ = ["flatten", "hessian_dense", "hvp", "sharpness", "unflatten"]
 

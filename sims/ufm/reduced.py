@@ -44,15 +44,15 @@ collapsed reduction above, or in full coordinates.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .engine.backend import asarray, host_to, namespace, xp_of
-from .engine.driver import Model
+from ..engine.backend import asarray, host_to, namespace, xp_of
+from ..engine.driver import Model
 
-if TYPE_CHECKING:
-    from .ufm import Problem
+from .dynamics import loss_grad, metrics
+from .problem import Problem
 
 __all__ = ["aligned_model", "aligned_refusal", "collapsed_model", "collapsed_refusal", "expand"]
 
@@ -75,7 +75,6 @@ def expand(problem: Problem, means: Any) -> Any:
 
 def _observer(problem: Problem, Y: Any, full_state: Any, record_metrics: bool) -> Any:
     """The observables of a reduced state, evaluated on the full state it stands for (as in full coordinates)."""
-    from .ufm import loss_grad, metrics
 
     def observe(state: tuple[Any, ...]) -> dict[str, Any]:
         full = full_state(state)
@@ -91,7 +90,6 @@ def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics
                     device: Any, meta: dict[str, Any], t_max: float, atol: float, grad_tol: float) -> Model:
     """The restricted flow as the driver's :class:`~sims.driver.Model`; ``state0`` = ``(W_1..W_M, M[, b])`` with
     the class vectors ``M`` of shape ``(B, d, K)``."""
-    from .ufm import loss_grad
 
     xp = namespace(backend)
     depth, K = problem.depth, problem.K
@@ -116,7 +114,7 @@ def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics
     observe = _observer(problem, Y, full_state, record_metrics)
 
     def final(host: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
-        from .engine.matmul import product
+        from ..engine.matmul import product
 
         out = {f"W_{j + 1}": w for j, w in enumerate(host[:depth])}
         out["H"] = np.repeat(host[depth], problem.n, axis=2)

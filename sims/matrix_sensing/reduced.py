@@ -24,15 +24,14 @@ run in full coordinates. Cost per step and run: O(k) instead of O(k(n1 + n2)) an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .engine.backend import device_of as _device, asarray, namespace
-from .engine.driver import Model
+from ..engine.backend import device_of as _device, asarray, namespace
+from ..engine.driver import Model
 
-if TYPE_CHECKING:
-    from .matrix_sensing import Problem
+from .problem import Problem
 
 __all__ = ["reduced_model", "reduced_refusal"]
 

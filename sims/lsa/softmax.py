@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from .engine._validate import choice, positive_int, real_array, scale_array, shown
-from .engine.backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
-from .engine.matmul import transpose
-from .engine.driver import ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
-from .engine.rules import NormalizedGD
-from .engine.trajectory import Trajectory
+from ..engine._validate import choice, positive_int, real_array, scale_array, shown
+from ..engine.backend import DTYPES, asarray, check_seed, init_rng, namespace, xp_of
+from ..engine.driver import ALGORITHMS as DRIVER_ALGORITHMS, Model, broadcast_runs, train
+from ..engine.matmul import transpose
+from ..engine.rules import NormalizedGD
+from ..engine.trajectory import Trajectory
 
 __all__ = ["ALGORITHMS", "PARAMETERISATIONS", "Problem", "correlation", "initial_state", "loss_grad", "model", "simulate"]
 
@@ -201,7 +201,7 @@ def model(problem: Problem, alpha: Any, *, parameterisation: str = "W", width: i
           device: Any = None) -> Model:
     """The attention model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`."""
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a solvable.sims.lsa_softmax.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.lsa.softmax.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
     xp = namespace(backend)
     state0 = initial_state(problem, alpha, parameterisation=parameterisation, width=width, init=init, seed=seed,
@@ -279,7 +279,7 @@ def simulate(
         ``final``: ``W`` (and ``K``, ``Q``); observables ``loss``, ``W``, ``norm``, ``attention`` (B, T_rec, n, T).
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a solvable.sims.lsa_softmax.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.lsa.softmax.Problem; got {type(problem).__name__}")
     if isinstance(algorithm, str) and algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS} or an algorithm object; got {shown(algorithm)}")
     lr_for_runs = lr

@@ -25,15 +25,13 @@ Cost per step and run: O(rank) instead of O(sum of the layer sizes).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .engine.backend import device_of as _device, asarray, namespace
-from .engine.driver import Model
-
-if TYPE_CHECKING:
-    from .deep_linear import Problem
+from ..engine.backend import device_of as _device, asarray, namespace
+from ..engine.driver import Model
+from .problem import Problem
 
 __all__ = ["aligned_layers", "balanced_frames", "balanced_layers", "end_to_end_model", "reduced_model",
            "reduced_refusal", "scalar_model", "scalar_refusal"]
@@ -73,7 +71,7 @@ def aligned_layers(problem: Problem, sigma: np.ndarray) -> list[np.ndarray]:
 def balanced_frames(problem: Problem, seed: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Random orthonormal frames of the balanced start: ``P`` (d_out, k), ``Q`` (d_in, k) and one ``O_j``
     (h_j, k) per hidden layer, k = min(d_out, d_in, hidden widths), drawn on the host from ``seed``."""
-    from .engine.backend import init_rng
+    from ..engine.backend import init_rng
 
     rng = init_rng(seed)
     widths = problem.widths

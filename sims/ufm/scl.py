@@ -2,18 +2,17 @@ r"""Supervised contrastive loss on free unit-norm (ReLU) features: the UFM of Ki
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .engine._validate import choice, positive_float, scale_array
-from .engine.backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
-from .engine.driver import Model, train
-from .engine.matmul import transpose
-from .engine.trajectory import Trajectory
+from ..engine._validate import choice, positive_float, scale_array
+from ..engine.backend import DTYPES, asarray, check_seed, host_rng, host_to, namespace, xp_of
+from ..engine.driver import Model, train
+from ..engine.matmul import transpose
+from ..engine.trajectory import Trajectory
 
-if TYPE_CHECKING:  # the problem class lives with the UFM (imported lazily: ufm re-exports this module)
-    from .ufm import Problem
+from .problem import Problem
 
 __all__ = ["batch_constants", "batch_masks", "scl_features", "scl_loss_grad", "simulate_scl"]
 
@@ -122,8 +121,6 @@ def simulate_scl(problem: Problem, alpha: Any = 1.0, temperature: float = 0.1, t
     sequences into the class-ordered samples), the objective then the mean of the batches' losses
     (:func:`scl_loss_grad`); None is one batch of every sample.
     """
-    from .ufm import Problem
-
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
     temperature = positive_float("temperature", temperature)

@@ -33,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from .engine._validate import choice, positive_array, positive_int, real_array, scale_array
-from .engine.backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
-from .engine.driver import Model, broadcast_runs, resolve_coordinates, train
-from .engine.matmul import chains, product, transpose
-from .engine.trajectory import Trajectory
+from ..engine._validate import choice, positive_array, positive_int, real_array, scale_array
+from ..engine.backend import DTYPES, asarray, check_seed, host_rng, namespace, xp_of
+from ..engine.driver import Model, broadcast_runs, resolve_coordinates, train
+from ..engine.matmul import chains, product, transpose
+from ..engine.trajectory import Trajectory
+from .dynamics import initial_state as _layers
+from .problem import Problem as _Shape
 
 __all__ = ["Problem", "loss_grad", "model", "simulate", "INITS"]
 
@@ -162,9 +164,6 @@ def initial_state(problem: Problem, alpha: Any, init: str = "random", *, seed: i
     r"""Factors at end-to-end scale ``alpha`` (one run per value), as :func:`sims.deep_linear.initial_state`:
     ``"random"`` Gaussian entries of variance :math:`\alpha^{2/N}/h_{j-1}`, ``"balanced"`` the balanced start
     :math:`W = \alpha PQ^\top` on random orthonormal frames (:math:`W_{j+1}^\top W_{j+1} = W_jW_j^\top`)."""
-    from .deep_linear import Problem as _Shape
-    from .deep_linear import initial_state as _layers
-
     init = choice("init", init, INITS)
     shape = _Shape(target=np.zeros((problem.d, problem.latent)), hidden=problem.hidden)
     return _layers(shape, alpha, init, seed=seed, backend=backend, dtype=dtype, device=device)
@@ -174,7 +173,7 @@ def model(problem: Problem, alpha: Any = 1e-2, *, tau: float = 0.0, init: str = 
           seed: int = 0, backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
     """The generator on ``problem`` as the driver's :class:`~sims.driver.Model` (arguments as in :func:`simulate`)."""
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a solvable.sims.deep_linear_bw.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.deep_linear.bw.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
     seed = check_seed(seed)
     tau = float(tau)
@@ -261,7 +260,7 @@ def simulate(problem: Problem, alpha: Any = 1e-2, algorithm: Any = "flow", *, lr
         eigenvectors, eigenvalues decreasing); ``final`` has ``layer_j`` and ``covariance``.
     """
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a solvable.sims.deep_linear_bw.Problem; got {type(problem).__name__}")
+        raise TypeError(f"problem must be a solvable.sims.deep_linear.bw.Problem; got {type(problem).__name__}")
     if layers is None:
         alpha = broadcast_runs(np.atleast_1d(scale_array("alpha", alpha, (0, 1)))[:, None], lr)[:, 0]
     resolve_coordinates(coordinates, algorithm, stiff=False,
