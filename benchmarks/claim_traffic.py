@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from traffic import traffic  # noqa: E402
 
-from solvable.proofs_checks import registry  # noqa: E402
-from solvable.proofs_checks.registry import clear_measurements  # noqa: E402
-from solvable.proofs_checks.runner import run_claim  # noqa: E402
+from solvable.proofs_checks.framework import registry  # noqa: E402
+from solvable.proofs_checks.framework.registry import clear_measurements  # noqa: E402
+from solvable.proofs_checks.framework.runner import run_claim  # noqa: E402
 
 
 def count(claim_id: str) -> dict[str, float | int | str]:

@@ -7,12 +7,12 @@ Three measurements, each printed as seconds and ratios from one process on one m
    convergence threshold. solvable in reduced coordinates (the default, Rosenbrock-W) and in full
    coordinates (Dormand-Prince) on every GPU backend, against JAX + diffrax (``jit(vmap(...))``,
    Dopri5 on the full system, the peer a GPU user would pick; compilation timed apart) and against
-   solvable on NumPy; torch runs eagerly and compiled (``compile=True``, ``sims.compiled``). Agreement:
+   solvable on NumPy; torch runs eagerly and compiled (``compile=True``, ``sims.engine.compiled``). Agreement:
    the largest relative distance of the limits w_inf from solvable-NumPy-reduced's.
 2. **Gradient descent throughput** at B = 1024, n = 500, d = 4000 and B = 4096, n = 1000,
    d = 8000: FLOP/s of GD steps (two products of 2 B n d each) against the FP64 matrix-product
    throughput of the same card measured here (the same (B, d) x (d, n) product, timed alone), and
-   against NumPy on the host; torch runs eagerly and compiled (``compile=True``, ``sims.compiled``).
+   against NumPy on the host; torch runs eagerly and compiled (``compile=True``, ``sims.engine.compiled``).
 3. **A claim**: ``solvable verify --quick --claim diagonal.implicit_bias`` on each backend.
 
 Run ``python benchmarks/gpu.py`` where a GPU is present (``--part flow|gd|claim``, ``--batches 64``);
@@ -101,7 +101,7 @@ def flow_table(batch: int, backends, smoke: bool, coordinates=("reduced", "full"
         rows.append(("solvable numpy, full", sec, tr.final["w"], int(tr.stop_step.max())))
     for label, backend, device in backends:
         for coords in coordinates:
-            for compile in (False, True) if backend == "torch" else (False,):  # torch.compile: sims.compiled
+            for compile in (False, True) if backend == "torch" else (False,):  # torch.compile: sims.engine.compiled
                 run = lambda: diagonal.simulate(problem, alphas, t_max=T_MAX, rtol=RTOL,  # noqa: E731
                                                 coordinates=coords, backend=backend, device=device, compile=compile)
                 if compile:  # traced per shape: the first run of this batch compiles, the second is timed
@@ -181,7 +181,7 @@ def gd_table(backends, smoke: bool) -> None:
         print(f"{'numpy (host)':23s} {batch:5d} {n:5d} {d:5d} {mm:15.2f} {gd:11.2f} {gd / mm:12.0%}")
         for label, backend, device in backends:
             mm = matmul_tflops(backend, device, batch, n, d)
-            for compile in (False, True) if backend == "torch" else (False,):  # torch.compile: sims.compiled
+            for compile in (False, True) if backend == "torch" else (False,):  # torch.compile: sims.engine.compiled
                 gd = gd_tflops(backend, device, problem, batch, 50 if not smoke else 5, compile)
                 name = label + (" compiled" if compile else "")
                 print(f"{name:23s} {batch:5d} {n:5d} {d:5d} {mm:15.2f} {gd:11.2f} {gd / mm:12.0%}")

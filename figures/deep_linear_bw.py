@@ -3,7 +3,7 @@
 A depth-3 generator of rank at most k = 3 fitted to a 6 x 6 target covariance from a small random start,
 by gradient flow on B^2(S0, WW^T) (tau = 0): the covariance's components on the target's eigenvectors
 (solid) rise one after the other to the kept eigenvalues lambda_1..lambda_k (dashed) and the others stay
-at zero, the top-k truncation of theory.deep_linear_bw; the loss (right) rests at the saddles of the
+at zero, the top-k truncation of theory.deep_linear.bw; the loss (right) rests at the saddles of the
 top-j truncations, j = 0 (W = 0), 1, ..., k - 1 (dotted), on its way to the minimum. This library's figure (the
 paper's text could not be read; see the claims deep_linear.bw_critical_points and bw_convergence).
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from solvable.sims.deep_linear import bw as sim
-from solvable.theory import deep_linear_bw as th
+from solvable.theory.deep_linear import bw as th
 
 __all__ = ["compute", "draw", "SIZE"]
 

@@ -151,7 +151,7 @@ for n in (0, 4):
 
 # %%
 from solvable.sims.deep_linear import bw as deep_linear_bw
-from solvable.theory import deep_linear_bw as bw_theory
+from solvable.theory.deep_linear import bw as bw_theory
 
 gen = deep_linear_bw.Problem.random(6, hidden=(3, 4), latent=6, seed=0)  # depth 3, rank <= 3
 t = np.linspace(0, 60, 121)

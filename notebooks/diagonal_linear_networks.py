@@ -76,7 +76,7 @@ ax.legend()
 # ## 2. The potential
 #
 # $q$ is convex, even, minimised at 0, with $q'(z) = \mathrm{arcsinh}(z/2)$; sympy proves it in
-# `theory.diagonal_symbolic`. Numerically:
+# `theory.diagonal.symbolic`. Numerically:
 
 # %%
 z = np.linspace(-20, 20, 401)

@@ -106,10 +106,10 @@ assert cos[0] < cos[1] < cos[2]
 # along the directions the classifier sees, untouched elsewhere. If $H_0$ is nearly collapsed (class means
 # $a\,q_k$ plus noise of size $\varepsilon$), the shrink factor $c$ and the new means $t\,q_k$ come from a
 # two-variable problem, and NC1 drops by $(ca/t)^2$ up to $O(\varepsilon^2)$
-# (`theory.ufm_perturbation`, derived here; claim `ufm.near_collapse`).
+# (`theory.ufm.perturbation`, derived here; claim `ufm.near_collapse`).
 
 # %%
-from solvable.theory import ufm_perturbation as tp
+from solvable.theory.ufm import perturbation as tp
 
 K, n_per, d, a = 3, 8, 6, 1.0
 rng = np.random.default_rng(0)
@@ -131,10 +131,10 @@ print("d ln ratio / d ln lambda_W, d ln lambda_H:", np.round(tp.near_collapse_el
 #
 # With ReLU features the SCL minimum is an orthogonal frame, but over fixed mini-batches only the pairs that meet
 # in a batch are pushed apart. Classes 1 and 2 never meet below: the flow reaches the minimum with the two classes
-# on one vector. Binding one sample of each class to every batch fixes it (`theory.ufm_scl`, derived here).
+# on one vector. Binding one sample of each class to every batch fixes it (`theory.ufm.scl`, derived here).
 
 # %%
-from solvable.theory import ufm_scl as ts
+from solvable.theory.ufm import scl as ts
 
 n_scl = (4, 4, 4)
 never_meet = [[0, 1, 4, 5], [2, 3, 6, 7], [0, 1, 8, 9], [2, 3, 10, 11], [1, 2, 4, 7], [9, 10, 0, 3]]

@@ -134,7 +134,7 @@ def simulate(problem: Problem, alpha: Any = 1.0, algorithm: Any = "flow", *, lr:
              backend: str = "numpy", dtype: str = "float64", device: Any = None, **options: Any) -> Trajectory:
     """Train from ``theta0`` (``(B, d)``; or a random unit direction at scales ``alpha``, one run each) by
     gradient flow (the default), GD, SGD (``batch_size`` samples without replacement per step and run, from a
-    host schedule seeded by ``seed``) or any driver rule (:mod:`sims.driver`). Observables ``loss`` and
+    host schedule seeded by ``seed``) or any driver rule (:mod:`sims.engine.driver`). Observables ``loss`` and
     ``norm_sq`` (:math:`\\|\\theta\\|^2`); ``final`` has ``theta``."""
     resolve_coordinates(coordinates, algorithm, stiff=False, refusal="a quadratic has no reduction to make")
     if theta0 is None:

@@ -30,7 +30,7 @@ def simulate_teacher_student(d_in: int, lam: float, eta: float, steps: int, *, d
     :math:`N_{tr} = \mathrm{round}(d_{in}/\lambda)` inputs :math:`x \sim N(0, I)`, teacher
     :math:`W^*` with i.i.d. :math:`N(0, 1/d_{in})` entries (so :math:`E\|W^* x\|^2 = d_{out}`), student
     from :math:`W = 0`, or with ``init_scale`` :math:`\sigma_0 > 0` from i.i.d. :math:`N(0, \sigma_0^2/d_{in})`
-    entries drawn from :func:`sims.backend.init_rng` (independent of the data and the teacher), loss per output
+    entries drawn from :func:`sims.engine.backend.init_rng` (independent of the data and the teacher), loss per output
     :math:`\frac{1}{d_{out}}[\frac{1}{N_{tr}}\sum_j\|Wx_j - W^*x_j\|^2 + \frac{\gamma}{2}\|W\|_F^2]`.
     The gradient uses the empirical covariance :math:`\hat\Sigma = XX^\top/N_{tr}`:
     :math:`\frac{2}{d_{out}}(W - W^*)\hat\Sigma + \frac{\gamma}{d_{out}} W`.

@@ -2,6 +2,6 @@
 
 import sys
 
-from solvable.proofs_checks.cli import main
+from solvable.proofs_checks.framework.cli import main
 
 sys.exit(main())

@@ -18,6 +18,8 @@ MOVED: dict[str, str] = {
     **{f"sims.{m}": f"sims.engine.{m}" for m in (
         "backend", "compiled", "controller", "discrete", "driver", "flow", "matmul", "recording", "rk", "rosenbrock",
         "rules", "state", "status", "stiff", "stopping", "sync", "tableau", "trajectory", "_validate")},
+    **{f"proofs_checks.{m}": f"proofs_checks.framework.{m}" for m in (
+        "cli", "info", "parallel", "power", "registry", "report", "runner", "search", "seeds", "space", "stats")},
     "sims.sweep_config": "sims.sweep.config",
     "sims.sweep_store": "sims.sweep.store",
     "sims._json": "sims.sweep._json",
@@ -32,6 +34,22 @@ MOVED: dict[str, str] = {
     "sims.ufm_reduced": "sims.ufm.reduced",
     "sims.ufm_scl": "sims.ufm.scl",
     "sims.lsa_softmax": "sims.lsa.softmax",
+    "proofs_checks.diagonal_edge": "proofs_checks.diagonal.edge",
+    "proofs_checks.diagonal_noise": "proofs_checks.diagonal.noise",
+    "proofs_checks.diagonal_regularisers": "proofs_checks.diagonal.regularisers",
+    "proofs_checks.diagonal_stability": "proofs_checks.diagonal.stability",
+    "proofs_checks.deep_linear_bw": "proofs_checks.deep_linear.bw",
+    "proofs_checks.ufm_deep": "proofs_checks.ufm.deep",
+    "proofs_checks.ufm_perturbation": "proofs_checks.ufm.perturbation",
+    "proofs_checks.ufm_scl": "proofs_checks.ufm.scl",
+    "theory.diagonal_symbolic": "theory.diagonal.symbolic",
+    "theory.deep_linear_symbolic": "theory.deep_linear.symbolic",
+    "theory.deep_linear_bw": "theory.deep_linear.bw",
+    "theory.ufm_perturbation": "theory.ufm.perturbation",
+    "theory.ufm_scl": "theory.ufm.scl",
+    "theory.ufm_symbolic": "theory.ufm.symbolic",
+    "theory.lsa_symbolic": "theory.lsa.symbolic",
+    "theory.matrix_sensing_symbolic": "theory.matrix_sensing.symbolic",
 }
 
 

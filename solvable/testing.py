@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from solvable.proofs_checks import registry
-from solvable.proofs_checks.registry import Context, Evidence
-from solvable.proofs_checks.search import SearchResult, reproducer, search
+from solvable.proofs_checks.framework import registry
+from solvable.proofs_checks.framework.registry import Context, Evidence
+from solvable.proofs_checks.framework.search import SearchResult, reproducer, search
 
 __all__ = ["check_claim", "points", "run_at"]
 
@@ -34,7 +34,7 @@ def check_claim(claim_id: str, *, examples: int = 20, seed: int | None = 0, quic
                 **fixed: Any) -> SearchResult:
     """Search ``claim_id``'s space (``fixed`` parameters held) and fail with the shrunk counterexample.
 
-    Returns the :class:`~proofs_checks.search.SearchResult` (every point tried, the worst error ratio)
+    Returns the :class:`~proofs_checks.framework.search.SearchResult` (every point tried, the worst error ratio)
     when no point fails; raises ``AssertionError`` naming the simplest failing point and the
     ``solvable verify --set ...`` command that reproduces it otherwise.
     """

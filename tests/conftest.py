@@ -54,3 +54,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/contract.py is shared by the suites
+
+
+@pytest.fixture
+def mutate(monkeypatch):
+    """``mutate(owner, name, new)``: replace a library function wherever a module of solvable binds that very object
+    (a family's face, the module that defines it, the modules that import it by name), so that a mutation reaches
+    every caller however it looks the function up; undone after the test like any monkeypatch."""
+    import sys
+
+    def replace(owner, name, new):
+        old = getattr(owner, name)
+        for module in list(sys.modules.values()):
+            if getattr(module, "__name__", "").startswith("solvable") and getattr(module, name, None) is old:
+                monkeypatch.setattr(module, name, new)
+
+    return replace

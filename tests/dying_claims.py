@@ -1,6 +1,6 @@
 """Claims for tests/test_parallel.py only: cheap, deterministic, and two that kill their worker process.
 
-Imported by the test and, by name, in each worker process that runs them (proofs_checks.parallel imports a claim's
+Imported by the test and, by name, in each worker process that runs them (proofs_checks.framework.parallel imports a claim's
 module before it looks the claim up). Their model, ``testonly``, is no family: the test removes them from the
 registry when it is done.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from solvable.proofs_checks.registry import Context, Evidence, claim, measurement
+from solvable.proofs_checks.framework.registry import Context, Evidence, claim, measurement
 
 _REASON = "a test claim: the error is exact arithmetic"
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from solvable.proofs_checks import registry
-from solvable.proofs_checks.parallel import measurements_of
-from solvable.proofs_checks.registry import Evidence
-from solvable.proofs_checks.report import draw_claim
-from solvable.proofs_checks.runner import run_claim
+from solvable.proofs_checks.framework import registry
+from solvable.proofs_checks.framework.parallel import measurements_of
+from solvable.proofs_checks.framework.registry import Evidence
+from solvable.proofs_checks.framework.report import draw_claim
+from solvable.proofs_checks.framework.runner import run_claim
 
 from rotation import share
 

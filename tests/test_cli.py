@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from solvable.proofs_checks import registry
-from solvable.proofs_checks.cli import main
-from solvable.proofs_checks.registry import Claim, Evidence
+from solvable.proofs_checks.framework import registry
+from solvable.proofs_checks.framework.cli import main
+from solvable.proofs_checks.framework.registry import Claim, Evidence
 
 REQUIRED = {"id", "model", "source", "statement", "passed", "error", "tolerance", "predicted", "observed",
             "seconds", "backend"}
@@ -210,7 +210,7 @@ def test_a_figure_that_fails_is_reported_after_the_whole_report_is_written(monke
 ])
 def test_bad_paths_and_budgets_are_refused_before_anything_runs(argv, match, tmp_path, capsys, monkeypatch):
     ran = []
-    monkeypatch.setattr("solvable.proofs_checks.cli.run_claims", lambda *a, **k: ran.append(1) or [])
+    monkeypatch.setattr("solvable.proofs_checks.framework.cli.run_claims", lambda *a, **k: ran.append(1) or [])
     file = tmp_path / "a-file"
     file.write_text("")
     argv = [a.format(file=file, tmp=tmp_path) for a in argv]
@@ -235,7 +235,7 @@ def test_sweep_refuses_n_jobs_beyond_the_cores(tmp_path, capsys):
 
 def test_a_dtype_too_coarse_for_a_simulation_is_unsupported_not_an_error():
     """lsa.test_error's population flow asks rtol 1e-10, below what float32 resolves: "unsupported" (README)."""
-    from solvable.proofs_checks.runner import run_claim
+    from solvable.proofs_checks.framework.runner import run_claim
 
     result = run_claim(registry.get("lsa.test_error"), quick=True, dtype="float32")
     assert result.verdict == "unsupported" and "float32" in result.message
@@ -245,7 +245,7 @@ def test_every_formula_renders_without_literal_latex():
     """latex2mathml passes unknown commands through as text (\\arg showed in 13 formulas)."""
     import re
 
-    from solvable.proofs_checks.report import mathml
+    from solvable.proofs_checks.framework.report import mathml
 
     for c in registry.all_claims():
         if c.formula:
@@ -254,7 +254,7 @@ def test_every_formula_renders_without_literal_latex():
 
 
 def test_a_claim_short_of_its_promised_resolution_fails_verify(monkeypatch, capsys):
-    from solvable.proofs_checks import power
+    from solvable.proofs_checks.framework import power
 
     # a 5 % budget: changes below about 5 % of the prediction pass, against the 2 % a full-size claim promises
     _fake(monkeypatch, lambda ctx: Evidence(predicted=1, observed=1, error=0.1, tolerance=1, error_measure="m",

@@ -1,4 +1,4 @@
-"""Compiled steps (``compile=True``, :mod:`sims.compiled`) against the eager step they are traced from.
+"""Compiled steps (``compile=True``, :mod:`sims.engine.compiled`) against the eager step they are traced from.
 
 The eager array-API step is the reference: a compiled run must take the same steps, stop every run at the
 same step with the same status, and record the same observables up to the reassociation a fused loop may
@@ -119,8 +119,8 @@ def test_compiled_step_of_a_tuple_state():
 @needs_torch
 @pytest.mark.slow
 @pytest.mark.parametrize("coordinates", [
-    "reduced",  # the default of the diagonal network: the Rosenbrock-W loop (sims.stiff)
-    "full",  # the explicit Dormand-Prince loop (sims.flow)
+    "reduced",  # the default of the diagonal network: the Rosenbrock-W loop (sims.engine.stiff)
+    "full",  # the explicit Dormand-Prince loop (sims.engine.flow)
 ])
 def test_compiled_flow_agrees_with_the_eager_flow(coordinates):
     """A fused step rounds differently, which can flip a step's acceptance at the margin: the compiled run is

@@ -73,7 +73,7 @@ def _assert_agree(ref, other, tight: float) -> None:
     ``tight`` is the round-off of one sequence of operations taken on both paths: discrete rules, and an
     adaptive method whose runs took the same steps. An adaptive method may take another sequence of steps:
     the Rosenbrock-W method refactorises a Jacobian that falls due between two host reads at the next read
-    (``sims.sync``), and an explicit method's step-size controller turns a round-off difference of the two
+    (``sims.engine.sync``), and an explicit method's step-size controller turns a round-off difference of the two
     backends' reductions into another accept/reject decision where the error estimate sits at its threshold
     (at a ReLU's kink it does: the deep ReLU UFM took 669 and 680 steps). Each sequence is a valid
     integration, every step within ``rtol``, so the two runs then agree to the global error ``rtol x steps``.

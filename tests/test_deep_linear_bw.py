@@ -10,7 +10,7 @@ import scipy.linalg
 import scipy.optimize
 
 from solvable.sims.deep_linear import bw as sim
-from solvable.theory import deep_linear_bw as th
+from solvable.theory.deep_linear import bw as th
 
 
 def _layers(problem, rng, scale=0.7):

@@ -121,7 +121,7 @@ def test_sweep_figure_resumes_from_its_store_and_draws_a_store_made_elsewhere(tm
     nothing (the task is made to fail: the drawing comes from the store), `--store` draws a given store, and a
     store does not apply to a figure that is not a sweep."""
     from solvable.figures import diagonal_phase
-    from solvable.proofs_checks.cli import main
+    from solvable.proofs_checks.framework.cli import main
     from solvable.sims import diagonal
 
     (path,) = figures.make("diagonal_phase", tmp_path / "out", quick=True)

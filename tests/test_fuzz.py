@@ -19,7 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from solvable.proofs_checks.cli import main
+from solvable.proofs_checks.framework.cli import main
 from solvable.sims import deep_linear, diagonal, ufm
 from solvable.sims.engine import flow
 from solvable.sims import sweep

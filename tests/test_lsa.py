@@ -238,7 +238,7 @@ def test_coordinates_choose_zfb_s_reduction_where_it_is_exact():
 def test_ahn_gauss_newton_features_against_finite_differences():
     """The claim's sandwich rests on d y_hat / d A_m[i, j]: checked entry by entry against central differences of
     theory.lsa.preconditioned_gd (a polynomial of degree L in the A's: the differences are exact to O(h^2))."""
-    from solvable.proofs_checks.lsa import _ahn_features
+    from solvable.proofs_checks.lsa.multilayer import _ahn_features
 
     rng = np.random.default_rng(4)
     P, n, d, L = 7, 6, 3, 3
@@ -258,8 +258,8 @@ def test_ahn_gauss_newton_features_against_finite_differences():
 def test_multilayer_claim_rejects_sigma_half_and_the_identity():
     """The old check (3 replicate spreads, 2000 steps at 0.02) passed with the identity or Sigma^-1/2 as its target;
     the Wald test of the trained layers rejects both and accepts Sigma^-1."""
-    from solvable.proofs_checks import registry
-    from solvable.proofs_checks.registry import Context
+    from solvable.proofs_checks.framework import registry
+    from solvable.proofs_checks.framework.registry import Context
 
     ev = registry.get("lsa.multilayer_preconditioned_gd").run(Context(quick=True))
     assert ev.passed
@@ -271,13 +271,13 @@ def test_multilayer_claim_rejects_sigma_half_and_the_identity():
     ("lsa.one_step_gd", "gamma", 1.10),  # the old check accepted an 11 % wrong preconditioner in quick mode
     ("lsa.random_covariance_shrinkage", "random_covariance_coefficient", 1.08),  # it accepted 8 %
 ])
-def test_a_few_percent_wrong_prediction_fails(claim, target, factor, monkeypatch):
-    from solvable.proofs_checks import registry
-    from solvable.proofs_checks.runner import run_claim
+def test_a_few_percent_wrong_prediction_fails(claim, target, factor, mutate):
+    from solvable.proofs_checks.framework import registry
+    from solvable.proofs_checks.framework.runner import run_claim
 
     original = getattr(th, target)
     registry.clear_measurements()
-    monkeypatch.setattr(th, target, lambda *a, **k: original(*a, **k) * factor)
+    mutate(th, target, lambda *a, **k: original(*a, **k) * factor)
     try:
         assert run_claim(registry.get(claim), quick=True).verdict == "failed"
     finally:
@@ -287,8 +287,8 @@ def test_a_few_percent_wrong_prediction_fails(claim, target, factor, monkeypatch
 def test_global_minimiser_passes_at_the_seed_its_satterthwaite_quantile_failed():
     """Quick seed 1: the sampled excess at 1.0001 of Satterthwaite's 0.999 quantile (a p-value of 1e-3); the
     saddlepoint quantile at the claim's size 1e-4 puts it at 0.8."""
-    from solvable.proofs_checks import registry
-    from solvable.proofs_checks.runner import run_claim
+    from solvable.proofs_checks.framework import registry
+    from solvable.proofs_checks.framework.runner import run_claim
 
     result = run_claim(registry.get("lsa.global_minimiser"), quick=True, seed=1)
     assert result.verdict == "passed"
@@ -298,8 +298,8 @@ def test_global_minimiser_passes_at_the_seed_its_satterthwaite_quantile_failed()
 def test_conditional_monte_carlo_risk_is_calibrated_at_one_example():
     """lsa.test_error at M = 1 (heavy tails): over 600 draws the skew-corrected t of the conditional estimator is
     beyond 3 in under 1 % of them (0.27 % for a normal); the plain estimator's z fell below -3 in 2.4 %."""
-    from solvable.proofs_checks.lsa import _mc_risk
-    from solvable.proofs_checks.stats import skew_corrected_t
+    from solvable.proofs_checks.lsa.risk import _mc_risk
+    from solvable.proofs_checks.framework.stats import skew_corrected_t
 
     Lam = lsa.rotated_covariance([2.0, 1.0, 0.5], 0)
     A = th.minimiser(Lam, 5)

@@ -270,7 +270,7 @@ def test_wishart_spectrum_has_the_exact_moments_and_the_direct_draws_distributio
 @pytest.mark.parametrize("gamma, init", [(0.0, 0.0), (1e-3, 0.0), (0.0, 1e-3)])
 def test_the_grokking_delay_by_bisection_is_the_scan(gamma, init):
     """Where every mode falls monotonically the first crossing is found by bisection: the very step of a scan."""
-    from solvable.proofs_checks.deep_linear import _finite_grok_time
+    from solvable.proofs_checks.deep_linear.grokking import _finite_grok_time
 
     rng = np.random.default_rng(2)
     m, steps, eta, target = 150, 6000, 0.01, 2.5e-4

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from solvable.proofs_checks import registry
-from solvable.proofs_checks.parallel import check_jobs, claim_groups, measurements_of
-from solvable.proofs_checks.report import results_document
-from solvable.proofs_checks.runner import run_claims
+from solvable.proofs_checks.framework import registry
+from solvable.proofs_checks.framework.parallel import check_jobs, claim_groups, measurements_of
+from solvable.proofs_checks.framework.report import results_document
+from solvable.proofs_checks.framework.runner import run_claims
 
 
 @pytest.fixture
@@ -37,9 +37,9 @@ def test_measurements_are_found_in_the_code_that_reads_them(testonly):
     groups = claim_groups([testonly["first"], testonly["alone"], testonly["second"]])
     assert [[c.id for c in g] for g in groups] == [["testonly.first", "testonly.second"], ["testonly.alone"]]
     # inside the package: the claims known to share a simulation
-    assert measurements_of(registry.get("diagonal.implicit_bias")) == {"solvable.proofs_checks.diagonal.alpha_sweep"}
+    assert measurements_of(registry.get("diagonal.implicit_bias")) == {"solvable.proofs_checks.diagonal.implicit_bias.alpha_sweep"}
     assert measurements_of(registry.get("lsa.global_minimiser")) == {
-        "solvable.proofs_checks.lsa.population_flows", "solvable.proofs_checks.lsa.sampled_reduced"}
+        "solvable.proofs_checks.lsa.common.population_flows", "solvable.proofs_checks.lsa.minimiser.sampled_reduced"}
     assert measurements_of(registry.get("diagonal.potential_symbolic")) == set()
 
 
@@ -99,7 +99,7 @@ def test_jobs_must_be_a_positive_int(jobs, error):
 
 
 def test_verify_jobs_from_the_command_line(testonly, tmp_path, capsys):
-    from solvable.proofs_checks.cli import main
+    from solvable.proofs_checks.framework.cli import main
 
     ids = ["--claim", "testonly.first", "--claim", "testonly.alone", "--claim", "testonly.second"]
     assert main(["verify", "--quick", "--no-progress", "--no-timing", "--no-report", "--json",

@@ -1,5 +1,5 @@
 """A claim's power and size: resolution from its evidence's score, named alternatives, and the statistical tests the
-claims share (proofs_checks.power, proofs_checks.stats)."""
+claims share (proofs_checks.framework.power, proofs_checks.framework.stats)."""
 
 import math
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from solvable.proofs_checks import power, registry
-from solvable.proofs_checks.registry import Evidence, resolution
-from solvable.proofs_checks.stats import (bonferroni_level, bonferroni_t, bonferroni_z, skew_corrected_t,
+from solvable.proofs_checks.framework import power, registry
+from solvable.proofs_checks.framework.registry import Evidence, resolution
+from solvable.proofs_checks.framework.stats import (bonferroni_level, bonferroni_t, bonferroni_z, skew_corrected_t,
                                           weighted_chi2_quantile, weighted_chi2_sf)
 
 

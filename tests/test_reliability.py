@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from solvable.proofs_checks import registry
-from solvable.proofs_checks.runner import run_claim
+from solvable.proofs_checks.framework import registry
+from solvable.proofs_checks.framework.runner import run_claim
 
 from rotation import ROTATION, share
 

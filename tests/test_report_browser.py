@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from solvable.proofs_checks.cli import main
+from solvable.proofs_checks.framework.cli import main
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 

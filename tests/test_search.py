@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from solvable.proofs_checks import registry
-from solvable.proofs_checks.cli import main
-from solvable.proofs_checks.registry import Claim, Context, Evidence
-from solvable.proofs_checks.search import reproducer, search
-from solvable.proofs_checks.space import Param, Space
+from solvable.proofs_checks.framework import registry
+from solvable.proofs_checks.framework.cli import main
+from solvable.proofs_checks.framework.registry import Claim, Context, Evidence
+from solvable.proofs_checks.framework.search import reproducer, search
+from solvable.proofs_checks.framework.space import Param, Space
 
 from rotation import share
 
@@ -224,9 +224,9 @@ def test_saxe_space_keeps_the_start_below_half_of_every_mode():
 
 
 def test_out_of_reach_points_are_neither_passes_nor_failures(tmp_path):
-    from solvable.proofs_checks.registry import OutOfReach
-    from solvable.proofs_checks.runner import run_claim
-    from solvable.proofs_checks.search import write_search
+    from solvable.proofs_checks.framework.registry import OutOfReach
+    from solvable.proofs_checks.framework.runner import run_claim
+    from solvable.proofs_checks.framework.search import write_search
 
     def check(ctx):
         if dict(ctx.point)["alpha"] > 0.1:
@@ -247,7 +247,7 @@ def test_out_of_reach_points_are_neither_passes_nor_failures(tmp_path):
 @pytest.mark.slow
 def test_saddle_to_saddle_refuses_a_problem_whose_alpha_is_not_small():
     """The search's finding: at (n, d, k) = (8, 42, 2), seed 2026, argmin Q_alpha is 19% from min-l1 at alpha = 1e-30."""
-    from solvable.proofs_checks.runner import run_claim
+    from solvable.proofs_checks.framework.runner import run_claim
 
     claim = registry.get("diagonal.saddle_to_saddle")
     res = run_claim(claim, quick=True, seed=2026, point={"n": 8, "d": 42, "k": 2})
@@ -260,7 +260,7 @@ def test_deep_factorisations_can_lose_to_the_nuclear_norm_outside_arora_et_al_s_
     observed), seed 2026: depth 3 interpolates the entries yet errs by 1.09, the nuclear norm by 0.56, depth 4
     by 0.009; 14 x 14, rank 1, 2 x: depth 4 errs by 1.31. The claim's space starts at rank 2 and at Arora et
     al.'s oversampling 2."""
-    from solvable.proofs_checks import matrix_sensing as checks
+    from solvable.proofs_checks.matrix_sensing import implicit_bias as checks
 
     ctx = Context(quick=True, seed=2026, point=(("n", 12), ("oversampling", 1.5), ("r", 1)))
     d = checks.depth_runs(ctx)

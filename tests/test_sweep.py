@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from solvable.proofs_checks.cli import main
+from solvable.proofs_checks.framework.cli import main
 from solvable.sims import sweep
 
 

@@ -1,4 +1,4 @@
-"""Host reads of the device loops (``sims.sync``): how many there are, and that reading less often
+"""Host reads of the device loops (``sims.engine.sync``): how many there are, and that reading less often
 changes nothing but the time.
 
 A GPU waits for the queue behind every value the host reads, so a read per step turns a batch of

@@ -1,4 +1,4 @@
-"""Features pulled toward given ones (theory.ufm_perturbation) against independent references: the standard UFM's
+"""Features pulled toward given ones (theory.ufm.perturbation) against independent references: the standard UFM's
 closed form, L-BFGS on objectives written out here, finite differences."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from scipy import optimize
 
 from solvable.theory import ufm as th
-from solvable.theory import ufm_perturbation as tp
+from solvable.theory.ufm import perturbation as tp
 
 
 def _anchored_objective(n, lw, lh, H0, bias):

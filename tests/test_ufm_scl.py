@@ -79,7 +79,7 @@ BATCHINGS = {"connected": [[0, 1, 4, 5], [2, 3, 8, 9], [6, 7, 10, 11], [1, 2, 5,
 
 @pytest.mark.parametrize("name", list(BATCHINGS) + ["full", "one class and singletons"])
 def test_the_minimum_is_attained_by_an_orthogonal_frame_and_bounds_every_point(name):
-    from solvable.theory import ufm_scl as ts
+    from solvable.theory.ufm import scl as ts
 
     n = (4, 4, 4)
     batches = {"full": [list(range(12))], "one class and singletons": [[0, 1, 2], [0, 4, 8], [4, 5, 9]]}.get(
@@ -93,7 +93,7 @@ def test_the_minimum_is_attained_by_an_orthogonal_frame_and_bounds_every_point(n
 
 
 def test_batch_condition_on_hand_checked_batchings():
-    from solvable.theory import ufm_scl as ts
+    from solvable.theory.ufm import scl as ts
 
     n = (4, 4, 4)
     assert ts.scl_batch_condition(n, BATCHINGS["connected"]).unique
@@ -113,7 +113,7 @@ def test_batch_condition_on_hand_checked_batchings():
 def test_the_minimisers_the_condition_leaves_free_attain_the_minimum():
     """Not orthogonal frames, yet at the minimum: classes 1 and 2 on one vector when they never meet; class 0's
     halves on two vectors when it is split."""
-    from solvable.theory import ufm_scl as ts
+    from solvable.theory.ufm import scl as ts
 
     n = (4, 4, 4)
     H = _frame(n, 5, np.eye(5)[:, [0, 1, 1]])
@@ -127,7 +127,7 @@ def test_the_minimisers_the_condition_leaves_free_attain_the_minimum():
 
 
 def test_batch_theory_refuses_bad_batches():
-    from solvable.theory import ufm_scl as ts
+    from solvable.theory.ufm import scl as ts
 
     with pytest.raises(ValueError, match="at least two distinct"):
         ts.scl_batch_condition((2, 2), [[0, 0]])
@@ -138,7 +138,7 @@ def test_batch_theory_refuses_bad_batches():
 
 
 def test_binding_needs_batches_that_cover_every_sample():
-    from solvable.theory import ufm_scl as ts
+    from solvable.theory.ufm import scl as ts
 
     n = (3, 3)
     c = ts.scl_batch_condition(n, ts.bind_batches(n, [[1, 4]]))  # samples 2 and 5 in no batch: free
@@ -150,7 +150,7 @@ def test_two_singleton_classes_are_not_forced_apart():
     """A class of one sample is only a negative: with two such classes the full batch leaves their angle free, and
     a point with both on one vector attains the minimum (the old gradient, which pushed singletons apart through a
     softmax term that is not in the loss, hid it)."""
-    from solvable.theory import ufm_scl as ts
+    from solvable.theory.ufm import scl as ts
 
     n, full = (3, 2, 1, 1), [list(range(7))]
     assert ts.scl_batch_condition(n, full).unforced_pairs == ((2, 3),)

@@ -1,7 +1,7 @@
 """What a GPU would wait for and launch, counted on ``array_api_strict`` without a GPU.
 
 Every way a strict array reaches the host goes through one of a few methods of its ``Array`` class
-(DLPack, which ``sims.backend.to_numpy`` uses; the NumPy protocol; Python scalars, as a hidden
+(DLPack, which ``sims.engine.backend.to_numpy`` uses; the NumPy protocol; Python scalars, as a hidden
 ``if bool(x)`` or ``float(x)`` in a loop would make), host data enters through ``asarray``, and every
 array an operation creates goes through ``Array._new``. :func:`traffic` counts the three while a block
 runs, and a fourth, ``launches``: the calls our code makes into the library that a GPU library would

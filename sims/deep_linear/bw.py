@@ -9,7 +9,7 @@ width; it is fitted to a target :math:`\Sigma_0` by
           - 2\operatorname{tr} M^{1/2}, \qquad M = \Sigma_0^{1/2}(WW^\top + \tau I)\Sigma_0^{1/2},
 
 :math:`\tau = 0` the Bures-Wasserstein loss itself and :math:`\tau > 0` a smooth perturbation of it
-(see :mod:`theory.deep_linear_bw` for why this form). The gradient written by hand: from
+(see :mod:`theory.deep_linear.bw` for why this form). The gradient written by hand: from
 :math:`d\operatorname{tr}M^{1/2} = \tfrac12\operatorname{tr}(M^{-1/2}dM)` and
 :math:`dM = \Sigma_0^{1/2}(dW\,W^\top + W\,dW^\top)\Sigma_0^{1/2}`,
 
@@ -171,7 +171,7 @@ def initial_state(problem: Problem, alpha: Any, init: str = "random", *, seed: i
 
 def model(problem: Problem, alpha: Any = 1e-2, *, tau: float = 0.0, init: str = "random", layers: Any = None,
           seed: int = 0, backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
-    """The generator on ``problem`` as the driver's :class:`~sims.driver.Model` (arguments as in :func:`simulate`)."""
+    """The generator on ``problem`` as the driver's :class:`~sims.engine.driver.Model` (arguments as in :func:`simulate`)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.deep_linear.bw.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
@@ -236,7 +236,7 @@ def simulate(problem: Problem, alpha: Any = 1e-2, algorithm: Any = "flow", *, lr
         Initial end-to-end scale (one run per value); ignored when ``layers`` is given.
     algorithm : {"flow", "gd"} or an algorithm object
         Gradient flow (adaptive Dormand-Prince) or gradient descent (Bréchet et al.'s two results);
-        the driver's other rules run too (:mod:`sims.driver`), SGD excepted (no samples).
+        the driver's other rules run too (:mod:`sims.engine.driver`), SGD excepted (no samples).
     tau : float
         The perturbation: 0 is the Bures-Wasserstein loss, > 0 its smooth version.
     lr, steps, t_max

@@ -49,7 +49,7 @@ def initial_state(problem: Problem, alpha: Any, init: str = "aligned", *, seed: 
     :math:`W = \alpha\, U V^\top` and :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`
     (Saxe et al. 2014's decoupled start; needs every hidden width >= rank).
     ``"balanced"``: balanced but not aligned, with random orthonormal frames
-    (:func:`sims.deep_linear_reduced.balanced_layers`): :math:`W = \alpha PQ^\top` on
+    (:func:`sims.deep_linear.reduced.balanced_layers`): :math:`W = \alpha PQ^\top` on
     :math:`k = \min` (all widths) random directions, the start of Arora et al.'s end-to-end ODE.
     ``"random"``: Gaussian entries of variance :math:`\alpha^{2/N}/h_{j-1}`,
     drawn on the host from ``seed``; the runs of a batch share the draw and

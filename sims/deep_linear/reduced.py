@@ -93,7 +93,7 @@ def balanced_layers(problem: Problem, alpha: np.ndarray, seed: int) -> list[np.n
 
 def end_to_end_model(problem: Problem, alpha: np.ndarray, *, seed: int, backend: str, dtype: str, device: Any,
                      meta: dict[str, Any]) -> Model:
-    r"""The end-to-end matrix of a balanced network as the driver's :class:`~sims.driver.Model`.
+    r"""The end-to-end matrix of a balanced network as the driver's :class:`~sims.engine.driver.Model`.
 
     Identity (Arora, Cohen & Hazan 2018, Thm 1): if the layers start balanced,
     :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top`, gradient flow keeps them balanced and the end-to-end
@@ -158,7 +158,7 @@ def end_to_end_model(problem: Problem, alpha: np.ndarray, *, seed: int, backend:
 
 def reduced_model(problem: Problem, alpha: np.ndarray, *, backend: str, dtype: str, device: Any,
                   meta: dict[str, Any]) -> Model:
-    """The mode ODEs as the driver's :class:`~sims.driver.Model` (``alpha``: the (B,) initial scales)."""
+    """The mode ODEs as the driver's :class:`~sims.engine.driver.Model` (``alpha``: the (B,) initial scales)."""
     xp = namespace(backend)
     _, s_host, _ = problem.svd()
     n = problem.depth

@@ -51,7 +51,7 @@ def simulate(
         (problems with data; ``batch_size`` samples drawn without replacement per
         step and run from a host schedule seeded by ``seed``), SAM
         (``sam_normalized=False`` for :math:`\theta - \eta\nabla L(\theta + \rho\nabla L)`,
-        the form of Agarwala & Dauphin 2023), gradient-regularised GD; see :mod:`sims.driver`.
+        the form of Agarwala & Dauphin 2023), gradient-regularised GD; see :mod:`sims.engine.driver`.
     lr, steps, t_max
         Step size (one per run if an array), step budget, and horizon (flow:
         final time, default 50).
@@ -65,12 +65,12 @@ def simulate(
         Record all parameters, flattened (``params``: for scalar networks, the ``w_i``).
     coordinates : {"reduced", "full"}, optional
         ``"reduced"`` integrates one ODE per mode, :math:`\dot\sigma = N\sigma^{2-2/N}(s - \sigma)`
-        (:mod:`sims.deep_linear_reduced`), exact for gradient flow from ``init="aligned"`` on a
+        (:mod:`sims.deep_linear.reduced`), exact for gradient flow from ``init="aligned"`` on a
         target-only problem, and the default there; ``"full"`` integrates every layer.
     seed, backend, dtype, device
         As in every family (see :func:`sims.diagonal.simulate`).
     **options
-        The driver's options (:mod:`sims.driver`); ``atol`` defaults to 1e-14
+        The driver's options (:mod:`sims.engine.driver`); ``atol`` defaults to 1e-14
         here (layers pass through zero-free but small values from a small
         start) and ``loss_tol`` to 0 (runs stop at ``t_max`` or the budget).
 
@@ -98,7 +98,7 @@ def model(problem: Problem, alpha: Any = 1e-3, *, init: str = "aligned", layers:
           record_sharpness: bool = False, record_layers: bool = False, sharpness_iters: int = 20,
           coordinates: str = "full", seed: int = 0, backend: str = "numpy", dtype: str = "float64",
           device: Any = None) -> Model:
-    """The deep linear network on ``problem`` as the driver's :class:`~sims.driver.Model` (arguments as in
+    """The deep linear network on ``problem`` as the driver's :class:`~sims.engine.driver.Model` (arguments as in
     :func:`simulate`; its ``loss_grad`` takes per-sample weights when the problem has data)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.deep_linear.Problem; got {type(problem).__name__}")

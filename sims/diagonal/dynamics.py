@@ -116,7 +116,7 @@ def default_loss_tol(problem: Problem, alpha: np.ndarray, dtype: str, rel_error:
       loss stalls on this floor and the run would never stop.
 
     ``cancellation=False`` drops the :math:`2\alpha^2` term, for the reduced coordinates
-    (:mod:`sims.diagonal_reduced`): there :math:`w = -(u_0^2 + v_0^2)\sinh(2X^\top\mu)` has no
+    (:mod:`sims.diagonal.reduced`): there :math:`w = -(u_0^2 + v_0^2)\sinh(2X^\top\mu)` has no
     difference of squares, and the :math:`\mu`-flow's only equilibrium is the limit itself
     (:math:`Xw(\mu) = y` has one solution, the map being strictly monotone), so the integration
     error moves the path but not where it ends: the loss falls to round-off at every alpha, and

@@ -32,7 +32,7 @@ The reduced flow is the gradient flow of the convex potential
 
 whose eigenvalues run from :math:`O(|w|)` on the support to
 :math:`O(\alpha^2)` off it: stiff at small :math:`\alpha`, hence the
-Rosenbrock-W integrator (:mod:`sims.stiff`).
+Rosenbrock-W integrator (:mod:`sims.engine.stiff`).
 
 Exact for gradient flow from any positive initial scale (per run or per run
 and coordinate), plain or shaped; it does not hold for GD, SGD, SAM or any
@@ -88,7 +88,7 @@ def reduced_parameters(problem: Problem, alpha: np.ndarray, shape: float, mu: np
 
 def reduced_model(problem: Problem, alpha: np.ndarray, *, shape: float, record_w: bool, backend: str, dtype: str,
                   device: Any, meta: dict[str, Any], loss_tol: Any) -> Model:
-    """The reduced flow as the driver's :class:`~sims.driver.Model` (``alpha`` is the ``(B, d)`` host grid)."""
+    """The reduced flow as the driver's :class:`~sims.engine.driver.Model` (``alpha`` is the ``(B, d)`` host grid)."""
 
     xp = namespace(backend)
     kappa_host, c = _kappa(alpha, shape)

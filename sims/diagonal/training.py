@@ -48,8 +48,8 @@ def simulate(
         SGD, SAM, or gradient descent on the gradient-regularised loss
         :math:`L + \tfrac{\lambda}{2}\|\nabla L\|^2` (``lam``; ``gr_eps`` is the
         finite-difference step of Karakida et al. 2023, see
-        :class:`sims.rules.GradientRegularized`); or ``flow.Flow(...)``,
-        ``flow.SGD(...)``... (see :mod:`sims.driver`).
+        :class:`sims.engine.rules.GradientRegularized`); or ``flow.Flow(...)``,
+        ``flow.SGD(...)``... (see :mod:`sims.engine.driver`).
     lr : float or 1-D array (B,), required by the discrete algorithms
         Step size (one per run if an array).
     steps : int, optional
@@ -65,17 +65,17 @@ def simulate(
         Also record the predictor ``w`` at every output time.
     coordinates : {"reduced", "full"}, optional
         ``"reduced"`` integrates the exact n-dimensional :math:`\mu`-flow
-        (:mod:`sims.diagonal_reduced`: :math:`u = u_0e^{-2X^\top\mu}`...) by the
+        (:mod:`sims.diagonal.reduced`: :math:`u = u_0e^{-2X^\top\mu}`...) by the
         Rosenbrock-W integrator; ``"full"`` integrates all the factors. Default:
         reduced for gradient flow (``"flow"``, or a ``Flow`` with a Rosenbrock
         tableau), full for the discrete algorithms, which have no reduction.
     seed : int
         Seed of SGD's mini-batch schedule (initial states are deterministic).
     backend, dtype, device
-        Array backend (see :func:`sims.backend.namespace`), precision, and the
+        Array backend (see :func:`sims.engine.backend.namespace`), precision, and the
         backend's device (``None``: its default).
     **options
-        The driver's options (:mod:`sims.driver`): ``batch_size, rho,
+        The driver's options (:mod:`sims.engine.driver`): ``batch_size, rho,
         sam_normalized, lam, gr_eps, t_eval, rtol, atol, max_steps, loss_tol,
         grad_tol``. Here ``atol`` defaults to 0 (pure relative control is right:
         ``u`` and ``v`` stay strictly positive, are multiplicative,
@@ -100,7 +100,7 @@ def simulate(
 
 def model(problem: Problem, alpha: Any, *, shape: float = 0.0, record_w: bool = False, coordinates: str = "full",
           backend: str = "numpy", dtype: str = "float64", device: Any = None) -> Model:
-    """The diagonal network on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`
+    """The diagonal network on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.engine.driver.Model`
     (see :func:`simulate` for the arguments; its ``loss_grad`` takes per-sample weights)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.diagonal.Problem; got {type(problem).__name__}")

@@ -4,9 +4,9 @@ An eager array library runs every operation of a step as its own pass over
 memory (on a GPU, its own kernel launch): the diagonal network's GD step is two
 matrix products and some twenty elementwise passes over the ``(B, 2d)``
 parameters (``tests/test_sync.py`` counts the operations). A tracing compiler
-fuses those passes into a few loops. The loops (:mod:`sims.discrete`) write
+fuses those passes into a few loops. The loops (:mod:`sims.engine.discrete`) write
 each step as one function of array arguments only (``k`` a device counter,
-the rule's host-side draws made before it, :meth:`sims.rules.Rule.draw`), so
+the rule's host-side draws made before it, :meth:`sims.engine.rules.Rule.draw`), so
 that a compiler traces it once and replays it every step.
 
 ``compile=False`` (the default) runs that function eagerly: it is the

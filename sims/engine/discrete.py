@@ -1,4 +1,4 @@
-"""The loop that runs any discrete rule (:mod:`sims.rules`) on a batch of runs, with per-run stopping."""
+"""The loop that runs any discrete rule (:mod:`sims.engine.rules`) on a batch of runs, with per-run stopping."""
 
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ def run_discrete(
     Parameters
     ----------
     rule : Rule
-        The update rule (:class:`~sims.rules.GD`, ``SGD``, ``SAM``...).
+        The update rule (:class:`~sims.engine.rules.GD`, ``SGD``, ``SAM``...).
     loss_grad : callable
         ``loss_grad(state, weights=None) -> (loss (B,), grads)``.
     state0 : tuple of arrays, each (B, ...)
     steps : int
         Step budget; runs still going afterwards end ``out_of_time``.
     record_at : array_like of int, optional
-        Steps at which ``observe`` is recorded (:func:`~sims.recording.log_steps` by default).
+        Steps at which ``observe`` is recorded (:func:`~sims.engine.recording.log_steps` by default).
     stop : StopRule
     n_samples : int, optional
         Number of samples ``n`` the loss averages over (SGD draws from them).
@@ -60,13 +60,13 @@ def run_discrete(
     sync_every : int, optional
         Steps between two reads of the batch's status on the host, rounded up
         to a multiple of ``check_every`` (``None``: every check on NumPy, every
-        32 steps elsewhere, see :func:`sims.flow.sync_steps`). Stopping is
+        32 steps elsewhere, see :func:`sims.engine.flow.sync_steps`). Stopping is
         decided on the device at its step whatever this is; only the loop's
         own end waits for a read, so at most ``sync_every - 1`` steps are
         taken in vain once every run has stopped. Observables are copied to
         the host at the recording steps only.
     compile : bool
-        Run each step through the backend's compiler (:mod:`sims.compiled`;
+        Run each step through the backend's compiler (:mod:`sims.engine.compiled`;
         ``backend="torch"``: ``torch.compile``), which fuses the step's
         elementwise passes; the first steps pay for the compilation. ``False``
         runs the same step function eagerly (the reference).

@@ -1,11 +1,11 @@
-r"""One driver for every model family: a :class:`Model` in, a :class:`~sims.trajectory.Trajectory` out.
+r"""One driver for every model family: a :class:`Model` in, a :class:`~sims.engine.trajectory.Trajectory` out.
 
 A family's ``simulate`` builds a :class:`Model` -- its initial state on the
 backend, its loss and hand-written gradient (with per-sample weights when it
 has samples), its observables, how to name the final parameters, and its
 metadata -- and hands it to :func:`train` with the algorithm. The algorithm is
 an object (``flow.Flow(rtol=...)``, ``flow.SGD(lr=..., batch_size=...)``,
-``flow.SAM(lr=..., rho=...)``, any :class:`~sims.rules.Rule`) or a string
+``flow.SAM(lr=..., rho=...)``, any :class:`~sims.engine.rules.Rule`) or a string
 shorthand (``"flow"``, ``"gd"``, ``"sgd"``, ``"sam"``, ``"gr"``, ``"flood"``) with its
 hyper-parameters as keyword options. Every family therefore shares one
 signature, one set of defaults, and one rule: an option that does not apply to
@@ -33,9 +33,9 @@ loss_tol        the family's default     all (converged once loss <= loss_tol; a
                                          number, or a sequence of one per run)
 grad_tol        the family's default     all (converged once ||grad|| <= grad_tol)
 sync_every      1 on NumPy, else <= 32   all (steps between two host reads of the
-                                         batch's status; :mod:`sims.sync`)
+                                         batch's status; :mod:`sims.engine.sync`)
 compile         False                    all (each step through the backend's
-                                         compiler; torch only, :mod:`sims.compiled`)
+                                         compiler; torch only, :mod:`sims.engine.compiled`)
 ============== ======================== ==========================================
 """
 
@@ -119,7 +119,7 @@ class Model:
     jacobian : callable, optional
         ``jacobian(state, aux=aux) -> (B, P, P)``: the symmetric Jacobian of the vector field
         ``-grads`` in closed form. Models in reduced coordinates give it; their flow then runs
-        by the Rosenbrock-W integrator (:mod:`sims.stiff`), and their callables all take ``aux=``.
+        by the Rosenbrock-W integrator (:mod:`sims.engine.stiff`), and their callables all take ``aux=``.
     error_map : callable, optional
         ``error_map(delta_state, aux=aux) -> (B, m)``: a step's error in relative units of the
         full parameters, so that ``rtol`` means what it means in full coordinates.

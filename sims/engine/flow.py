@@ -13,14 +13,14 @@ code runs on NumPy, CuPy, PyTorch and ``array_api_strict``.
 
 :func:`integrate_flow` integrates :math:`\dot\theta = -\nabla L(\theta)` by an
 embedded Runge-Kutta pair (Dormand-Prince 5(4) by default,
-:data:`sims.tableau.DOPRI5`) with a step size and error control of its own for
+:data:`sims.engine.tableau.DOPRI5`) with a step size and error control of its own for
 every run. The method is parts, as in diffrax: a self-validating
-:class:`~sims.tableau.ButcherTableau`, the step function
-:func:`~sims.rk.rk_step`, a step-size controller
-:class:`~sims.controller.PIController`, one :class:`~sims.status.Status`
+:class:`~sims.engine.tableau.ButcherTableau`, the step function
+:func:`~sims.engine.rk.rk_step`, a step-size controller
+:class:`~sims.engine.controller.PIController`, one :class:`~sims.engine.status.Status`
 enumeration, and the short loop below. Discrete algorithms (GD, SGD, SAM,
 preconditioned and gradient-regularised GD) are rule objects in
-:mod:`sims.rules`, run by :func:`sims.discrete.run_discrete`; this module
+:mod:`sims.engine.rules`, run by :func:`sims.engine.discrete.run_discrete`; this module
 re-exports them so that ``flow.GD(lr=...)`` and ``flow.Flow(rtol=...)`` sit
 side by side.
 
@@ -73,7 +73,7 @@ class Flow:
     Attributes
     ----------
     rtol, atol : float
-        Per-run error control (see :mod:`sims.controller`).
+        Per-run error control (see :mod:`sims.engine.controller`).
     max_steps : int
         Step attempts per run before it stops with status ``max_steps``.
     controller : PIController
@@ -81,7 +81,7 @@ class Flow:
     tableau : ButcherTableau or RosenbrockTableau, optional
         An explicit pair with a dense output, or a Rosenbrock-W method for a
         model that gives its Jacobian (the reduced coordinates, run by
-        :func:`sims.stiff.integrate_stiff`). ``None``: the model's own --
+        :func:`sims.engine.stiff.integrate_stiff`). ``None``: the model's own --
         Dormand-Prince 5(4) (:data:`DOPRI5`) in full coordinates,
         :data:`ROS34PW2` in reduced ones.
     refresh : int
@@ -99,7 +99,7 @@ class Flow:
         loop takes the same steps for every ``sync_every`` (up to round-off
         where BLAS blocks a batch that still holds stopped runs differently).
     compile : bool
-        Run each step through the backend's compiler (:mod:`sims.compiled`;
+        Run each step through the backend's compiler (:mod:`sims.engine.compiled`;
         ``backend="torch"``: ``torch.compile``), which fuses its elementwise
         work; ``False`` runs the same step function eagerly (the reference).
     """

@@ -195,7 +195,7 @@ def rosenbrock_step(tableau: RosenbrockTableau, f: Callable[[Any], Any], solver:
 
     The stage solutions ``u_j`` fill one ``(s, B, P)`` buffer, and every combination of them (the stage
     points, the ``c / h`` terms, the solution and the error) is one matrix-vector product over it, as in
-    :class:`sims.rk.Stages`: on a GPU, a handful of launches per stage instead of two per coefficient.
+    :class:`sims.engine.rk.Stages`: on a GPU, a handful of launches per stage instead of two per coefficient.
     ``coefficients``: the tableau's on ``y``'s device (:class:`StageCoefficients`), made here if None.
     """
     xp = xp_of(y)

@@ -8,15 +8,15 @@ A rule is a frozen dataclass of hyper-parameters with two methods::
 ``step`` is :meth:`Rule.draw` (the step's host-side inputs, such as SGD's
 sample indices, put in ``rule_state.inputs``), the step size, then
 :meth:`Rule.update`, which is array operations only: the loop may hand it to a
-compiler (``compile=True``, :mod:`sims.compiled`).
+compiler (``compile=True``, :mod:`sims.engine.compiled`).
 ``y`` is the packed ``(B, P)`` parameter array of a batch of runs,
-``objective`` the model's :class:`~sims.state.Objective`, ``k`` the step
+``objective`` the model's :class:`~sims.engine.state.Objective`, ``k`` the step
 index, and ``info`` a :class:`StepInfo` with the loss and squared gradient
 norm at ``y`` when the rule computed them (the loop computes them itself
 otherwise, only when it tests convergence). Step sizes ``lr`` are a number or
 one per run, times ``schedule(k)`` when a schedule is given. A new algorithm
 is a new subclass that implements :meth:`Rule.update`; the loop
-(:func:`sims.discrete.run_discrete`) does not change.
+(:func:`sims.engine.discrete.run_discrete`) does not change.
 """
 
 from __future__ import annotations

@@ -1,18 +1,18 @@
 r"""The stiff flow integrator: an adaptive Rosenbrock-W method for a batch, with Jacobians reused across steps.
 
 The reduced coordinates of this library (e.g. the diagonal network's
-:math:`\mu`-flow, :mod:`sims.diagonal_reduced`) are small systems whose
+:math:`\mu`-flow, :mod:`sims.diagonal.reduced`) are small systems whose
 Jacobian is symmetric and known in closed form, and stiff: their time scales
 run from O(1) to :math:`O(\alpha^{-2})`. An explicit method there is bound by
 stability, not accuracy, for tens of thousands of steps. This loop takes the
-steps of a Rosenbrock-W method (:mod:`sims.rosenbrock`, ROS34PW2 by default)
+steps of a Rosenbrock-W method (:mod:`sims.engine.rosenbrock`, ROS34PW2 by default)
 with the same per-run step control, stopping rules, statuses and recording as
-:func:`sims.flow.integrate_flow`, and:
+:func:`sims.engine.flow.integrate_flow`, and:
 
 * factorises each run's Jacobian as :math:`J = Q\Lambda Q^\top` once and
   reuses it (a W-method keeps its order for any approximation) until that run
   rejects a step or has taken ``Flow.refresh`` steps with it; the new step
-  size never needs a new factorisation (:class:`~sims.rosenbrock.EigenSolver`);
+  size never needs a new factorisation (:class:`~sims.engine.rosenbrock.EigenSolver`);
 * measures the error, when the model gives an ``error_map``, in the units the
   full simulation controls (for the diagonal network, the relative error of
   every :math:`u_i, v_i`), so ``rtol`` means the same thing in both
@@ -90,7 +90,7 @@ def integrate_stiff(
         coordinates, symmetric.
     state0 : tuple of arrays (B, ...)
     t_max, t_eval, stop, compact
-        As for :func:`sims.flow.integrate_flow`.
+        As for :func:`sims.engine.flow.integrate_flow`.
     observe : callable, optional
         ``observe(state, aux=aux) -> {name: (B, ...)}``.
     error_map : callable, optional

@@ -61,7 +61,7 @@ class Trajectory:
         Parameters at each run's stopping point (last finite state for a
         diverged run).
     status : ndarray of str, shape (B,)
-        One of :data:`sims.status.FINAL` per run (see :class:`Status` for each one's meaning).
+        One of :data:`sims.engine.status.FINAL` per run (see :class:`Status` for each one's meaning).
     stop_step : ndarray of int, shape (B,)
         Steps taken by each run when it stopped (for a diverged run: the step
         that produced the first non-finite or blown-up value).

@@ -17,7 +17,7 @@ trained on :math:`W` (``parameterisation="W"``) or on the factors of :math:`W = 
 
 Run it in float64: the direction converges while :math:`\|W\|` grows and the softmax saturates (the
 logits are shifted by their maximum, and :math:`\ell` is evaluated with ``logaddexp``).
-Algorithms: the driver's, plus normalised GD (``"ngd"``; :class:`sims.rules.NormalizedGD`).
+Algorithms: the driver's, plus normalised GD (``"ngd"``; :class:`sims.engine.rules.NormalizedGD`).
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def loss_grad(X: Any, z: Any, Y: Any, gam: Any, gap: Any, state: tuple[Any, ...]
 def model(problem: Problem, alpha: Any, *, parameterisation: str = "W", width: int | None = None,
           init: Any = "random", seed: int = 0, backend: str = "numpy", dtype: str = "float64",
           device: Any = None) -> Model:
-    """The attention model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`."""
+    """The attention model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.engine.driver.Model`."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.lsa.softmax.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
@@ -262,7 +262,7 @@ def simulate(
     algorithm : {"flow", "gd", "sgd", "sam", "gr", "ngd"} or an algorithm object
         ``"ngd"``: normalised GD, :math:`W \leftarrow W - \eta\nabla L/\|\nabla L\|` (needs ``lr``).
     lr, steps, t_max
-        As in every family (:mod:`sims.driver`).
+        As in every family (:mod:`sims.engine.driver`).
     parameterisation : {"W", "KQ"}
     width : int, optional
         Width :math:`m` of :math:`K, Q \in \mathbb{R}^{d\times m}` (default d).

@@ -19,7 +19,7 @@ __all__ = ["label_symmetric", "model", "reduced_refusal", "simulate", "sweep_icl
 def model(problem: Problem, alpha: Any, *, architecture: str = "reduced", layers: int = 1, init: str = "zfb",
           mask_query: bool = False, seed: int = 0, backend: str = "numpy", dtype: str = "float64",
           device: Any = None) -> Model:
-    """The LSA on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model` (see :func:`simulate`)."""
+    """The LSA on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.engine.driver.Model` (see :func:`simulate`)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.lsa.Problem; got {type(problem).__name__}")
     dtype = choice("dtype", dtype, DTYPES)
@@ -105,7 +105,7 @@ def simulate(
     alpha : float or 1-D array (B,)
         Initial scale, one run per value (ZFB's :math:`\sigma` for ``init="zfb"``; see :func:`initial_state`).
     algorithm : {"flow", "gd", "sgd", "sam", "gr"} or an algorithm object
-        As in every family (:mod:`sims.driver`); SGD draws prompts. Default horizon 1e3.
+        As in every family (:mod:`sims.engine.driver`); SGD draws prompts. Default horizon 1e3.
     lr, steps, t_max
     architecture : {"reduced", "full", "ahn"}, optional
         ZFB's :math:`(u, U_{11})`, ZFB's full one-layer LSA, or Ahn et al.'s sparse multi-layer form (module

@@ -2,7 +2,7 @@ r"""Matrix sensing with factorised models, simulated.
 
 A low-rank ground truth :math:`M^* \in \mathbb{R}^{n_1\times n_2}` (PSD for the
 symmetric case) is observed through a near-isometric linear operator
-(:mod:`sims.matrix_sensing_operator`): :math:`y = \mathcal A(M^*) + \text{noise}`,
+(:mod:`sims.matrix_sensing.operator`): :math:`y = \mathcal A(M^*) + \text{noise}`,
 a fraction of gross outliers optional. The model is a factorisation
 
 * ``"symmetric"``: :math:`M = XX^\top`, :math:`X \in \mathbb{R}^{n\times k}` (Burer-Monteiro);

@@ -97,7 +97,7 @@ def loss_grad(op: DeviceOperator, factorisation: str, loss: str, loss_scale: flo
 
     Cost per evaluation: the end-to-end product (:math:`O(n_1 n_2 k)` per run,
     :math:`O(N n^2 k)` for depth N), the operator and its adjoint (see
-    :mod:`sims.matrix_sensing_operator`: :math:`2\cdot 2 m n_1 n_2` flops per run
+    :mod:`sims.matrix_sensing.operator`: :math:`2\cdot 2 m n_1 n_2` flops per run
     for a dense operator), and the factor gradients (:math:`O(n_1 n_2 k)`).
     """
     xp = xp_of(state[0])

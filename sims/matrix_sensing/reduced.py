@@ -50,7 +50,7 @@ def reduced_refusal(problem: Problem, init: str, loss: str) -> str:
 def reduced_model(problem: Problem, alpha: np.ndarray, beta: np.ndarray | None, *, k: int, factorisation: str,
                   depth: int, loss_scale: float, record_sv: bool, record_M: bool, backend: str, dtype: str,
                   device: Any, meta: dict[str, Any], loss_tol: Any) -> Model:
-    """The mode ODEs as the driver's :class:`~sims.driver.Model` (``alpha``, ``beta``: the (B,) scales)."""
+    """The mode ODEs as the driver's :class:`~sims.engine.driver.Model` (``alpha``, ``beta``: the (B,) scales)."""
     xp = namespace(backend)
     U, s_all, Vt = np.linalg.svd(problem.M_star)
     Uk, Vk = U[:, :k], (U[:, :k] if factorisation == "symmetric" else Vt[:k].T)  # X X^T: U on both sides

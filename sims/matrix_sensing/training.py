@@ -34,7 +34,7 @@ def model(problem: Problem, alpha: Any, *, k: int, factorisation: str | None = N
           beta: Any = None, init: str = "random", loss: str = "l2", loss_scale: float = 0.5, record_sv: bool = True,
           record_M: bool = False, coordinates: str = "full", seed: int = 0, backend: str = "numpy",
           dtype: str = "float64", device: Any = None) -> Model:
-    """The factorised model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.driver.Model`
+    """The factorised model on ``problem`` from scale ``alpha``, as the driver's :class:`~sims.engine.driver.Model`
     (see :func:`simulate` for the arguments; ``loss_grad`` takes per-measurement weights for a dense operator)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.matrix_sensing.Problem; got {type(problem).__name__}")
@@ -159,12 +159,12 @@ def simulate(
         Initial scale, one run per value (see :func:`initial_state`). A single
         scale with one ``lr`` per run gives one run per step size.
     algorithm : {"flow", "gd", "sgd", "sam", "gr", "scaledgd", "subgradient"} or an algorithm object
-        The driver's algorithms (:mod:`sims.driver`), ScaledGD(:math:`\lambda`) of
-        Xu et al. 2023 (``damping`` = :math:`\lambda`; :class:`sims.rules.ScaledGD`),
+        The driver's algorithms (:mod:`sims.engine.driver`), ScaledGD(:math:`\lambda`) of
+        Xu et al. 2023 (``damping`` = :math:`\lambda`; :class:`sims.engine.rules.ScaledGD`),
         and the sub-gradient method with steps :math:`\eta_0 q^t` of Ma & Fattahi 2023
-        (``decay`` = :math:`q`; :class:`sims.rules.Subgradient`).
+        (``decay`` = :math:`q`; :class:`sims.engine.rules.Subgradient`).
     lr, steps, t_max
-        As in every family (:mod:`sims.driver`); default horizon 1e4.
+        As in every family (:mod:`sims.engine.driver`); default horizon 1e4.
     k : int (required)
         Width of the factors (their rank; k = r exact, k > r over-, k < r under-parameterised).
     factorisation : {"symmetric", "asymmetric", "deep"}, optional
@@ -185,7 +185,7 @@ def simulate(
     record_M : bool
         Record ``M`` itself (``(B, T, n1, n2)``; small problems).
     coordinates : {"reduced", "full"}, optional
-        ``"reduced"`` integrates one ODE per aligned mode (:mod:`sims.matrix_sensing_reduced`),
+        ``"reduced"`` integrates one ODE per aligned mode (:mod:`sims.matrix_sensing.reduced`),
         exact for gradient flow with the l2 loss on the population operator from
         ``init="aligned"``, and the default there; ``"full"`` integrates the factors.
     seed : int

@@ -88,7 +88,7 @@ def _observer(problem: Problem, Y: Any, full_state: Any, record_metrics: bool) -
 
 def collapsed_model(problem: Problem, state0: tuple[Any, ...], *, record_metrics: bool, backend: str, dtype: str,
                     device: Any, meta: dict[str, Any], t_max: float, atol: float, grad_tol: float) -> Model:
-    """The restricted flow as the driver's :class:`~sims.driver.Model`; ``state0`` = ``(W_1..W_M, M[, b])`` with
+    """The restricted flow as the driver's :class:`~sims.engine.driver.Model`; ``state0`` = ``(W_1..W_M, M[, b])`` with
     the class vectors ``M`` of shape ``(B, d, K)``."""
 
     xp = namespace(backend)
@@ -145,7 +145,7 @@ def aligned_refusal(problem: Problem, init: str) -> str:
 
 def aligned_model(problem: Problem, frame: np.ndarray, alpha: np.ndarray, *, record_metrics: bool, backend: str,
                   dtype: str, device: Any, meta: dict[str, Any], t_max: float, atol: float, grad_tol: float) -> Model:
-    """The per-class mode flow (module docstring) as the driver's :class:`~sims.driver.Model`: state ``(s, t)``,
+    """The per-class mode flow (module docstring) as the driver's :class:`~sims.engine.driver.Model`: state ``(s, t)``,
     each ``(B, K)``, from ``s = t = alpha`` per run on the orthonormal ``frame`` (d, K)."""
     xp = namespace(backend)
     K, N = problem.K, problem.N

@@ -40,7 +40,7 @@ def simulate(
     ``algorithm``: ``"flow"`` (adaptive Dormand-Prince), ``"gd"``, ``"sgd"``
     (``batch_size`` samples per step: the data term is the mini-batch mean,
     the regulariser stays whole, so feature columns outside the batch only
-    decay), ``"sam"``, ``"gr"``, or an algorithm object (see :mod:`sims.driver`).
+    decay), ``"sam"``, ``"gr"``, or an algorithm object (see :mod:`sims.engine.driver`).
     ``t_max`` defaults to 1e4. A run converges when its gradient norm falls
     below ``grad_tol`` (default 1e-10: the objective does not go to zero, it is
     regularised); ``atol`` defaults to 1e-12.
@@ -49,7 +49,7 @@ def simulate(
     class's Gaussian vector) or ``"aligned"`` (collapsed on an orthonormal frame with the classifier's rows
     along it; one layer). ``coordinates``: from a collapsed start gradient flow keeps each class collapsed,
     and ``"reduced"`` (the default there) integrates one feature per class; from the aligned start with the
-    squared error (no bias, ReLU or anchor) two numbers per class (:mod:`sims.ufm_reduced`); ``"full"`` every
+    squared error (no bias, ReLU or anchor) two numbers per class (:mod:`sims.ufm.reduced`); ``"full"`` every
     feature. Refused, with the reason, where it is not exact.
 
     Returns a :class:`Trajectory` with observables ``loss`` and, with
@@ -69,7 +69,7 @@ def simulate(
 def model(problem: Problem, alpha: Any = 0.1, *, record_metrics: bool = True, init: str = "random",
           coordinates: str = "full", seed: int = 0, backend: str = "numpy", dtype: str = "float64",
           device: Any = None) -> Model:
-    """The unconstrained feature model as the driver's :class:`~sims.driver.Model` (arguments as in
+    """The unconstrained feature model as the driver's :class:`~sims.engine.driver.Model` (arguments as in
     :func:`simulate`; its ``loss_grad`` takes per-sample weights in full coordinates)."""
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a solvable.sims.ufm.Problem; got {type(problem).__name__}")
