@@ -11,7 +11,7 @@ WORKERS ?= auto
 CONSTRAINTS ?= constraints.txt
 LATEST ?= .venv-latest
 
-.PHONY: setup verify verify-quick test test-latest test-slow constraints bench notebooks clean
+.PHONY: setup verify verify-quick test test-latest test-slow constraints bench notebooks docs clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,18 @@ test-slow: $(STAMP)
 test-latest: $(STAMP)
 	@$(BIN)/python .ci/drift.py constraints.txt '.[test,notebooks]' || $(MAKE) test VENV=$(LATEST) CONSTRAINTS=
 
+# The documentation site (Sphinx, warnings are errors): the guide (docs/guide/), the API reference from the
+# docstrings, the claims catalogue from the registry (with the measured columns of report/results.json when
+# `make verify` has run) and the gallery of every paper figure, drawn by its module now (SOLVABLE_GALLERY=full for
+# the papers' sizes). Open docs/_build/html/index.html.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS),) -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 # Pin what the current environment holds (after a green run): the file make setup installs from
 constraints: $(STAMP)
 	{ sed -n '1,/^[^#]/p' constraints.txt | grep '^#'; \
@@ -64,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/teacher_student.py
 
 clean:
-	rm -rf $(VENV) $(LATEST) report report-quick figures_out .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(LATEST) report report-quick figures_out .pytest_cache .hypothesis *.egg-info docs/_build docs/api/generated docs/catalogue docs/gallery

@@ -5,7 +5,7 @@ n-th self-trained generator, over the linear law sigma^2 d/(T - d - 1) + n sigma
 for two synthetic-data sizes T0. Right (their Fig. 1(a), isotropic): the ridge
 predictor's test error against lambda for several n, Monte Carlo over the
 deterministic-equivalent curves, with the predicted optimum lambda*(n) marked;
-it moves right as synthetic generations accumulate and stays below |w*|^2 = 1.
+it moves right as synthetic generations accumulate and stays below ``||w*||^2 = 1``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ STEPS = 100_000  # a window run converges in 2e3 to 2e4 steps on the space
 BELOW = 0.5  # the reference run: half the flow's minimum's stability limit
 
 
-
 def _draw(fig, ev: Evidence) -> None:
     rows = ev.details["runs"]
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)

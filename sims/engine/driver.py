@@ -13,9 +13,9 @@ the chosen algorithm is refused with an error that names it.
 
 Options, their defaults and the algorithms they apply to:
 
-============== ======================== ==========================================
+=============== ======================== ==========================================
 option          default                  applies to
-============== ======================== ==========================================
+=============== ======================== ==========================================
 lr              required                 gd, sgd, sam, gr, flood (one number or one per run)
 steps           ``ceil(t_max / min lr)`` discrete rules (the step budget)
 t_max           the family's horizon     flow (final time); discrete (budget, via lr)
@@ -36,7 +36,7 @@ sync_every      1 on NumPy, else <= 32   all (steps between two host reads of th
                                          batch's status; :mod:`sims.engine.sync`)
 compile         False                    all (each step through the backend's
                                          compiler; torch only, :mod:`sims.engine.compiled`)
-============== ======================== ==========================================
+=============== ======================== ==========================================
 """
 
 from __future__ import annotations

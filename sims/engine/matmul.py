@@ -48,7 +48,7 @@ def layer_gradients(pre: list[Any], suf: list[Any], resid: Any) -> tuple[Any, ..
 
 
 def product(layers: tuple[Any, ...]) -> Any:
-    """The end-to-end matrix ``W_N ... W_1``, shape ``(B, d_out, d_in)`` (NumPy arrays too)."""
+    r"""The end-to-end matrix :math:`W_N \cdots W_1`, shape ``(B, d_out, d_in)`` (NumPy arrays too)."""
     xp = xp_of(layers[0])
     out = layers[0]
     for w in layers[1:]:

@@ -28,7 +28,6 @@ from .status import FINAL, Status
 __all__ = ["Status", "Trajectory", "environment"]
 
 
-
 _FORMAT = "solvable.trajectory/1"
 
 

@@ -12,6 +12,10 @@ from .._format import shown
 __all__ = []
 
 
+#: alpha^2 must be a normal float64 number: alpha in [ALPHA_MIN, ALPHA_MAX].
+ALPHA_MIN, ALPHA_MAX = 1e-150, 1e150
+
+
 def _as_real(name: str, x: Any, allowed_ndim: tuple[int, ...]) -> np.ndarray:
     """A finite real array of one of ``allowed_ndim`` dimensions (scalars are 0-D)."""
     try:

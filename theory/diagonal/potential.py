@@ -30,10 +30,6 @@ def q(z: Any) -> np.ndarray:
     return np.where(np.isinf(z), np.inf, out)
 
 
-#: alpha^2 must be a normal float64 number: alpha in [ALPHA_MIN, ALPHA_MAX].
-ALPHA_MIN, ALPHA_MAX = 1e-150, 1e150
-
-
 def q_alpha(w: Any, alpha: Any) -> np.ndarray:
     r"""The implicit-bias potential :math:`Q_\alpha(w) = \sum_i \alpha_i^2 q(w_i / \alpha_i^2)`.
 

@@ -215,7 +215,7 @@ def effective_rank(M: Any) -> float:
 def min_nuclear_norm(A: Any = None, y: Any = None, *, mask: Any = None, psd: bool = False,
                      solver: str | None = None) -> ConvexSolution:
     r"""The minimum nuclear-norm matrix consistent with the measurements:
-    :math:`\min \|M\|_* \text{ s.t. } \langle A_i, M\rangle = y_i` (``psd``: :math:`\min \operatorname{tr} M`,
+    :math:`\min \|M\|_* \text{ subject to } \langle A_i, M\rangle = y_i` (``psd``: :math:`\min \operatorname{tr} M`,
     :math:`M \succeq 0`), Gunasekar et al. 2017's conjectured limit of small-init gradient flow.
 
     ``A`` (m, n1, n2) and ``y`` (m,); or ``mask`` (n1, n2) and ``y`` the observed entries in

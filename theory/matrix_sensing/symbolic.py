@@ -14,6 +14,7 @@ r"""Symbolic derivations for matrix sensing (sympy).
   ``level`` :math:`\cdot\sigma`;
 * ``tail``: :math:`z = 1/(8st + 1/z_0)` solves :math:`\dot z = -8sz^2`
   (:func:`theory.matrix_sensing.overparam_tail`).
+
 Sizes are small (2 x 2 factors, two measurements) but every entry is a free symbol.
 """
 
