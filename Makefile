@@ -53,7 +53,7 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
-	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	MPLBACKEND=Agg $(BIN)/sphinx-build -W --keep-going -q -j auto -b html docs docs/_build/html
 
 # Pin what the current environment holds (after a green run): the file make setup installs from
 constraints: $(STAMP)

@@ -56,22 +56,22 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax = fig.add_subplot(1, 2, 1)
     for i, T0 in enumerate(data["T0s"]):
         d = data[T0]
-        ax.errorbar(data["gens"], d["mean"], yerr=2 * d["se"], fmt="o", color=f"C{i}", label=f"simulation, T0 = {T0}")
+        ax.errorbar(data["gens"], d["mean"], yerr=2 * d["se"], fmt="o", color=f"C{i}", label=f"simulation, $T_0$ = {T0}")
         ax.plot(data["gens"], d["pred"], "-", color=f"C{i}", alpha=0.6, label="prediction")
-    ax.set_xlabel("generation n")
-    ax.set_ylabel("test error ||w_pred - w*||^2")
+    ax.set_xlabel("generation $n$")
+    ax.set_ylabel(r"test error $\|w_{\rm pred} - w^\star\|^2$")
     ax.legend(fontsize=7)
     ax.set_title("Least squares: linear collapse (d = 10, T = 40)", fontsize=9)
 
     r = data["ridge"]
     ax = fig.add_subplot(1, 2, 2)
     for i, n in enumerate(RIDGE_GENERATIONS):
-        ax.errorbar(r["lams"], r["mean"][n], yerr=2 * r["se"][n], fmt="o", ms=3, color=f"C{i}", label=f"n = {n}")
+        ax.errorbar(r["lams"], r["mean"][n], yerr=2 * r["se"][n], fmt="o", ms=3, color=f"C{i}", label=f"$n$ = {n}")
         ax.plot(r["curve"], r[n]["pred"], "-", color=f"C{i}", alpha=0.6)
         ax.axvline(r[n]["star"], color=f"C{i}", ls=":", lw=0.8)
     ax.axhline(1.0, color="k", lw=0.6, ls="--", label="zero predictor")
     ax.set_xscale("log")
-    ax.set_xlabel("ridge lambda (dotted: predicted optimum)")
+    ax.set_xlabel(r"ridge $\lambda$ (dotted: predicted optimum)")
     ax.set_ylabel("test error")
     ax.legend(fontsize=7)
     ax.set_title("Adaptive ridge (d = 50, T = T0 = 100)", fontsize=9)

@@ -44,14 +44,14 @@ def compute(quick: bool = False, backend: str = "numpy", device: str | None = No
 def draw(fig: Any, data: dict[str, Any]) -> None:
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for b, eta in enumerate(data["etas"]):
-        ax1.semilogy(data["t"], data["loss"][b], color=f"C{b}", label=f"eta = {eta:.3f}")
-        ax2.plot(data["t"], data["sharpness"][b], color=f"C{b}", label=f"sharpness, eta = {eta:.3f}")
+        ax1.semilogy(data["t"], data["loss"][b], color=f"C{b}", label=rf"$\eta$ = {eta:.3f}")
+        ax2.plot(data["t"], data["sharpness"][b], color=f"C{b}", label=rf"sharpness, $\eta$ = {eta:.3f}")
         ax2.plot(data["t"], data["gfs"][b], "--", color=f"C{b}", lw=1, label="GFS sharpness")
         ax2.axhline(2 / eta, color=f"C{b}", ls=":", lw=1)
     ax1.set_xlabel("step")
     ax1.set_ylabel("training loss")
     ax1.legend(fontsize=7)
     ax2.set_xlabel("step")
-    ax2.set_ylabel("sharpness (dotted: 2/eta)")
+    ax2.set_ylabel(r"sharpness (dotted: $2/\eta$)")
     ax2.legend(fontsize=6)
     fig.suptitle("Edge of stability in a scalar network (Cohen et al. 2021; Kreisler et al. 2023)", fontsize=9)

@@ -46,9 +46,9 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         ax.semilogx(data["t"], d["sim_test"], color="C3", label="test (sim)")
         ax.semilogx(data["t"], d["pred_train"], "--", color="C0", lw=1, label="train (MP)")
         ax.semilogx(data["t"], d["pred_test"], "--", color="C3", lw=1, label="test (MP)")
-        ax.set_title(f"lambda = {lam}", fontsize=9)
+        ax.set_title(rf"$\lambda$ = {lam}", fontsize=9)
         ax.set_xlabel("step")
-        ax.set_ylabel(f"accuracy (eps = {data['eps']:g})")
+        ax.set_ylabel(rf"accuracy ($\epsilon$ = {data['eps']:g})")
         if i == 0:
             ax.legend(fontsize=6)
     fig.suptitle("Grokking in linear estimators (Levi et al. 2024, Fig. 1)", fontsize=9)

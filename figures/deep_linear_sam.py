@@ -42,12 +42,12 @@ def compute(quick: bool = False, backend: str = "numpy", device: str | None = No
 
 def draw(fig: Any, data: dict[str, Any]) -> None:
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(data["grid"], data["edge"], "-", label="SAM edge (sqrt(1 + 8 rho/eta) - 1)/(2 rho)")
+    ax.plot(data["grid"], data["edge"], "-", label=r"SAM edge $(\sqrt{1 + 8\rho/\eta} - 1)/(2\rho)$")
     ax.plot(data["rhos"], data["final"], "o", label="final sharpness, SAM")
-    ax.axhline(2 / data["eta"], color="k", ls=":", label="GD edge 2/eta")
+    ax.axhline(2 / data["eta"], color="k", ls=":", label=r"GD edge $2/\eta$")
     ax.axhline(data["gfs"], color="gray", ls="--", label="flow solution's sharpness")
     ax.axhline(4.0, color="gray", ls="-.", label="flattest minimum")
-    ax.set_xlabel("rho")
+    ax.set_xlabel(r"$\rho$")
     ax.set_ylabel("sharpness")
     ax.legend(fontsize=7)
-    ax.set_title(f"Unnormalised SAM at eta = {data['eta']} (Agarwala & Dauphin 2023)", fontsize=9)
+    ax.set_title(rf"Unnormalised SAM at $\eta$ = {data['eta']} (Agarwala & Dauphin 2023)", fontsize=9)

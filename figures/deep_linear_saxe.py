@@ -35,8 +35,8 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax = fig.add_subplot(1, 1, 1)
     for i, si in enumerate(data["s"]):
         ax.plot(data["t"], data["pred"][:, i], "-", color=f"C{i}", alpha=0.6)
-        ax.plot(data["t"][::3], data["sim"][::3, i], "o", ms=3, color=f"C{i}", label=f"s = {si:g}")
-    ax.set_xlabel("t")
-    ax.set_ylabel("mode strength u(t)")
+        ax.plot(data["t"][::3], data["sim"][::3, i], "o", ms=3, color=f"C{i}", label=f"$s$ = {si:g}")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel("mode strength $u(t)$")
     ax.set_title("Deep linear network modes: simulation (dots) on Saxe et al.'s solution (lines)", fontsize=8)
     ax.legend(fontsize=7)

@@ -58,19 +58,19 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: 
 
 def draw(fig: Any, data: dict[str, Any]) -> None:
     """Draw the three panels on ``fig``."""
-    titles = {"to_l1": "distance to min-l1", "to_l2": "distance to min-l2", "test_error": "excess test error"}
+    titles = {"to_l1": r"distance to min-$\ell_1$", "to_l2": r"distance to min-$\ell_2$", "test_error": "excess test error"}
     for i, key in enumerate(("to_l1", "to_l2", "test_error")):
         ax = fig.add_subplot(1, 3, i + 1)
         ax.loglog(data["pred_alpha"], np.maximum(data["pred"][key], 1e-16), "-", color="C0",
-                  label="argmin Q_alpha (prediction)")
+                  label=r"$\arg\min\, Q_\alpha$ (prediction)")
         done = np.asarray(data["status"]) == "converged"
         values = np.maximum(data["sim"][key], 1e-16)
         ax.loglog(data["sim_alpha"][done], values[done], "o", color="C3", label="gradient flow")
         if not done.all():
             ax.loglog(data["sim_alpha"][~done], values[~done], "o", mfc="none", color="0.5",
                       label="not converged (not a result)")
-        ax.set_xlabel("initial scale alpha")
-        ax.set_ylabel("||w - w*||^2" if key == "test_error" else "relative distance")
+        ax.set_xlabel(r"initial scale $\alpha$")
+        ax.set_ylabel(r"$\|w - w^\star\|^2$" if key == "test_error" else "relative distance")
         ax.set_title(titles[key], fontsize=9)
         if i == 0:
             ax.legend(fontsize=7)

@@ -83,13 +83,13 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     a, s = data["alphas"], data["scales"]
     mesh = ax.pcolormesh(a, s, data["distance"], norm=LogNorm(vmin=1e-2, vmax=2.0), shading="nearest",
                          cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label="||w - w*|| of the converged runs (median over seeds)")
+    fig.colorbar(mesh, ax=ax, label=r"$\|w - w^\star\|$ of the converged runs (median over seeds)")
     # cells where most runs diverged (red) or ran out of steps (grey): never read as a distance
     for share, colour in ((data["unfinished"], "0.75"), (data["diverged"], "C3")):
         ax.pcolormesh(a, s, np.where(share >= 0.5, 1.0, np.nan), shading="nearest", cmap=ListedColormap([colour]))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("initial scale alpha")
-    ax.set_ylabel("step size x lambda_max(X^T X / n)")
+    ax.set_xlabel(r"initial scale $\alpha$")
+    ax.set_ylabel(r"step size $\times\ \lambda_{\max}(X^\top X / n)$")
     ax.set_title(f"GD on a diagonal network: {data['runs']} runs in {data['points']} sweep points "
                  f"(red: diverged; grey: not converged in {data['steps']} steps)", fontsize=8)

@@ -49,9 +49,9 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.plot(data["fractions"], data["gd"], "s-", label="GD")
     ax.plot(data["fractions"], data["sgd"], "o-", label="SGD (batch 1)")
     ax.axhline(data["flow"], color="k", ls="--", label="gradient flow")
-    ax.set_xlabel(f"step size / stability limit (GD: 2/lambda_max = {data['edges']['gd']:.3g}; "
-                  f"SGD: 2/tr H = {data['edges']['sgd']:.3g})", fontsize=8)
-    ax.set_ylabel("excess test error ||w - w*||^2")
+    ax.set_xlabel(rf"step size / stability limit (GD: $2/\lambda_{{\max}}$ = {data['edges']['gd']:.3g}; "
+                  rf"SGD: $2/\mathrm{{tr}}\, H$ = {data['edges']['sgd']:.3g})", fontsize=8)
+    ax.set_ylabel(r"excess test error $\|w - w^\star\|^2$")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax.set_title("Large steps help SGD, hurt GD (Even et al. 2023, Fig. 1 style)", fontsize=9)

@@ -59,12 +59,12 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     """Risk against M, log-log, one colour per training length N."""
     ax = fig.add_subplot(1, 1, 1)
     for i, (N, c) in enumerate(data["curves"].items()):
-        ax.loglog(c["M_fine"], c["predicted"], color=f"C{i}", lw=1, label=f"N = {N}: closed form")
-        ax.errorbar(data["Ms"], c["mc"], yerr=2 * c["se"], fmt="o", color=f"C{i}", ms=4, label=f"N = {N}: simulated")
+        ax.loglog(c["M_fine"], c["predicted"], color=f"C{i}", lw=1, label=f"$N$ = {N}: closed form")
+        ax.errorbar(data["Ms"], c["mc"], yerr=2 * c["se"], fmt="o", color=f"C{i}", ms=4, label=f"$N$ = {N}: simulated")
     ols = data["curves"][next(iter(data["curves"]))]["ols"]
     keep = ols > 1e-12
-    ax.loglog(data["Ms"][keep], ols[keep], "k^--", ms=4, lw=1, label="least squares on the prompt (0 for M >= d)")
-    ax.set_xlabel("test prompt length M")
-    ax.set_ylabel("E (y_hat - <w, x_q>)^2")
+    ax.loglog(data["Ms"][keep], ols[keep], "k^--", ms=4, lw=1, label=r"least squares on the prompt (0 for $M \geq d$)")
+    ax.set_xlabel("test prompt length $M$")
+    ax.set_ylabel(r"$\mathbb{E}\,(\hat y - \langle w, x_q\rangle)^2$")
     ax.set_title("trained LSA: prediction error against M (d = 3, Zhang-Frei-Bartlett Thm 4.2)", fontsize=8)
     ax.legend(fontsize=6)

@@ -42,10 +42,10 @@ def compute(quick: bool = False, seed: int = 0, backend: str = "numpy", device: 
 def draw(fig: Any, data: dict[str, Any]) -> None:
     """Correlation against iteration (log x)."""
     ax = fig.add_subplot(1, 1, 1)
-    ax.semilogx(data["steps"], data["W"]["corr"], "C0", label="W vs Frobenius Att-SVM")
-    ax.semilogx(data["steps"], data["W"]["corr_other"], "C0:", label="W vs nuclear Att-SVM")
-    ax.semilogx(data["steps"], data["KQ"]["corr"], "C1", label="K Q^T vs nuclear Att-SVM")
-    ax.semilogx(data["steps"], data["KQ"]["corr_other"], "C1:", label="K Q^T vs Frobenius Att-SVM")
+    ax.semilogx(data["steps"], data["W"]["corr"], "C0", label="$W$ vs Frobenius Att-SVM")
+    ax.semilogx(data["steps"], data["W"]["corr_other"], "C0:", label="$W$ vs nuclear Att-SVM")
+    ax.semilogx(data["steps"], data["KQ"]["corr"], "C1", label=r"$KQ^\top$ vs nuclear Att-SVM")
+    ax.semilogx(data["steps"], data["KQ"]["corr_other"], "C1:", label=r"$KQ^\top$ vs Frobenius Att-SVM")
     ax.set_xlabel("iteration (normalised GD)")
     ax.set_ylabel("correlation coefficient")
     ax.set_ylim(0, 1.02)

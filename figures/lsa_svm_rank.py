@@ -34,7 +34,7 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
                              (data["KQ"]["sv"], "C1o-", "K Q^T (GD limit)"),
                              (data["KQ"]["sv_svm"]["nuc"], "C1x:", "nuclear Att-SVM")):
         ax.semilogy(idx, np.maximum(sv / sv[0], floor), style, label=label)
-    ax.set_xlabel("index i")
-    ax.set_ylabel("sigma_i / sigma_1")
-    ax.set_title("rank of the limit: W vs K Q^T (Tarzanagh et al. 2023)", fontsize=8)
+    ax.set_xlabel("index $i$")
+    ax.set_ylabel(r"$\sigma_i / \sigma_1$")
+    ax.set_title(r"rank of the limit: $W$ vs $KQ^\top$ (Tarzanagh et al. 2023)", fontsize=8)
     ax.legend(fontsize=7)

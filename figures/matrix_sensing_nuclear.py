@@ -61,9 +61,9 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
             ax.loglog(data["alpha"][~done], values[~done], "o", mfc="none", color=f"C{i}")
         if key == "to_truth":
             ax.axhline(data["nuclear_error"], color="k", ls="--", lw=1, label="nuclear-norm solution")
-        ax.set_xlabel("alpha (end-to-end initial scale)")
+        ax.set_xlabel(r"$\alpha$ (end-to-end initial scale)")
         ax.set_ylabel("relative distance")
-        ax.set_title("to the minimum nuclear-norm solution" if p == 0 else "to the ground truth M*", fontsize=9)
+        ax.set_title("to the minimum nuclear-norm solution" if p == 0 else r"to the ground truth $M^\star$", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(f"Matrix completion {data['n']} x {data['n']}, rank {data['r']}, {data['m']} entries "
                  f"(Gunasekar et al. 2017; Arora et al. 2019)", fontsize=9)

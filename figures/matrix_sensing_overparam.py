@@ -61,11 +61,11 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         for i, (label, c) in enumerate(data["curves"].items()):
             rate = f" (fitted rate {c['rate']:.2e}/step)" if np.isfinite(c["rate"]) and "asym" in label else ""
             plot(data["T"], np.maximum(c["err2"], 1e-30), color=f"C{i}", label=label + rate)
-        plot(data["T"], data["tail"], "k:", lw=1, label="p / (8 s eta T)^2")
-        plot(data["T"], data["linear"], "k--", lw=1, label="k = r predicted: (1 - 4 s eta sigma_r)^(2T)")
+        plot(data["T"], data["tail"], "k:", lw=1, label=r"$p / (8 s \eta T)^2$")
+        plot(data["T"], data["linear"], "k--", lw=1, label=r"$k = r$ predicted: $(1 - 4 s \eta \sigma_r)^{2T}$")
         ax.set_ylim(1e-26, 1e2)
-        ax.set_xlabel("iteration T")
-        ax.set_ylabel("||M_T - M*||_F^2")
+        ax.set_xlabel("iteration $T$")
+        ax.set_ylabel(r"$\|M_T - M^\star\|_F^2$")
         ax.set_title("log-log" if p == 0 else "semi-log", fontsize=9)
         if p == 1:
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))

@@ -52,13 +52,13 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         for b, a in enumerate(data["alpha"]):
             for i in range(panel["sv"].shape[2]):
                 ax.plot(data["t"], panel["sv"][b, :, i], styles[b], color=f"C{i}", lw=1.2,
-                        label=f"alpha = {a:g}" if i == 0 else None)
+                        label=rf"$\alpha$ = {a:g}" if i == 0 else None)
             for i, tp in enumerate(panel["predicted"][b]):
                 ax.axvline(tp, color=f"C{i}", lw=0.6, alpha=0.5)
         for i, s in enumerate(data["sigma"]):
             ax.axhline(s, color="0.8", lw=0.5)
-        ax.set_xlabel("t")
-        ax.set_ylabel("singular values of X X^T")
+        ax.set_xlabel("$t$")
+        ax.set_ylabel(r"singular values of $XX^\top$")
         ax.set_title(f"k = {panel['k']} ({'over' if panel['k'] > 4 else 'under'}-parameterised, r = 4)", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(f"Incremental learning, n = {data['n']} (Jin et al. 2023); vertical lines: learning times "

@@ -54,7 +54,7 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
     ax.semilogx(ratios[done], data["sim"][done], "o", label="gradient flow")
     if not done.all():
         ax.semilogx(ratios[~done], data["sim"][~done], "o", mfc="none", color="0.5", label="not converged (not a result)")
-    ax.set_xlabel("imbalance ratio n_major / n_minor")
-    ax.set_ylabel("cos(w_minor1, w_minor2)")
+    ax.set_xlabel(r"imbalance ratio $n_{\rm major} / n_{\rm minor}$")
+    ax.set_ylabel(r"$\cos(w_{\rm minor,1}, w_{\rm minor,2})$")
     ax.legend(fontsize=8)
     ax.set_title("Minority collapse (Fang et al. 2021)", fontsize=9)

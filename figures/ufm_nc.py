@@ -39,7 +39,7 @@ def draw(fig: Any, data: dict[str, Any]) -> None:
         ax = fig.add_subplot(1, 2, i + 1)
         for key in ("nc1", "nc2", "nc2_w", "nc3", "nc4"):
             ax.loglog(data["t"], np.maximum(data[loss][key], 1e-17), label=key)
-        ax.set_xlabel("time t (gradient flow)")
+        ax.set_xlabel("time $t$ (gradient flow)")
         ax.set_ylabel("neural-collapse metric")
         ax.set_title(f"{loss.upper()} UFM" + (" (unregularised bias)" if loss == "mse" else ""), fontsize=9)
         if i == 0:

@@ -25,7 +25,7 @@ rho             required                 sam
 sam_normalized  True (Foret et al.)      sam
 lam             required                 gr
 gr_eps          1e-6                     gr
-flood_level     required                 flood (the level b of |L - b| + b)
+flood_level     required                 flood (the level b of ``|L - b| + b``)
 rtol            1e-10 (float32: 1e-5)    flow
 atol            the family's default     flow
 max_steps       200000                   flow (step attempts per run)
