@@ -23,6 +23,10 @@ inputs (:math:`\Sigma_{xx} = I`) the target loss above, up to a constant.
 
 Every run of a batch has its own layers: the state is a tuple of ``N`` arrays
 of shapes ``(B, h_j, h_{j-1})``.
+
+Modules: :mod:`.problem`, :mod:`.dynamics` (initial layers, hand-written gradient), :mod:`.hessian`
+(Hessian-vector products, sharpness), :mod:`.reduced` (end-to-end and scalar coordinates), :mod:`.training`
+(:func:`simulate`, the sweep task), :mod:`.bw` (the generative network of the Bures-Wasserstein loss).
 """
 
 from __future__ import annotations

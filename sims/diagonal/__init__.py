@@ -12,6 +12,10 @@ Its gradient, written by hand, is
 :math:`g = X^\top (Xw - y)/n`; with sample weights :math:`\omega` (SGD) the
 mean becomes :math:`\sum_j \omega_j (\cdot)_j`.
 
+Modules: :mod:`.problem` (the frozen :class:`Problem`, the scale grid), :mod:`.dynamics` (state, loss,
+hand-written gradient, observables), :mod:`.shaped` (Azulay et al.'s unbalanced layers), :mod:`.reduced` (the
+n-dimensional mirror-flow coordinates), :mod:`.training` (the driver's model, :func:`simulate`, sweep tasks).
+
 Examples
 --------
 >>> problem = Problem.random(n=20, d=40, sparsity=3, seed=0)

@@ -31,6 +31,9 @@ Gradients by hand. Full: :math:`\nabla_r = \sum_p \omega_pe_p\,S_pW^{KQ}q_p`,
 :math:`v_l = \sum_j\delta^{l+1}_jx_j`. Per-prompt weights :math:`\omega` (rows summing to one; SGD's) replace
 the mean.
 
+Modules: :mod:`.problem`, :mod:`.dynamics` (parameters, hand-written gradient, predictions), :mod:`.training`
+(:func:`simulate`, the sweep task), :mod:`.softmax` (softmax attention and the attention SVM).
+
 Examples
 --------
 >>> problem = Problem.random(d=3, N=10)           # population: closed-form expectations

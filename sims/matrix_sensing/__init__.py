@@ -27,6 +27,10 @@ Gradients, by hand, with :math:`G_M = \nabla_M f = 2s\,\mathcal A^*(r)` (l2) or
 per-measurement weights :math:`\omega` (rows summing to one) the sum
 :math:`\sum_i r_i^2` becomes :math:`m\sum_i \omega_i r_i^2`.
 
+Modules: :mod:`.problem`, :mod:`.operator` (the measurement operator on the device), :mod:`.dynamics`
+(factors, hand-written gradients), :mod:`.reduced` (aligned-mode coordinates), :mod:`.training` (:func:`simulate`,
+the sweep task), :mod:`.measure` (rates and crossing times read from runs).
+
 Examples
 --------
 >>> problem = Problem.random(10, 10, rank=2, m=200, symmetric=True, operator="symmetric", seed=0)

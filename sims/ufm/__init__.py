@@ -28,6 +28,10 @@ Neural-collapse metrics (observables, on :math:`\phi(H)`):
   it does not (the bias-free minimisers are self-dual without centring);
 * ``nc4`` the fraction of samples on which the classifier's decision
   differs from the nearest class mean.
+
+Modules: :mod:`.problem`, :mod:`.dynamics` (state, hand-written gradient, collapse metrics), :mod:`.scl`
+(supervised contrastive loss), :mod:`.reduced` (collapsed and aligned coordinates), :mod:`.training`
+(:func:`simulate`, the sweep task).
 """
 
 from __future__ import annotations
