@@ -267,6 +267,7 @@ def test_multilayer_claim_rejects_sigma_half_and_the_identity():
     assert min(ev.alternatives.values()) > 3 * ev.tolerance  # rejected by a wide margin, not at the edge
 
 
+@pytest.mark.slow  # 12 s each: in the slow step, with the other mutation tests (the default run keeps under 10 min)
 @pytest.mark.parametrize("claim, target, factor", [
     ("lsa.one_step_gd", "gamma", 1.10),  # the old check accepted an 11 % wrong preconditioner in quick mode
     ("lsa.random_covariance_shrinkage", "random_covariance_coefficient", 1.08),  # it accepted 8 %
